@@ -1,0 +1,35 @@
+#include "apps/glmq/cli_common.h"
+
+#include <charconv>
+#include <filesystem>
+
+#include "core/error.h"
+
+namespace glmq::cli {
+
+std::vector<std::int32_t> parse_token_list(const std::string& text, const std::string& option) {
+  std::vector<std::int32_t> ids;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(start, end - start);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    std::int32_t v = 0;
+    auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || v < 0)
+      fail(ErrorKind::InvalidArgument, option + ": '" + item + "' is not a token id (expected comma-separated non-negative integers)");
+    ids.push_back(v);
+    start = end + 1;
+  }
+  return ids;
+}
+
+std::unique_ptr<Model> load_model(const std::string& path) {
+  if (!std::filesystem::is_directory(path))
+    fail(ErrorKind::Io, path + ": not a model directory (expected config.json and model.safetensors)");
+  return Model::load_hf(path);
+}
+
+}  // namespace glmq::cli

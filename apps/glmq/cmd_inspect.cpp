@@ -1,0 +1,70 @@
+// glmq inspect: config summary, layer schedule and tensor bytes by type.
+#include <cstdio>
+#include <map>
+
+#include "apps/glmq/cli_common.h"
+#include "apps/glmq/commands.h"
+#include "core/progress.h"
+
+namespace glmq::cli {
+
+namespace {
+
+void print_inspect(const Model& model) {
+  const Weights& w = model.weights;
+  const GlmConfig& c = w.config;
+  std::printf("model: %s\n", model.store->location().c_str());
+  std::printf("architecture: glm_moe_dsa, %lld layers (+%lld MTP %s), hidden %lld, vocab %lld\n",
+              static_cast<long long>(c.num_hidden_layers), static_cast<long long>(c.num_nextn_predict_layers),
+              w.mtp ? "loaded" : "absent", static_cast<long long>(c.hidden_size), static_cast<long long>(c.vocab_size));
+  std::printf("attention: MLA %lld heads, q_lora %lld, kv_lora %lld, qk %lld+%lld, v %lld, rope theta %g (%s, %s)\n",
+              static_cast<long long>(c.num_attention_heads), static_cast<long long>(c.q_lora_rank),
+              static_cast<long long>(c.kv_lora_rank), static_cast<long long>(c.qk_nope_head_dim),
+              static_cast<long long>(c.qk_rope_head_dim), static_cast<long long>(c.v_head_dim), c.rope.theta,
+              c.rope.type.c_str(), c.rope_interleave ? "interleaved" : "half-split");
+  std::printf("indexer: %lld heads × %lld, top-%lld, rope %s, %lld of %lld layers full\n",
+              static_cast<long long>(c.index_n_heads), static_cast<long long>(c.index_head_dim),
+              static_cast<long long>(c.index_topk), c.indexer_rope_interleave ? "interleaved" : "half-split",
+              static_cast<long long>(c.num_full_indexer_layers()), static_cast<long long>(c.num_hidden_layers));
+  std::printf("moe: %lld experts, %lld active + %lld shared, width %lld, groups %lld/%lld, norm %s, scale %g\n",
+              static_cast<long long>(c.n_routed_experts), static_cast<long long>(c.num_experts_per_tok),
+              static_cast<long long>(c.n_shared_experts), static_cast<long long>(c.moe_intermediate_size),
+              static_cast<long long>(c.topk_group), static_cast<long long>(c.n_group), c.norm_topk_prob ? "yes" : "no",
+              c.routed_scaling_factor);
+  std::printf("layers:\n");
+  for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    auto i = static_cast<std::size_t>(l);
+    std::printf("  %3lld  %-5s  indexer %s\n", static_cast<long long>(l), c.layer_is_dense[i] ? "dense" : "moe",
+                c.layer_runs_indexer[i] ? "full" : "shared");
+  }
+  std::map<std::string, std::pair<std::size_t, std::size_t>> by_type;  // dtype → (count, bytes)
+  for (const auto& name : model.store->names()) {
+    const TensorSource* t = model.store->find(name);
+    auto& e = by_type[file_dtype_name(t->dtype)];
+    e.first += 1;
+    e.second += t->nbytes;
+  }
+  std::printf("tensors:\n");
+  std::size_t total = 0, count = 0;
+  for (const auto& [type, e] : by_type) {
+    std::printf("  %-8s %6zu tensors %12zu bytes\n", type.c_str(), e.first, e.second);
+    total += e.second;
+    count += e.first;
+  }
+  std::printf("  %-8s %6zu tensors %12zu bytes\n", "total", count, total);
+}
+
+}  // namespace
+
+void add_inspect_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("inspect", "Print a model's config summary, layer schedule and tensor bytes by type");
+  auto model_path = std::make_shared<std::string>();
+  cmd->add_option("--model", *model_path, "Model directory (HF layout)")->required();
+  cmd->callback([model_path] {
+    set_quiet(true);
+    auto model = load_model(*model_path);
+    print_inspect(*model);
+  });
+}
+
+}  // namespace glmq::cli

@@ -1,0 +1,111 @@
+#pragma once
+// The op interface the forward pass is written against. Activations are float32 row-major
+// buffers owned by the caller in the backend's memory; weights are WeightMatrix views in their stored type.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "quant/weight_matrix.h"
+
+namespace glmq {
+
+// A SwiGLU feed-forward block: down(silu(gate·x) ⊙ up·x). Dense MLPs and every expert are one.
+struct SwigluWeights {
+  WeightMatrix gate, up, down;
+};
+
+struct RopeSpec {
+  std::vector<float> inv_freq;  // rope_dim / 2 frequencies (yarn-corrected where configured)
+  float attention_factor = 1.0f;  // multiplies cos and sin (HF yarn)
+  bool interleaved = true;        // pairs (2k, 2k+1) when true, (k, k + rope_dim/2) when false
+};
+
+// Sparse absorbed MLA attention (DESIGN principle 3): scores against the cached latent c_j directly.
+struct MlaAttentionArgs {
+  std::int64_t n_queries = 0;
+  std::int64_t heads = 0, nope_dim = 0, rope_dim = 0, v_dim = 0, latent_dim = 0;
+  const float* q = nullptr;        // [n_queries × heads × (nope_dim + rope_dim)], rope part already rotated
+  const float* latent = nullptr;   // cache: [positions × latent_dim], normalised latent c
+  const float* k_rope = nullptr;   // cache: [positions × rope_dim], rotated shared rope key
+  const std::int32_t* selection = nullptr;  // per query: selection_count[t] cache positions at selection + t·stride
+  const std::int32_t* selection_count = nullptr;
+  std::int64_t selection_stride = 0;
+  WeightMatrix kv_b;               // [heads·(nope+v), latent_dim]: per head W_UK then W_UV
+  float scale = 1.0f;
+  float* out = nullptr;            // [n_queries × heads × v_dim]
+};
+
+// The DSA lightning indexer's scoring and top-k selection for a run of queries.
+struct IndexerArgs {
+  std::int64_t n_queries = 0, heads = 0, head_dim = 0, topk = 0;
+  const float* q = nullptr;        // [n_queries × heads × head_dim], rotated
+  const float* head_weights = nullptr;  // [n_queries × heads], already × heads^-1/2
+  const float* keys = nullptr;     // cache: [positions × head_dim], normalised and rotated
+  const std::int32_t* positions = nullptr;  // query t sees cache positions 0..positions[t]
+  float scale = 1.0f;              // head_dim^-1/2
+  std::int32_t* selection = nullptr;        // [n_queries × topk] out
+  std::int32_t* selection_count = nullptr;  // [n_queries] out
+};
+
+struct MoeRouteArgs {
+  std::int64_t n_tokens = 0, n_experts = 0, top_k = 0, n_group = 1, topk_group = 1;
+  bool norm_topk_prob = true;
+  float routed_scaling_factor = 1.0f;
+  const float* logits = nullptr;           // [n_tokens × n_experts], float32 router logits
+  const float* correction_bias = nullptr;  // [n_experts]
+  std::int32_t* experts = nullptr;         // [n_tokens × top_k] out
+  float* weights = nullptr;                // [n_tokens × top_k] out
+};
+
+struct MoeExpertsArgs {
+  std::int64_t n_tokens = 0, top_k = 0;
+  const float* x = nullptr;             // [n_tokens × hidden]
+  const std::int32_t* experts = nullptr;  // [n_tokens × top_k] routed expert ids
+  const float* weights = nullptr;       // [n_tokens × top_k]
+  const SwigluWeights* expert_weights = nullptr;  // indexed by expert id
+  std::int64_t n_experts = 0;
+  float* out = nullptr;                 // [n_tokens × hidden], accumulated into (+=)
+};
+
+// Weights (WeightMatrix data and norm vectors) are passed as host pointers into immutable model memory;
+// a device backend keeps its own copy of each, keyed by that pointer. Activations and caches live in
+// memory from alloc() (see BackendBuffer) and are moved to and from the host only by upload/download.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  virtual void* alloc(std::size_t bytes) = 0;
+  virtual void release(void* p) = 0;
+  virtual void upload(void* dst, const void* host_src, std::size_t bytes) = 0;
+  virtual void download(void* host_dst, const void* src, std::size_t bytes) = 0;
+  // n rows of `width` floats from src (rows src_stride apart) to dst (rows dst_stride apart), both backend memory.
+  virtual void copy_rows(float* dst, std::int64_t dst_stride, const float* src, std::int64_t src_stride, std::int64_t n,
+                         std::int64_t width) = 0;
+  virtual void fill(float* x, float value, std::int64_t count) = 0;
+
+  virtual void embed(const WeightMatrix& table, const std::int32_t* tokens, std::int64_t n, float* out) = 0;
+  // y[t, r] = Σ_c W[r, c] · x[t, c] for t < n (x rows have W.cols values, y rows W.rows).
+  virtual void linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) = 0;
+  // Per row of `dim` values (rows `x_stride` apart): y = w ⊙ x / sqrt(mean(x²) + eps).
+  virtual void rms_norm(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
+                        float* y) = 0;
+  virtual void layer_norm(const float* x, const float* w, const float* b, std::int64_t n, std::int64_t dim, float eps,
+                          float* y) = 0;
+  // Rotates dims [offset, offset + rope_dim) of each of `heads` heads (head_stride apart) in n rows (row_stride apart).
+  virtual void rope(float* x, std::int64_t n, std::int64_t row_stride, std::int64_t heads, std::int64_t head_stride,
+                    std::int64_t offset, const std::int32_t* positions, const RopeSpec& spec) = 0;
+  virtual void add(float* x, const float* y, std::int64_t count) = 0;       // x += y
+  virtual void scale(float* x, float s, std::int64_t count) = 0;            // x *= s
+  // out[t, i] = silu(gate[t, i]) · up[t, i]
+  virtual void silu_mul(const float* gate, const float* up, std::int64_t count, float* out) = 0;
+  // out = down(silu(gate·x) ⊙ up·x) for n rows.
+  virtual void swiglu(const SwigluWeights& w, const float* x, std::int64_t n, float* out) = 0;
+  // Computes only the routed experts: out[t] += Σ_k weights[t,k] · Expert_{experts[t,k]}(x[t]).
+  virtual void moe_experts(const MoeExpertsArgs& args) = 0;
+  virtual void mla_attention(const MlaAttentionArgs& args) = 0;
+  virtual void indexer_select(const IndexerArgs& args) = 0;
+  virtual void moe_route(const MoeRouteArgs& args) = 0;
+};
+
+}  // namespace glmq

@@ -1,0 +1,57 @@
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/row_kernels.h"
+
+namespace glmq {
+
+void CpuBackend::mla_attention(const MlaAttentionArgs& a) {
+  const std::int64_t qk = a.nope_dim + a.rope_dim;
+  const std::int64_t head_rows = a.nope_dim + a.v_dim;  // rows of kv_b per head
+  const std::int64_t R = a.latent_dim;
+  const std::int64_t work = a.n_queries * a.heads;
+#pragma omp parallel num_threads(threads_) if (work > 1 && threads_ > 1)
+  {
+    std::vector<float> q_latent(static_cast<std::size_t>(R)), o_latent(static_cast<std::size_t>(R)), scores;
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t item = 0; item < work; ++item) {
+      const std::int64_t t = item / a.heads, h = item % a.heads;
+      const float* q_nope = a.q + (t * a.heads + h) * qk;
+      const float* q_rope = q_nope + a.nope_dim;
+      // Absorb W_UK into the query: q̃ = W_UKᵀ q_nope, so scores read the latent directly.
+      std::fill(q_latent.begin(), q_latent.end(), 0.0f);
+      for (std::int64_t d = 0; d < a.nope_dim; ++d)
+        cpu::axpy_row(a.kv_b.type, a.kv_b.row(h * head_rows + d), q_nope[d], q_latent.data(), R);
+      const std::int64_t count = a.selection_count[t];
+      const std::int32_t* sel = a.selection + t * a.selection_stride;
+      scores.resize(static_cast<std::size_t>(count));
+      float max_score = -INFINITY;
+      for (std::int64_t j = 0; j < count; ++j) {
+        const std::int64_t pos = sel[j];
+        float s = cpu::dot_f32(q_latent.data(), a.latent + pos * R, R) +
+                  cpu::dot_f32(q_rope, a.k_rope + pos * a.rope_dim, a.rope_dim);
+        s *= a.scale;
+        scores[static_cast<std::size_t>(j)] = s;
+        max_score = std::max(max_score, s);
+      }
+      float sum = 0.0f;
+      for (auto& s : scores) {
+        s = std::exp(s - max_score);
+        sum += s;
+      }
+      std::fill(o_latent.begin(), o_latent.end(), 0.0f);
+      for (std::int64_t j = 0; j < count; ++j)
+        cpu::axpy_f32(scores[static_cast<std::size_t>(j)] / sum, a.latent + sel[j] * R, o_latent.data(), R);
+      // Expand through W_UV only once per head: o_h = W_UV õ.
+      float* out = a.out + (t * a.heads + h) * a.v_dim;
+      for (std::int64_t i = 0; i < a.v_dim; ++i)
+        out[i] = cpu::dot_row(a.kv_b.type, a.kv_b.row(h * head_rows + a.nope_dim + i), o_latent.data(), R);
+    }
+  }
+}
+
+}  // namespace glmq

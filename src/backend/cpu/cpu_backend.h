@@ -1,0 +1,47 @@
+#pragma once
+// The CPU backend: plain, readable float32 ops, vectorised loops and OpenMP threads across rows/heads.
+#include <vector>
+
+#include "backend/backend.h"
+
+namespace glmq {
+
+class CpuBackend : public Backend {
+ public:
+  // threads <= 0: use OpenMP's default (all cores).
+  explicit CpuBackend(int threads = 0);
+  std::string name() const override { return "cpu"; }
+  int threads() const { return threads_; }
+
+  void* alloc(std::size_t bytes) override;
+  void release(void* p) override;
+  void upload(void* dst, const void* host_src, std::size_t bytes) override;
+  void download(void* host_dst, const void* src, std::size_t bytes) override;
+  void copy_rows(float* dst, std::int64_t dst_stride, const float* src, std::int64_t src_stride, std::int64_t n,
+                 std::int64_t width) override;
+  void fill(float* x, float value, std::int64_t count) override;
+  void embed(const WeightMatrix& table, const std::int32_t* tokens, std::int64_t n, float* out) override;
+  void linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) override;
+  void rms_norm(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
+                float* y) override;
+  void layer_norm(const float* x, const float* w, const float* b, std::int64_t n, std::int64_t dim, float eps,
+                  float* y) override;
+  void rope(float* x, std::int64_t n, std::int64_t row_stride, std::int64_t heads, std::int64_t head_stride,
+            std::int64_t offset, const std::int32_t* positions, const RopeSpec& spec) override;
+  void add(float* x, const float* y, std::int64_t count) override;
+  void scale(float* x, float s, std::int64_t count) override;
+  void silu_mul(const float* gate, const float* up, std::int64_t count, float* out) override;
+  void swiglu(const SwigluWeights& w, const float* x, std::int64_t n, float* out) override;
+  void moe_experts(const MoeExpertsArgs& args) override;
+  void mla_attention(const MlaAttentionArgs& args) override;
+  void indexer_select(const IndexerArgs& args) override;
+  void moe_route(const MoeRouteArgs& args) override;
+
+ private:
+  // Reused scratch buffers so steady-state decoding allocates nothing.
+  std::vector<float>& scratch(std::size_t slot, std::size_t count);
+  int threads_;
+  std::vector<std::vector<float>> scratch_;
+};
+
+}  // namespace glmq

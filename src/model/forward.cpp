@@ -1,0 +1,211 @@
+#include "model/forward.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace glmq {
+
+
+Forward::Forward(const Weights& weights, Backend& backend) : w_(weights), c_(weights.config), be_(backend) {
+  std::vector<double> inv = c_.rope_inv_freq();
+  rope_.inv_freq.assign(inv.begin(), inv.end());
+  rope_.attention_factor = static_cast<float>(c_.rope_attention_factor());
+  rope_.interleaved = c_.rope_interleave;
+  indexer_rope_ = rope_;
+  indexer_rope_.interleaved = c_.indexer_rope_interleave;
+}
+
+void Forward::reserve(std::int64_t n) {
+  if (n <= reserved_) return;
+  auto ensure = [this](auto& buffer, std::int64_t count) { buffer.resize(be_, static_cast<std::size_t>(count)); };
+  const std::int64_t H = c_.hidden_size;
+  ensure(x_, n * H);
+  ensure(a_, n * H);
+  ensure(proj_, n * H);
+  ensure(ffn_, n * H);
+  ensure(qa_, n * c_.q_lora_rank);
+  ensure(qr_, n * c_.q_lora_rank);
+  ensure(q_, n * c_.num_attention_heads * c_.qk_head_dim());
+  ensure(ckv_, n * (c_.kv_lora_rank + c_.qk_rope_head_dim));
+  ensure(attn_, n * c_.num_attention_heads * c_.v_head_dim);
+  ensure(router_logits_, n * c_.n_routed_experts);
+  ensure(route_w_, n * c_.num_experts_per_tok);
+  ensure(route_e_, n * c_.num_experts_per_tok);
+  ensure(iq_, n * c_.index_n_heads * c_.index_head_dim);
+  ensure(ik_, n * c_.index_head_dim);
+  ensure(iw_, n * c_.index_n_heads);
+  ensure(positions_, n);
+  ensure(tokens_, n);
+  ensure(logits_, n * c_.vocab_size);
+  ensure(selection_, n * c_.index_topk);
+  ensure(selection_count_, n);
+  reserved_ = n;
+}
+
+const float* Forward::run(const std::int32_t* tokens, std::int64_t n, LatentKvCache& cache, bool all_logits,
+                          ForwardTrace* trace) {
+  if (n <= 0) fail(ErrorKind::InvalidArgument, "forward pass needs at least one token");
+  pos0_ = cache.length();
+  if (pos0_ + n > cache.capacity())
+    fail(ErrorKind::Capacity, std::to_string(pos0_ + n) + " tokens exceed the context of " + std::to_string(cache.capacity()));
+  reserve(n);
+  const std::int64_t H = c_.hidden_size;
+  host_positions_.resize(static_cast<std::size_t>(n));
+  for (std::int64_t t = 0; t < n; ++t) host_positions_[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(pos0_ + t);
+  be_.upload(positions_.data(), host_positions_.data(), static_cast<std::size_t>(n) * sizeof(std::int32_t));
+  for (std::int64_t t = 0; t < n; ++t)
+    if (tokens[t] < 0 || tokens[t] >= c_.vocab_size)
+      fail(ErrorKind::InvalidArgument, "token id " + std::to_string(tokens[t]) + " outside the vocabulary of " +
+                                           std::to_string(c_.vocab_size));
+  be_.upload(tokens_.data(), tokens, static_cast<std::size_t>(n) * sizeof(std::int32_t));
+
+  be_.embed(w_.embed, tokens_.data(), n, x_.data());
+  auto record_hidden = [&] {
+    trace->hidden.emplace_back(static_cast<std::size_t>(n * H));
+    be_.download(trace->hidden.back().data(), x_.data(), static_cast<std::size_t>(n * H) * sizeof(float));
+  };
+  if (trace) {
+    trace->hidden.clear();
+    trace->selection.assign(static_cast<std::size_t>(c_.num_hidden_layers), {});
+    record_hidden();
+  }
+  for (std::int64_t l = 0; l < c_.num_hidden_layers; ++l) {
+    const LayerWeights& L = w_.layers[static_cast<std::size_t>(l)];
+    be_.rms_norm(x_.data(), H, L.attn_norm.data(), n, H, static_cast<float>(c_.rms_norm_eps), a_.data());
+    attention(l, n, cache, trace);
+    be_.add(x_.data(), proj_.data(), n * H);
+    be_.rms_norm(x_.data(), H, L.ffn_norm.data(), n, H, static_cast<float>(c_.rms_norm_eps), a_.data());
+    feed_forward(l, n);
+    be_.add(x_.data(), ffn_.data(), n * H);
+    if (trace) record_hidden();
+  }
+  cache.set_length(pos0_ + n);
+
+  const std::int64_t first = all_logits ? 0 : n - 1;
+  const std::int64_t rows = n - first;
+  be_.rms_norm(x_.data() + first * H, H, w_.final_norm.data(), rows, H, static_cast<float>(c_.rms_norm_eps), a_.data());
+  be_.linear(w_.lm_head, a_.data(), rows, logits_.data());
+  return logits_.data();
+}
+
+void Forward::attention(std::int64_t l, std::int64_t n, LatentKvCache& cache, ForwardTrace* trace) {
+  const AttentionWeights& A = w_.layers[static_cast<std::size_t>(l)].attn;
+  const std::int64_t heads = c_.num_attention_heads, qk = c_.qk_head_dim(), R = c_.kv_lora_rank,
+                     rope = c_.qk_rope_head_dim;
+  const auto eps = static_cast<float>(c_.latent_norm_eps);
+
+  // Queries: q_a → RMSNorm → q_b; rotate each head's trailing rope slice.
+  be_.linear(A.q_a, a_.data(), n, qa_.data());
+  be_.rms_norm(qa_.data(), c_.q_lora_rank, A.q_a_norm.data(), n, c_.q_lora_rank, eps, qr_.data());
+  be_.linear(A.q_b, qr_.data(), n, q_.data());
+  be_.rope(q_.data(), n, heads * qk, heads, qk, c_.qk_nope_head_dim, positions_.data(), rope_);
+
+  // Keys/values: the normalised latent and the rotated shared rope key go straight into the cache.
+  be_.linear(A.kv_a, a_.data(), n, ckv_.data());
+  float* latent = cache.latent(l);
+  float* k_rope = cache.k_rope(l);
+  be_.rms_norm(ckv_.data(), R + rope, A.kv_a_norm.data(), n, R, eps, latent + pos0_ * R);
+  be_.copy_rows(k_rope + pos0_ * rope, rope, ckv_.data() + R, R + rope, n, rope);
+  be_.rope(k_rope + pos0_ * rope, n, rope, 1, rope, 0, positions_.data(), rope_);
+
+  if (A.indexer) {
+    // The lightning indexer picks each query's attended positions; "shared" layers keep the last selection.
+    const IndexerWeights& I = *A.indexer;
+    const std::int64_t ih = c_.index_n_heads, id = c_.index_head_dim;
+    be_.linear(I.wq_b, qr_.data(), n, iq_.data());
+    be_.rope(iq_.data(), n, ih * id, ih, id, 0, positions_.data(), indexer_rope_);
+    float* keys = cache.index_keys(l);
+    be_.linear(I.wk, a_.data(), n, ik_.data());
+    be_.layer_norm(ik_.data(), I.k_norm_weight.data(), I.k_norm_bias.data(), n, id, static_cast<float>(c_.indexer_norm_eps),
+                   keys + pos0_ * id);
+    be_.rope(keys + pos0_ * id, n, id, 1, id, 0, positions_.data(), indexer_rope_);
+    be_.linear(I.weights_proj, a_.data(), n, iw_.data());
+    be_.scale(iw_.data(), static_cast<float>(1.0 / std::sqrt(static_cast<double>(ih))), n * ih);
+    IndexerArgs ia;
+    ia.n_queries = n;
+    ia.heads = ih;
+    ia.head_dim = id;
+    ia.topk = c_.index_topk;
+    ia.q = iq_.data();
+    ia.head_weights = iw_.data();
+    ia.keys = keys;
+    ia.positions = positions_.data();
+    ia.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(id)));
+    ia.selection = selection_.data();
+    ia.selection_count = selection_count_.data();
+    be_.indexer_select(ia);
+    if (trace) {
+      std::vector<std::int32_t> sel(static_cast<std::size_t>(n * c_.index_topk)), count(static_cast<std::size_t>(n));
+      be_.download(sel.data(), selection_.data(), sel.size() * sizeof(std::int32_t));
+      be_.download(count.data(), selection_count_.data(), count.size() * sizeof(std::int32_t));
+      auto& rec = trace->selection[static_cast<std::size_t>(l)];
+      rec.resize(static_cast<std::size_t>(n));
+      for (std::int64_t t = 0; t < n; ++t) {
+        const std::int32_t* s = sel.data() + t * c_.index_topk;
+        rec[static_cast<std::size_t>(t)].assign(s, s + count[static_cast<std::size_t>(t)]);
+      }
+    }
+  }
+
+  MlaAttentionArgs aa;
+  aa.n_queries = n;
+  aa.heads = heads;
+  aa.nope_dim = c_.qk_nope_head_dim;
+  aa.rope_dim = rope;
+  aa.v_dim = c_.v_head_dim;
+  aa.latent_dim = R;
+  aa.q = q_.data();
+  aa.latent = latent;
+  aa.k_rope = k_rope;
+  aa.selection = selection_.data();
+  aa.selection_count = selection_count_.data();
+  aa.selection_stride = c_.index_topk;
+  aa.kv_b = A.kv_b;
+  aa.scale = static_cast<float>(c_.attention_scale());
+  aa.out = attn_.data();
+  be_.mla_attention(aa);
+  be_.linear(A.o, attn_.data(), n, proj_.data());
+}
+
+void Forward::feed_forward(std::int64_t l, std::int64_t n) {
+  const LayerWeights& L = w_.layers[static_cast<std::size_t>(l)];
+  if (L.dense) {
+    be_.swiglu(*L.dense, a_.data(), n, ffn_.data());
+    return;
+  }
+  const MoeWeights& M = *L.moe;
+  // Router in float32 (the weights may be 16-bit; the product is accumulated in float32 either way).
+  be_.linear(M.router, a_.data(), n, router_logits_.data());
+  MoeRouteArgs ra;
+  ra.n_tokens = n;
+  ra.n_experts = c_.n_routed_experts;
+  ra.top_k = c_.num_experts_per_tok;
+  ra.n_group = c_.n_group;
+  ra.topk_group = c_.topk_group;
+  ra.norm_topk_prob = c_.norm_topk_prob;
+  ra.routed_scaling_factor = static_cast<float>(c_.routed_scaling_factor);
+  ra.logits = router_logits_.data();
+  ra.correction_bias = M.correction_bias.data();
+  ra.experts = route_e_.data();
+  ra.weights = route_w_.data();
+  be_.moe_route(ra);
+  if (M.shared) {
+    be_.swiglu(*M.shared, a_.data(), n, ffn_.data());
+  } else {
+    be_.fill(ffn_.data(), 0.0f, n * c_.hidden_size);
+  }
+  MoeExpertsArgs ea;
+  ea.n_tokens = n;
+  ea.top_k = c_.num_experts_per_tok;
+  ea.x = a_.data();
+  ea.experts = route_e_.data();
+  ea.weights = route_w_.data();
+  ea.expert_weights = M.experts.data();
+  ea.n_experts = c_.n_routed_experts;
+  ea.out = ffn_.data();
+  be_.moe_experts(ea);
+}
+
+}  // namespace glmq

@@ -1,0 +1,48 @@
+#pragma once
+// The glm_moe_dsa forward pass, written against backend ops: embedding, per layer MLA + DSA attention
+// and SwiGLU/MoE, final norm, LM head. One code path serves prefill (many tokens) and decode (one).
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/buffer.h"
+#include "model/latent_kv_cache.h"
+#include "model/weights.h"
+
+namespace glmq {
+
+// Optional per-layer internals, recorded for tests and debugging.
+struct ForwardTrace {
+  std::vector<std::vector<float>> hidden;  // [num_layers + 1][n × hidden]: embeddings, then each layer's output
+  // Per layer that runs the indexer: the selected positions of each query, [n][≤ index_topk] (ascending).
+  std::vector<std::vector<std::vector<std::int32_t>>> selection;
+};
+
+class Forward {
+ public:
+  Forward(const Weights& weights, Backend& backend);
+
+  // Runs `n` tokens (host ids) at positions cache.length() … cache.length() + n − 1, appends them to the cache
+  // and returns logits in backend memory: all n rows ([n × vocab]) when `all_logits`, else the last ([vocab]).
+  const float* run(const std::int32_t* tokens, std::int64_t n, LatentKvCache& cache, bool all_logits,
+                   ForwardTrace* trace = nullptr);
+
+ private:
+  void attention(std::int64_t layer, std::int64_t n, LatentKvCache& cache, ForwardTrace* trace);
+  void feed_forward(std::int64_t layer, std::int64_t n);
+  void reserve(std::int64_t n);
+
+  const Weights& w_;
+  const GlmConfig& c_;
+  Backend& be_;
+  RopeSpec rope_, indexer_rope_;
+  std::int64_t reserved_ = 0;
+  // Workspace in backend memory, sized for the largest call so far (decode reuses it without allocating).
+  BackendBuffer<float> x_, a_, qa_, qr_, q_, ckv_, attn_, proj_, ffn_, logits_;
+  BackendBuffer<float> router_logits_, route_w_, iq_, ik_, iw_;
+  BackendBuffer<std::int32_t> tokens_, positions_, route_e_, selection_, selection_count_;
+  std::vector<std::int32_t> host_positions_;
+  std::int64_t pos0_ = 0;
+};
+
+}  // namespace glmq

@@ -1,0 +1,81 @@
+#pragma once
+// Weights: typed per-layer handles onto a checkpoint's tensors, validated against GlmConfig.
+// Every loader (HF safetensors now; MLX and GGUF later) produces this same structure.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "formats/tensor_store.h"
+#include "model/config.h"
+#include "quant/weight_matrix.h"
+
+namespace glmq {
+
+struct IndexerWeights {
+  WeightMatrix wq_b;          // [n_heads·head_dim, q_lora_rank]
+  WeightMatrix wk;            // [head_dim, hidden]
+  std::vector<float> k_norm_weight, k_norm_bias;  // LayerNorm [head_dim]
+  WeightMatrix weights_proj;  // [n_heads, hidden]
+};
+
+struct AttentionWeights {
+  WeightMatrix q_a;                 // [q_lora_rank, hidden]
+  std::vector<float> q_a_norm;      // [q_lora_rank]
+  WeightMatrix q_b;                 // [heads·(nope+rope), q_lora_rank]
+  WeightMatrix kv_a;                // [kv_lora_rank + rope, hidden]
+  std::vector<float> kv_a_norm;     // [kv_lora_rank]
+  WeightMatrix kv_b;                // [heads·(nope+v), kv_lora_rank]: per head W_UK (nope rows) then W_UV (v rows)
+  WeightMatrix o;                   // [hidden, heads·v]
+  std::optional<IndexerWeights> indexer;  // only on layers that run the indexer
+};
+
+using FfnWeights = SwigluWeights;
+
+struct MoeWeights {
+  WeightMatrix router;                      // [n_routed_experts, hidden]
+  std::vector<float> correction_bias;       // [n_routed_experts], used for choosing only
+  std::vector<FfnWeights> experts;
+  std::optional<FfnWeights> shared;
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm, ffn_norm;
+  AttentionWeights attn;
+  std::optional<FfnWeights> dense;
+  std::optional<MoeWeights> moe;
+};
+
+// The NextN/MTP layer (stored as layer num_hidden_layers): kept loaded for speculative decoding.
+struct MtpWeights {
+  LayerWeights layer;
+  std::vector<float> enorm, hnorm, shared_head_norm;
+  WeightMatrix eh_proj;             // [hidden, 2·hidden]
+  std::optional<WeightMatrix> shared_head;  // absent → the main lm_head
+  std::optional<WeightMatrix> embed;        // absent → the main embedding
+};
+
+struct Weights {
+  GlmConfig config;
+  WeightMatrix embed;     // [vocab, hidden]
+  WeightMatrix lm_head;   // [vocab, hidden]
+  std::vector<float> final_norm;
+  std::vector<LayerWeights> layers;
+  std::optional<MtpWeights> mtp;
+
+  // Byte totals by weight type, for `glmq inspect`.
+  std::size_t total_bytes() const;
+};
+
+// A loaded model: the config, the tensor files (kept mapped) and the Weights pointing into them.
+struct Model {
+  std::unique_ptr<TensorStore> store;
+  Weights weights;
+
+  // Loads an HF checkpoint directory: config.json + model.safetensors[.index.json].
+  // Checks every tensor's presence, shape and type; extra tensors are an error.
+  static std::unique_ptr<Model> load_hf(const std::string& dir);
+};
+
+}  // namespace glmq

@@ -1,0 +1,67 @@
+#include "runtime/session.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace glmq {
+
+namespace {
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+Session::Session(const Weights& weights, Backend& backend, std::int64_t context)
+    : weights_(weights), backend_(backend), cache_(weights.config, backend, context), forward_(weights, backend) {}
+
+std::span<const float> Session::prefill(std::span<const std::int32_t> tokens, bool all_logits, ForwardTrace* trace) {
+  if (tokens.empty()) fail(ErrorKind::InvalidArgument, "prefill needs at least one token");
+  const std::int64_t vocab = weights_.config.vocab_size;
+  const auto n = static_cast<std::int64_t>(tokens.size());
+  const std::int64_t rows = all_logits ? n : 1;
+  if (static_cast<std::int64_t>(logits_.size()) < rows * vocab) logits_.resize(static_cast<std::size_t>(rows * vocab));
+  auto t0 = std::chrono::steady_clock::now();
+  const float* out = forward_.run(tokens.data(), n, cache_, all_logits, trace);
+  backend_.download(logits_.data(), out, static_cast<std::size_t>(rows * vocab) * sizeof(float));
+  stats_.prompt_tokens += n;
+  stats_.prompt_seconds += seconds_since(t0);
+  return {logits_.data(), static_cast<std::size_t>(rows * vocab)};
+}
+
+std::span<const float> Session::decode(std::int32_t token) {
+  const std::int64_t vocab = weights_.config.vocab_size;
+  if (static_cast<std::int64_t>(logits_.size()) < vocab) logits_.resize(static_cast<std::size_t>(vocab));
+  auto t0 = std::chrono::steady_clock::now();
+  const float* out = forward_.run(&token, 1, cache_, false);
+  backend_.download(logits_.data(), out, static_cast<std::size_t>(vocab) * sizeof(float));
+  stats_.decoded_tokens += 1;
+  stats_.decode_seconds += seconds_since(t0);
+  return {logits_.data(), static_cast<std::size_t>(vocab)};
+}
+
+std::vector<std::int32_t> Session::generate_greedy(std::span<const std::int32_t> prompt, std::int64_t max_new,
+                                                   bool stop_at_eos) {
+  std::vector<std::int32_t> out;
+  if (max_new <= 0) return out;
+  const auto& eos = weights_.config.eos_token_ids;
+  std::int32_t next = argmax(prefill(prompt));
+  for (std::int64_t i = 0; i < max_new; ++i) {
+    out.push_back(next);
+    if (stop_at_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) break;
+    if (i + 1 == max_new || position() >= context()) break;
+    next = argmax(decode(next));
+  }
+  return out;
+}
+
+void Session::reset() {
+  cache_.clear();
+  stats_ = {};
+}
+
+std::int32_t argmax(std::span<const float> logits) {
+  return static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+}  // namespace glmq

@@ -1,0 +1,119 @@
+// The glmq command line: logits files equal to the HF reference, inspect's schedule, run's greedy ids, and
+// clear non-zero exits on bad input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "fixture_util.h"
+
+namespace glmq::test {
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+CommandResult run_glmq(const std::string& args) {
+  std::string cmd = std::string(GLMQ_BINARY_DIR) + "/glmq " + args + " 2>&1";
+  CommandResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  std::size_t got;
+  while ((got = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, got);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string ids_of(const std::string& fixture, std::size_t count) {
+  SafetensorsFile ref(fixture_dir(fixture) + "/reference.safetensors");
+  auto ids = read_ref(ref, "input_ids").i32;
+  std::string s;
+  for (std::size_t i = 0; i < std::min(count, ids.size()); ++i) {
+    if (i) s.push_back(',');
+    s.append(std::to_string(ids[i]));
+  }
+  return s;
+}
+
+std::vector<float> read_floats(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+  std::vector<float> v(bytes.size() / 4);
+  std::memcpy(v.data(), bytes.data(), v.size() * 4);
+  return v;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  std::string tmp(const std::string& name) {
+    return (std::filesystem::temp_directory_path() /
+            ("glmq_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + name))
+        .string();
+  }
+};
+
+TEST_F(Cli, LogitsPrefillAndDecodeMatchReference) {
+  SafetensorsFile ref(fixture_dir("tiny-b") + "/reference.safetensors");
+  auto want = read_ref(ref, "logits").f32;
+  const double tol = 1e-3 * stddev(want);
+  for (const char* mode : {"", " --decode"}) {
+    std::string out = tmp(".bin");
+    auto r = run_glmq("logits --model " + fixture_dir("tiny-b") + " --tokens " + ids_of("tiny-b", 1000) + " --out " + out + mode);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto got = read_floats(out);
+    ASSERT_EQ(got.size(), want.size()) << mode;
+    EXPECT_LE(max_abs_diff(got.data(), want.data(), got.size()), tol) << mode;
+    std::filesystem::remove(out);
+  }
+}
+
+TEST_F(Cli, InspectShowsScheduleAndTensorBytes) {
+  auto r = run_glmq("inspect --model " + fixture_dir("tiny-b"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("3 of 6 layers full"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("  1  dense  indexer full"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("  3  moe    indexer shared"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("BF16"), std::string::npos);
+  EXPECT_NE(r.output.find("F32"), std::string::npos);
+}
+
+TEST_F(Cli, RunGeneratesTheReferenceArgmaxFirst) {
+  SafetensorsFile ref(fixture_dir("tiny-a") + "/reference.safetensors");
+  auto logits = read_ref(ref, "logits").f32;
+  const std::size_t vocab = 512, t = 9;  // prompt = first 10 ids; next id = argmax of row 9
+  auto row = logits.begin() + static_cast<std::ptrdiff_t>(t * vocab);
+  auto want = std::max_element(row, row + static_cast<std::ptrdiff_t>(vocab)) - row;
+  auto r = run_glmq("run --model " + fixture_dir("tiny-a") + " --tokens " + ids_of("tiny-a", 10) + " --max-tokens 5 --ignore-eos");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // stdout holds the ids on one line; stderr's progress lines may interleave in any order.
+  std::string prefix = std::to_string(want);
+  prefix.push_back(',');
+  EXPECT_TRUE(r.output.rfind(prefix, 0) == 0 || r.output.find("\n" + prefix) != std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("tokens/s"), std::string::npos);
+}
+
+TEST_F(Cli, BadInputFailsClearly) {
+  auto r = run_glmq("logits --model /nonexistent --tokens 1,2 --out " + tmp(".bin"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("not a model directory"), std::string::npos) << r.output;
+  r = run_glmq("logits --model " + fixture_dir("tiny-a") + " --tokens 1,x,3 --out " + tmp(".bin"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("'x' is not a token id"), std::string::npos) << r.output;
+  r = run_glmq("logits --model " + fixture_dir("tiny-a") + " --tokens 1,600 --out " + tmp(".bin"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("outside the vocabulary of 512"), std::string::npos) << r.output;
+  r = run_glmq("run --model " + fixture_dir("tiny-a") + " --tokens 1,2,3 --ctx 3");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("does not fit the context"), std::string::npos) << r.output;
+  r = run_glmq("frobnicate");
+  EXPECT_NE(r.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace glmq::test
