@@ -8,6 +8,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/float_convert.h"
+#include "quant/mlx_affine.h"
 
 namespace glmq {
 namespace {
@@ -24,6 +25,7 @@ struct TestWeight {
   WeightType type;
   std::vector<std::uint8_t> bytes;
   std::vector<float> values;
+  std::vector<std::vector<std::uint8_t>> aux;  // scales and biases of affine weights
   WeightMatrix m;
 };
 
@@ -31,6 +33,17 @@ TestWeight make_weight(WeightType type, std::int64_t rows, std::int64_t cols, st
   TestWeight w;
   w.type = type;
   auto v = random_vec(static_cast<std::size_t>(rows * cols), rng, 0.2f);
+  if (is_affine(type)) {
+    // Quantize, then keep the values the codes really decode to.
+    AffineQuantized q = quantize_affine(v.data(), rows, cols, affine_bits(type), 32, WeightType::BF16);
+    w.bytes = std::move(q.codes);
+    w.aux.push_back(std::move(q.scales));
+    w.aux.push_back(std::move(q.biases));
+    w.m = WeightMatrix{type, rows, cols, w.bytes.data(), w.aux[0].data(), w.aux[1].data(), WeightType::BF16, 32};
+    w.values.resize(v.size());
+    for (std::int64_t r = 0; r < rows; ++r) dequantize_affine_row(w.m, r, w.values.data() + r * cols);
+    return w;
+  }
   w.bytes.resize(weight_row_bytes(type, static_cast<std::size_t>(cols)) * static_cast<std::size_t>(rows));
   w.values.resize(v.size());
   for (std::size_t i = 0; i < v.size(); ++i) {
@@ -54,9 +67,10 @@ class CpuOps : public ::testing::TestWithParam<int> {
 };
 
 TEST_P(CpuOps, LinearAllTypesAndBatchSizes) {
-  for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F16}) {
+  for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F16, WeightType::Affine2, WeightType::Affine3,
+                          WeightType::Affine4, WeightType::Affine5, WeightType::Affine6, WeightType::Affine8}) {
     for (std::int64_t n : {1, 3, 17}) {
-      const std::int64_t rows = 70, cols = 300;
+      const std::int64_t rows = 70, cols = 320;
       TestWeight w = make_weight(type, rows, cols, rng);
       auto x = random_vec(static_cast<std::size_t>(n * cols), rng);
       std::vector<float> y(static_cast<std::size_t>(n * rows));
@@ -124,7 +138,8 @@ TEST_P(CpuOps, NormsMatchDefinition) {
 // Absorbed sparse MLA equals attention over explicitly expanded keys and values.
 TEST_P(CpuOps, AbsorbedMlaMatchesExpandedAttention) {
   const std::int64_t heads = 3, nope = 8, rope = 4, v = 6, R = 10, N = 9, n = 4, topk = 5;
-  TestWeight kvb = make_weight(WeightType::BF16, heads * (nope + v), R, rng);
+  TestWeight kab = make_weight(WeightType::BF16, heads * R, nope, rng);  // per head W_UKᵀ
+  TestWeight vex = make_weight(WeightType::F16, heads * v, R, rng);     // per head W_UV
   auto q = random_vec(static_cast<std::size_t>(n * heads * (nope + rope)), rng);
   auto latent = random_vec(static_cast<std::size_t>(N * R), rng);
   auto krope = random_vec(static_cast<std::size_t>(N * rope), rng);
@@ -141,9 +156,11 @@ TEST_P(CpuOps, AbsorbedMlaMatchesExpandedAttention) {
   a.n_queries = n; a.heads = heads; a.nope_dim = nope; a.rope_dim = rope; a.v_dim = v; a.latent_dim = R;
   a.q = q.data(); a.latent = latent.data(); a.k_rope = krope.data();
   a.selection = sel.data(); a.selection_count = count.data(); a.selection_stride = topk;
-  a.kv_b = kvb.m; a.scale = 0.3f; a.out = out.data();
+  a.k_absorb = kab.m; a.v_expand = vex.m; a.scale = 0.3f; a.out = out.data();
   be.mla_attention(a);
-  auto W = [&](std::int64_t row, std::int64_t c) { return static_cast<double>(kvb.values[static_cast<std::size_t>(row * R + c)]); };
+  // Explicit per-head key/value projections: K_h[d][c] = W_UK, V_h[i][c] = W_UV.
+  auto K = [&](std::int64_t h, std::int64_t d, std::int64_t c) { return static_cast<double>(kab.values[static_cast<std::size_t>((h * R + c) * nope + d)]); };
+  auto V = [&](std::int64_t h, std::int64_t i, std::int64_t c) { return static_cast<double>(vex.values[static_cast<std::size_t>((h * v + i) * R + c)]); };
   for (std::int64_t t = 0; t < n; ++t)
     for (std::int64_t h = 0; h < heads; ++h) {
       const std::int64_t cnt = count[static_cast<std::size_t>(t)];
@@ -153,7 +170,7 @@ TEST_P(CpuOps, AbsorbedMlaMatchesExpandedAttention) {
         double dot = 0;
         for (std::int64_t d = 0; d < nope; ++d) {
           double k = 0;
-          for (std::int64_t c = 0; c < R; ++c) k += W(h * (nope + v) + d, c) * latent[static_cast<std::size_t>(p * R + c)];
+          for (std::int64_t c = 0; c < R; ++c) k += K(h, d, c) * latent[static_cast<std::size_t>(p * R + c)];
           dot += q[static_cast<std::size_t>((t * heads + h) * (nope + rope) + d)] * k;
         }
         for (std::int64_t d = 0; d < rope; ++d)
@@ -167,7 +184,7 @@ TEST_P(CpuOps, AbsorbedMlaMatchesExpandedAttention) {
         for (std::int64_t j = 0; j < cnt; ++j) {
           std::int64_t p = sel[static_cast<std::size_t>(t * topk + j)];
           double val = 0;
-          for (std::int64_t c = 0; c < R; ++c) val += W(h * (nope + v) + nope + i, c) * latent[static_cast<std::size_t>(p * R + c)];
+          for (std::int64_t c = 0; c < R; ++c) val += V(h, i, c) * latent[static_cast<std::size_t>(p * R + c)];
           o += s[static_cast<std::size_t>(j)] / sum * val;
         }
         EXPECT_NEAR(out[static_cast<std::size_t>((t * heads + h) * v + i)], o, 1e-4);

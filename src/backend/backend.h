@@ -30,7 +30,8 @@ struct MlaAttentionArgs {
   const std::int32_t* selection = nullptr;  // per query: selection_count[t] cache positions at selection + t·stride
   const std::int32_t* selection_count = nullptr;
   std::int64_t selection_stride = 0;
-  WeightMatrix kv_b;               // [heads·(nope+v), latent_dim]: per head W_UK then W_UV
+  WeightMatrix k_absorb;           // [heads·latent_dim, nope_dim]: per head W_UKᵀ (q̃ = W_UKᵀ q_nope)
+  WeightMatrix v_expand;           // [heads·v_dim, latent_dim]: per head W_UV (o = W_UV õ)
   float scale = 1.0f;
   float* out = nullptr;            // [n_queries × heads × v_dim]
 };

@@ -162,7 +162,8 @@ void Forward::attention(std::int64_t l, std::int64_t n, LatentKvCache& cache, Fo
   aa.selection = selection_.data();
   aa.selection_count = selection_count_.data();
   aa.selection_stride = c_.index_topk;
-  aa.kv_b = A.kv_b;
+  aa.k_absorb = A.k_absorb;
+  aa.v_expand = A.v_expand;
   aa.scale = static_cast<float>(c_.attention_scale());
   aa.out = attn_.data();
   be_.mla_attention(aa);

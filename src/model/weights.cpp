@@ -1,43 +1,126 @@
 #include "model/weights.h"
 
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
 #include "core/float_convert.h"
+#include "core/json_file.h"
 #include "core/progress.h"
 
 namespace glmq {
 
 namespace {
 
-// Reads tensors out of a TensorStore, checking shape and type against what the config implies.
-class HfTensorReader {
- public:
-  HfTensorReader(const TensorStore& store, Progress& progress) : store_(store), progress_(progress) {}
+std::int64_t product(const std::vector<std::int64_t>& v) {
+  std::int64_t n = 1;
+  for (auto d : v) n *= d;
+  return n;
+}
 
-  WeightMatrix matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
-    const TensorSource& t = store_.get(name);
-    progress_.advance();
-    expect_shape(t, {rows, cols});
-    auto type = to_weight_type(t.dtype);
-    if (!type)
-      fail(ErrorKind::DType, t.file + ": tensor '" + name + "' has dtype " + file_dtype_name(t.dtype) +
-                                 ", expected F32, F16 or BF16");
-    return WeightMatrix{*type, rows, cols, t.data};
+// Reads a checkpoint's tensors by module path ("model.layers.3.self_attn.q_a_proj"), in HF layout or in
+// MLX layout (packed affine `.weight` + `.scales` + `.biases`, stacked experts, split kv_b_proj), checking
+// shape and type against what the config implies.
+class TensorReader {
+ public:
+  TensorReader(const TensorStore& store, const Json& quantization, Progress& progress)
+      : store_(store), quantization_(quantization), progress_(progress) {}
+
+  bool has(const std::string& name) const { return store_.contains(name); }
+
+  // A weight of logical shape leading × [rows, cols], returned as one matrix of product(leading)·rows rows.
+  WeightMatrix matrix(const std::string& module, std::int64_t rows, std::int64_t cols,
+                      const std::vector<std::int64_t>& leading = {}) {
+    const TensorSource& t = get(module + ".weight");
+    std::vector<std::int64_t> want = leading;
+    want.push_back(rows);
+    const std::int64_t total_rows = product(leading) * rows;
+    if (!has(module + ".scales")) {
+      want.push_back(cols);
+      expect_shape(t, want);
+      auto type = to_weight_type(t.dtype);
+      if (!type)
+        fail(ErrorKind::DType, t.file + ": tensor '" + t.name + "' has dtype " + file_dtype_name(t.dtype) +
+                                   ", expected F32, F16 or BF16 (or U32 with .scales/.biases for MLX affine)");
+      return WeightMatrix{*type, total_rows, cols, t.data};
+    }
+    return affine(module, t, want, total_rows, cols);
   }
 
   std::vector<float> vector(const std::string& name, std::int64_t n) {
-    const TensorSource& t = store_.get(name);
-    progress_.advance();
+    const TensorSource& t = get(name);
     expect_shape(t, {n});
     std::vector<float> out(static_cast<std::size_t>(n));
     for (std::size_t i = 0; i < out.size(); ++i) out[i] = element(t, i);
     return out;
   }
 
-  bool has(const std::string& name) const { return store_.contains(name); }
-
  private:
+  const TensorSource& get(const std::string& name) {
+    progress_.advance();
+    return store_.get(name);
+  }
+
+  WeightMatrix affine(const std::string& module, const TensorSource& t, std::vector<std::int64_t> want,
+                      std::int64_t total_rows, std::int64_t cols) {
+    const TensorSource& sc = get(module + ".scales");
+    const TensorSource& bi = get(module + ".biases");
+    if (t.dtype != FileDType::U32)
+      fail(ErrorKind::DType, t.file + ": quantized tensor '" + t.name + "' has dtype " + file_dtype_name(t.dtype) + ", expected U32");
+    if (t.shape.size() != want.size() || sc.shape.size() != want.size())
+      fail(ErrorKind::Shape, t.file + ": quantized tensor '" + t.name + "' has shape " + shape_to_string(t.shape) +
+                                 ", expected " + std::to_string(want.size()) + " dimensions");
+    // MLX's rule: group size and bits follow from the shapes; the config only has to agree.
+    const std::int64_t groups = sc.shape.back();
+    if (groups <= 0 || cols % groups != 0)
+      fail(ErrorKind::Shape, sc.file + ": '" + sc.name + "' has " + std::to_string(groups) + " groups per row, which do not divide " +
+                                 std::to_string(cols) + " inputs");
+    const std::int64_t group_size = cols / groups;
+    const std::int64_t words = t.shape.back();
+    const std::int64_t bits = words * 32 / cols;
+    auto type = affine_type_for_bits(static_cast<int>(bits));
+    if (words * 32 % cols != 0 || !type || (group_size != 32 && group_size != 64 && group_size != 128))
+      fail(ErrorKind::Shape, t.file + ": '" + t.name + "' with shape " + shape_to_string(t.shape) + " and " + std::to_string(groups) +
+                                 " groups per row is not an MLX affine layout of " + std::to_string(cols) +
+                                 " inputs (bits 2-8, group size 32/64/128)");
+    std::vector<std::int64_t> want_codes = want, want_aux = want;
+    want_codes.push_back(words);
+    want_aux.push_back(groups);
+    expect_shape(t, want_codes);
+    expect_shape(sc, want_aux);
+    expect_shape(bi, want_aux);
+    auto aux = to_weight_type(sc.dtype);
+    if (!aux || bi.dtype != sc.dtype)
+      fail(ErrorKind::DType, sc.file + ": scales/biases of '" + module + "' have dtypes " + file_dtype_name(sc.dtype) + "/" +
+                                 file_dtype_name(bi.dtype) + ", expected one of F32, F16, BF16 for both");
+    check_against_config(module, static_cast<int>(bits), group_size);
+    WeightMatrix m{*type, total_rows, cols, t.data};
+    m.scales = sc.data;
+    m.biases = bi.data;
+    m.aux_type = *aux;
+    m.group_size = group_size;
+    return m;
+  }
+
+  void check_against_config(const std::string& module, int bits, std::int64_t group_size) const {
+    if (!quantization_.is_object()) return;
+    const Json* entry = &quantization_;
+    if (quantization_.contains(module) && quantization_[module].is_object()) entry = &quantization_[module];
+    else if (quantization_.contains(module)) return;  // `false` or another marker: shapes decide
+    if (entry->contains("mode") && (*entry)["mode"].is_string() && (*entry)["mode"] != "affine")
+      fail(ErrorKind::DType, "config.json quantization: mode '" + (*entry)["mode"].get<std::string>() + "' of '" + module +
+                                 "' is not supported (glmq reads MLX affine)");
+    if (entry == &quantization_) return;  // the global bits/group_size are only defaults
+    if (entry->contains("bits") && (*entry)["bits"].is_number_integer() && (*entry)["bits"].get<int>() != bits)
+      fail(ErrorKind::Config, "config.json quantization: '" + module + "' says " + std::to_string((*entry)["bits"].get<int>()) +
+                                  " bits, the tensors hold " + std::to_string(bits));
+    if (entry->contains("group_size") && (*entry)["group_size"].is_number_integer() &&
+        (*entry)["group_size"].get<std::int64_t>() != group_size)
+      fail(ErrorKind::Config, "config.json quantization: '" + module + "' says group size " +
+                                  std::to_string((*entry)["group_size"].get<std::int64_t>()) + ", the tensors hold " +
+                                  std::to_string(group_size));
+  }
+
   static void expect_shape(const TensorSource& t, const std::vector<std::int64_t>& want) {
     if (t.shape != want)
       fail(ErrorKind::Shape, t.file + ": tensor '" + t.name + "' has shape " + shape_to_string(t.shape) + ", expected " +
@@ -55,39 +138,70 @@ class HfTensorReader {
   }
 
   const TensorStore& store_;
+  const Json& quantization_;
   Progress& progress_;
 };
 
-FfnWeights load_ffn(HfTensorReader& r, const std::string& prefix, std::int64_t hidden, std::int64_t width) {
+FfnWeights load_ffn(TensorReader& r, const std::string& prefix, std::int64_t hidden, std::int64_t width) {
   FfnWeights f;
-  f.gate = r.matrix(prefix + "gate_proj.weight", width, hidden);
-  f.up = r.matrix(prefix + "up_proj.weight", width, hidden);
-  f.down = r.matrix(prefix + "down_proj.weight", hidden, width);
+  f.gate = r.matrix(prefix + "gate_proj", width, hidden);
+  f.up = r.matrix(prefix + "up_proj", width, hidden);
+  f.down = r.matrix(prefix + "down_proj", hidden, width);
   return f;
 }
 
-LayerWeights load_layer(HfTensorReader& r, const GlmConfig& c, const std::string& p, bool dense, bool runs_indexer) {
+// HF stores kv_b_proj as [heads·(nope+v), latent]; glmq keeps its two absorbed halves, so re-lay it out once.
+void split_kv_b(const WeightMatrix& kv_b, const GlmConfig& c, AttentionWeights& a, Model& model) {
+  if (!is_float_type(kv_b.type))
+    fail(ErrorKind::DType, "a quantized kv_b_proj is not supported; store embed_q/unembed_out (as mlx_lm.convert does)");
+  const std::int64_t H = c.num_attention_heads, nope = c.qk_nope_head_dim, v = c.v_head_dim, R = c.kv_lora_rank;
+  const std::size_t es = weight_row_bytes(kv_b.type, 1);
+  auto k = std::make_unique<std::uint8_t[]>(static_cast<std::size_t>(H * R * nope) * es);
+  auto vv = std::make_unique<std::uint8_t[]>(static_cast<std::size_t>(H * v * R) * es);
+  for (std::int64_t h = 0; h < H; ++h) {
+    for (std::int64_t d = 0; d < nope; ++d)
+      for (std::int64_t col = 0; col < R; ++col)
+        std::memcpy(k.get() + static_cast<std::size_t>((h * R + col) * nope + d) * es,
+                    kv_b.row(h * (nope + v) + d) + static_cast<std::size_t>(col) * es, es);
+    for (std::int64_t i = 0; i < v; ++i)
+      std::memcpy(vv.get() + static_cast<std::size_t>((h * v + i) * R) * es, kv_b.row(h * (nope + v) + nope + i),
+                  static_cast<std::size_t>(R) * es);
+  }
+  a.k_absorb = WeightMatrix{kv_b.type, H * R, nope, k.get()};
+  a.v_expand = WeightMatrix{kv_b.type, H * v, R, vv.get()};
+  model.owned.push_back(std::move(k));
+  model.owned.push_back(std::move(vv));
+}
+
+LayerWeights load_layer(TensorReader& r, const GlmConfig& c, const std::string& p, bool dense, bool runs_indexer, Model& model) {
   const std::int64_t H = c.hidden_size, heads = c.num_attention_heads;
   LayerWeights L;
   L.attn_norm = r.vector(p + "input_layernorm.weight", H);
   L.ffn_norm = r.vector(p + "post_attention_layernorm.weight", H);
   AttentionWeights& a = L.attn;
   const std::string s = p + "self_attn.";
-  a.q_a = r.matrix(s + "q_a_proj.weight", c.q_lora_rank, H);
+  a.q_a = r.matrix(s + "q_a_proj", c.q_lora_rank, H);
   a.q_a_norm = r.vector(s + "q_a_layernorm.weight", c.q_lora_rank);
-  a.q_b = r.matrix(s + "q_b_proj.weight", heads * c.qk_head_dim(), c.q_lora_rank);
-  a.kv_a = r.matrix(s + "kv_a_proj_with_mqa.weight", c.kv_lora_rank + c.qk_rope_head_dim, H);
+  a.q_b = r.matrix(s + "q_b_proj", heads * c.qk_head_dim(), c.q_lora_rank);
+  a.kv_a = r.matrix(s + "kv_a_proj_with_mqa", c.kv_lora_rank + c.qk_rope_head_dim, H);
   a.kv_a_norm = r.vector(s + "kv_a_layernorm.weight", c.kv_lora_rank);
-  a.kv_b = r.matrix(s + "kv_b_proj.weight", heads * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank);
-  a.o = r.matrix(s + "o_proj.weight", H, heads * c.v_head_dim);
+  if (r.has(s + "kv_b_proj.weight")) {
+    split_kv_b(r.matrix(s + "kv_b_proj", heads * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank), c, a, model);
+  } else if (r.has(s + "embed_q.weight")) {
+    a.k_absorb = r.matrix(s + "embed_q", c.kv_lora_rank, c.qk_nope_head_dim, {heads});
+    a.v_expand = r.matrix(s + "unembed_out", c.v_head_dim, c.kv_lora_rank, {heads});
+  } else {
+    fail(ErrorKind::MissingTensor, "tensor '" + s + "kv_b_proj.weight' not found (nor its MLX halves embed_q/unembed_out)");
+  }
+  a.o = r.matrix(s + "o_proj", H, heads * c.v_head_dim);
   if (runs_indexer) {
     IndexerWeights ix;
     const std::string i = s + "indexer.";
-    ix.wq_b = r.matrix(i + "wq_b.weight", c.index_n_heads * c.index_head_dim, c.q_lora_rank);
-    ix.wk = r.matrix(i + "wk.weight", c.index_head_dim, H);
+    ix.wq_b = r.matrix(i + "wq_b", c.index_n_heads * c.index_head_dim, c.q_lora_rank);
+    ix.wk = r.matrix(i + "wk", c.index_head_dim, H);
     ix.k_norm_weight = r.vector(i + "k_norm.weight", c.index_head_dim);
     ix.k_norm_bias = r.vector(i + "k_norm.bias", c.index_head_dim);
-    ix.weights_proj = r.matrix(i + "weights_proj.weight", c.index_n_heads, H);
+    ix.weights_proj = r.matrix(i + "weights_proj", c.index_n_heads, H);
     a.indexer = std::move(ix);
   }
   const std::string m = p + "mlp.";
@@ -95,14 +209,21 @@ LayerWeights load_layer(HfTensorReader& r, const GlmConfig& c, const std::string
     L.dense = load_ffn(r, m, H, c.intermediate_size);
   } else {
     MoeWeights moe;
-    moe.router = r.matrix(m + "gate.weight", c.n_routed_experts, H);
+    moe.router = r.matrix(m + "gate", c.n_routed_experts, H);
     moe.correction_bias = r.has(m + "gate.e_score_correction_bias")
                               ? r.vector(m + "gate.e_score_correction_bias", c.n_routed_experts)
                               : std::vector<float>(static_cast<std::size_t>(c.n_routed_experts), 0.0f);
-    for (std::int64_t e = 0; e < c.n_routed_experts; ++e)
-      moe.experts.push_back(load_ffn(r, m + "experts." + std::to_string(e) + ".", H, c.moe_intermediate_size));
-    if (c.n_shared_experts > 0)
-      moe.shared = load_ffn(r, m + "shared_experts.", H, c.moe_intermediate_size * c.n_shared_experts);
+    const std::int64_t E = c.n_routed_experts, W = c.moe_intermediate_size;
+    if (r.has(m + "switch_mlp.gate_proj.weight")) {
+      // MLX stacks the experts: [E, out, in] per projection.
+      WeightMatrix g = r.matrix(m + "switch_mlp.gate_proj", W, H, {E});
+      WeightMatrix u = r.matrix(m + "switch_mlp.up_proj", W, H, {E});
+      WeightMatrix d = r.matrix(m + "switch_mlp.down_proj", H, W, {E});
+      for (std::int64_t e = 0; e < E; ++e) moe.experts.push_back({g.row_range(e * W, W), u.row_range(e * W, W), d.row_range(e * H, H)});
+    } else {
+      for (std::int64_t e = 0; e < E; ++e) moe.experts.push_back(load_ffn(r, m + "experts." + std::to_string(e) + ".", H, W));
+    }
+    if (c.n_shared_experts > 0) moe.shared = load_ffn(r, m + "shared_experts.", H, W * c.n_shared_experts);
     L.moe = std::move(moe);
   }
   return L;
@@ -115,7 +236,7 @@ std::size_t Weights::total_bytes() const {
   auto ffn = [](const FfnWeights& f) { return f.gate.bytes() + f.up.bytes() + f.down.bytes(); };
   for (const auto& L : layers) {
     const auto& a = L.attn;
-    n += a.q_a.bytes() + a.q_b.bytes() + a.kv_a.bytes() + a.kv_b.bytes() + a.o.bytes();
+    n += a.q_a.bytes() + a.q_b.bytes() + a.kv_a.bytes() + a.k_absorb.bytes() + a.v_expand.bytes() + a.o.bytes();
     if (a.indexer) n += a.indexer->wq_b.bytes() + a.indexer->wk.bytes() + a.indexer->weights_proj.bytes();
     if (L.dense) n += ffn(*L.dense);
     if (L.moe) {
@@ -129,15 +250,19 @@ std::size_t Weights::total_bytes() const {
 
 std::unique_ptr<Model> Model::load_hf(const std::string& dir) {
   auto model = std::make_unique<Model>();
-  GlmConfig c = GlmConfig::from_hf_dir(dir);
+  const std::string config_path = (std::filesystem::path(dir) / "config.json").string();
+  const Json config_json = read_json_file(config_path);
+  GlmConfig c = GlmConfig::from_hf_json(config_json, config_path);
   model->store = std::make_unique<TensorStore>(TensorStore::open_hf_dir(dir));
   const TensorStore& store = *model->store;
   Progress progress("loading " + dir, store.names().size());
-  HfTensorReader r(store, progress);
+  // MLX builds describe their quantization in config.json ("quantization", mirrored as "quantization_config").
+  const Json quantization = config_json.contains("quantization") ? config_json["quantization"] : Json();
+  TensorReader r(store, quantization, progress);
   Weights& w = model->weights;
-  w.embed = r.matrix("model.embed_tokens.weight", c.vocab_size, c.hidden_size);
+  w.embed = r.matrix("model.embed_tokens", c.vocab_size, c.hidden_size);
   if (r.has("lm_head.weight")) {
-    w.lm_head = r.matrix("lm_head.weight", c.vocab_size, c.hidden_size);
+    w.lm_head = r.matrix("lm_head", c.vocab_size, c.hidden_size);
   } else if (c.tie_word_embeddings) {
     w.lm_head = w.embed;
   } else {
@@ -146,7 +271,7 @@ std::unique_ptr<Model> Model::load_hf(const std::string& dir) {
   w.final_norm = r.vector("model.norm.weight", c.hidden_size);
   for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) {
     auto i = static_cast<std::size_t>(l);
-    w.layers.push_back(load_layer(r, c, "model.layers." + std::to_string(l) + ".", c.layer_is_dense[i], c.layer_runs_indexer[i]));
+    w.layers.push_back(load_layer(r, c, "model.layers." + std::to_string(l) + ".", c.layer_is_dense[i], c.layer_runs_indexer[i], *model));
   }
   // The NextN/MTP layer, when the checkpoint carries it.
   const std::string mp = "model.layers." + std::to_string(c.num_hidden_layers) + ".";
@@ -154,13 +279,13 @@ std::unique_ptr<Model> Model::load_hf(const std::string& dir) {
     MtpWeights mtp;
     const bool mtp_dense = !r.has(mp + "mlp.gate.weight");
     const bool mtp_indexer = r.has(mp + "self_attn.indexer.wk.weight");
-    mtp.layer = load_layer(r, c, mp, mtp_dense, mtp_indexer);
+    mtp.layer = load_layer(r, c, mp, mtp_dense, mtp_indexer, *model);
     mtp.enorm = r.vector(mp + "enorm.weight", c.hidden_size);
     mtp.hnorm = r.vector(mp + "hnorm.weight", c.hidden_size);
-    mtp.eh_proj = r.matrix(mp + "eh_proj.weight", c.hidden_size, 2 * c.hidden_size);
+    mtp.eh_proj = r.matrix(mp + "eh_proj", c.hidden_size, 2 * c.hidden_size);
     mtp.shared_head_norm = r.vector(mp + "shared_head.norm.weight", c.hidden_size);
-    if (r.has(mp + "shared_head.head.weight")) mtp.shared_head = r.matrix(mp + "shared_head.head.weight", c.vocab_size, c.hidden_size);
-    if (r.has(mp + "embed_tokens.weight")) mtp.embed = r.matrix(mp + "embed_tokens.weight", c.vocab_size, c.hidden_size);
+    if (r.has(mp + "shared_head.head.weight")) mtp.shared_head = r.matrix(mp + "shared_head.head", c.vocab_size, c.hidden_size);
+    if (r.has(mp + "embed_tokens.weight")) mtp.embed = r.matrix(mp + "embed_tokens", c.vocab_size, c.hidden_size);
     w.mtp = std::move(mtp);
   }
   auto unused = store.unused_names();

@@ -26,7 +26,9 @@ struct AttentionWeights {
   WeightMatrix q_b;                 // [heads·(nope+rope), q_lora_rank]
   WeightMatrix kv_a;                // [kv_lora_rank + rope, hidden]
   std::vector<float> kv_a_norm;     // [kv_lora_rank]
-  WeightMatrix kv_b;                // [heads·(nope+v), kv_lora_rank]: per head W_UK (nope rows) then W_UV (v rows)
+  // kv_b_proj split into its absorbed halves (as MLX's embed_q/unembed_out and GGUF's attn_k_b/attn_v_b):
+  WeightMatrix k_absorb;            // [heads·kv_lora_rank, nope]: per head W_UKᵀ
+  WeightMatrix v_expand;            // [heads·v, kv_lora_rank]: per head W_UV
   WeightMatrix o;                   // [hidden, heads·v]
   std::optional<IndexerWeights> indexer;  // only on layers that run the indexer
 };
@@ -71,6 +73,8 @@ struct Weights {
 // A loaded model: the config, the tensor files (kept mapped) and the Weights pointing into them.
 struct Model {
   std::unique_ptr<TensorStore> store;
+  // Tensors glmq re-laid out at load (e.g. HF kv_b_proj split per head); Weights may point into them.
+  std::vector<std::unique_ptr<std::uint8_t[]>> owned;
   Weights weights;
 
   // Loads an HF checkpoint directory: config.json + model.safetensors[.index.json].

@@ -11,7 +11,6 @@ namespace glmq {
 
 void CpuBackend::mla_attention(const MlaAttentionArgs& a) {
   const std::int64_t qk = a.nope_dim + a.rope_dim;
-  const std::int64_t head_rows = a.nope_dim + a.v_dim;  // rows of kv_b per head
   const std::int64_t R = a.latent_dim;
   const std::int64_t work = a.n_queries * a.heads;
 #pragma omp parallel num_threads(threads_) if (work > 1 && threads_ > 1)
@@ -23,9 +22,7 @@ void CpuBackend::mla_attention(const MlaAttentionArgs& a) {
       const float* q_nope = a.q + (t * a.heads + h) * qk;
       const float* q_rope = q_nope + a.nope_dim;
       // Absorb W_UK into the query: q̃ = W_UKᵀ q_nope, so scores read the latent directly.
-      std::fill(q_latent.begin(), q_latent.end(), 0.0f);
-      for (std::int64_t d = 0; d < a.nope_dim; ++d)
-        cpu::axpy_row(a.kv_b.type, a.kv_b.row(h * head_rows + d), q_nope[d], q_latent.data(), R);
+      for (std::int64_t c = 0; c < R; ++c) q_latent[static_cast<std::size_t>(c)] = cpu::dot_row(a.k_absorb, h * R + c, q_nope);
       const std::int64_t count = a.selection_count[t];
       const std::int32_t* sel = a.selection + t * a.selection_stride;
       scores.resize(static_cast<std::size_t>(count));
@@ -49,7 +46,7 @@ void CpuBackend::mla_attention(const MlaAttentionArgs& a) {
       // Expand through W_UV only once per head: o_h = W_UV õ.
       float* out = a.out + (t * a.heads + h) * a.v_dim;
       for (std::int64_t i = 0; i < a.v_dim; ++i)
-        out[i] = cpu::dot_row(a.kv_b.type, a.kv_b.row(h * head_rows + a.nope_dim + i), o_latent.data(), R);
+        out[i] = cpu::dot_row(a.v_expand, h * a.v_dim + i, o_latent.data());
     }
   }
 }

@@ -51,7 +51,7 @@ void CpuBackend::embed(const WeightMatrix& table, const std::int32_t* tokens, st
     if (tokens[t] < 0 || tokens[t] >= table.rows)
       fail(ErrorKind::InvalidArgument, "token id " + std::to_string(tokens[t]) + " outside the vocabulary of " +
                                            std::to_string(table.rows));
-    cpu::row_to_f32(table.type, table.row(tokens[t]), out + t * table.cols, table.cols);
+    cpu::row_to_f32(table, tokens[t], out + t * table.cols);
   }
 }
 
