@@ -67,9 +67,9 @@ class TensorReader {
     const TensorSource& bi = get(module + ".biases");
     if (t.dtype != FileDType::U32)
       fail(ErrorKind::DType, t.file + ": quantized tensor '" + t.name + "' has dtype " + file_dtype_name(t.dtype) + ", expected U32");
-    if (t.shape.size() != want.size() || sc.shape.size() != want.size())
+    if (t.shape.size() != want.size() + 1 || sc.shape.size() != want.size() + 1)
       fail(ErrorKind::Shape, t.file + ": quantized tensor '" + t.name + "' has shape " + shape_to_string(t.shape) +
-                                 ", expected " + std::to_string(want.size()) + " dimensions");
+                                 ", expected " + std::to_string(want.size() + 1) + " dimensions");
     // MLX's rule: group size and bits follow from the shapes; the config only has to agree.
     const std::int64_t groups = sc.shape.back();
     if (groups <= 0 || cols % groups != 0)
@@ -231,20 +231,63 @@ LayerWeights load_layer(TensorReader& r, const GlmConfig& c, const std::string& 
 
 }  // namespace
 
-std::size_t Weights::total_bytes() const {
-  std::size_t n = embed.bytes() + (lm_head.data == embed.data ? 0 : lm_head.bytes());
-  auto ffn = [](const FfnWeights& f) { return f.gate.bytes() + f.up.bytes() + f.down.bytes(); };
-  for (const auto& L : layers) {
-    const auto& a = L.attn;
-    n += a.q_a.bytes() + a.q_b.bytes() + a.kv_a.bytes() + a.k_absorb.bytes() + a.v_expand.bytes() + a.o.bytes();
-    if (a.indexer) n += a.indexer->wq_b.bytes() + a.indexer->wk.bytes() + a.indexer->weights_proj.bytes();
-    if (L.dense) n += ffn(*L.dense);
-    if (L.moe) {
-      n += L.moe->router.bytes();
-      for (const auto& e : L.moe->experts) n += ffn(e);
-      if (L.moe->shared) n += ffn(*L.moe->shared);
-    }
+namespace {
+
+template <typename LayerT, typename Visit>
+void visit_layer(LayerT& L, const std::string& p, Visit&& visit) {
+  auto& a = L.attn;
+  visit(p + "attn.q_a", a.q_a);
+  visit(p + "attn.q_b", a.q_b);
+  visit(p + "attn.kv_a", a.kv_a);
+  visit(p + "attn.k_absorb", a.k_absorb);
+  visit(p + "attn.v_expand", a.v_expand);
+  visit(p + "attn.o", a.o);
+  if (a.indexer) {
+    visit(p + "indexer.wq_b", a.indexer->wq_b);
+    visit(p + "indexer.wk", a.indexer->wk);
+    visit(p + "indexer.weights_proj", a.indexer->weights_proj);
   }
+  auto ffn = [&](const std::string& q, auto& f) {
+    visit(q + ".gate", f.gate);
+    visit(q + ".up", f.up);
+    visit(q + ".down", f.down);
+  };
+  if (L.dense) ffn(p + "dense", *L.dense);
+  if (L.moe) {
+    visit(p + "router", L.moe->router);
+    for (std::size_t e = 0; e < L.moe->experts.size(); ++e) ffn(p + "experts." + std::to_string(e), L.moe->experts[e]);
+    if (L.moe->shared) ffn(p + "shared_expert", *L.moe->shared);
+  }
+}
+
+template <typename WeightsT, typename Visit>
+void visit_weights(WeightsT& w, Visit&& visit) {
+  visit("embed", w.embed);
+  for (std::size_t l = 0; l < w.layers.size(); ++l) visit_layer(w.layers[l], "layers." + std::to_string(l) + ".", visit);
+  visit("lm_head", w.lm_head);
+  if (w.mtp) {
+    visit_layer(w.mtp->layer, "mtp.", visit);
+    visit("mtp.eh_proj", w.mtp->eh_proj);
+    if (w.mtp->shared_head) visit("mtp.shared_head", *w.mtp->shared_head);
+    if (w.mtp->embed) visit("mtp.embed", *w.mtp->embed);
+  }
+}
+
+}  // namespace
+
+void Weights::for_each_matrix(const std::function<void(const std::string&, WeightMatrix&)>& visit) { visit_weights(*this, visit); }
+
+void Weights::for_each_matrix(const std::function<void(const std::string&, const WeightMatrix&)>& visit) const {
+  visit_weights(*this, visit);
+}
+
+std::size_t Weights::total_bytes() const {
+  std::size_t n = 0;
+  const std::uint8_t* embed_data = embed.data;
+  for_each_matrix([&](const std::string& role, const WeightMatrix& m) {
+    if (role == "lm_head" && m.data == embed_data) return;  // tied embeddings count once
+    n += m.bytes();
+  });
   return n;
 }
 

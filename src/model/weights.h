@@ -1,6 +1,7 @@
 #pragma once
 // Weights: typed per-layer handles onto a checkpoint's tensors, validated against GlmConfig.
 // Every loader (HF safetensors now; MLX and GGUF later) produces this same structure.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,8 +67,11 @@ struct Weights {
   std::vector<LayerWeights> layers;
   std::optional<MtpWeights> mtp;
 
-  // Byte totals by weight type, for `glmq inspect`.
+  // Bytes of all weights (scales included).
   std::size_t total_bytes() const;
+  // Visits every weight matrix (main layers, head, embedding and the MTP layer).
+  void for_each_matrix(const std::function<void(const std::string& role, WeightMatrix&)>& visit);
+  void for_each_matrix(const std::function<void(const std::string& role, const WeightMatrix&)>& visit) const;
 };
 
 // A loaded model: the config, the tensor files (kept mapped) and the Weights pointing into them.

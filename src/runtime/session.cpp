@@ -60,6 +60,13 @@ void Session::reset() {
   stats_ = {};
 }
 
+void Session::truncate(std::int64_t length) {
+  if (length > cache_.length())
+    fail(ErrorKind::InvalidArgument, "truncate to " + std::to_string(length) + " tokens, the session holds " +
+                                         std::to_string(cache_.length()));
+  cache_.set_length(length);
+}
+
 std::int32_t argmax(std::span<const float> logits) {
   return static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }

@@ -34,6 +34,9 @@ class Session {
                                             bool stop_at_eos = true);
 
   void reset();
+  // Forgets every token past the first `length` (keeps the statistics), so that a shared prefix can be run
+  // once and continued several ways.
+  void truncate(std::int64_t length);
   std::int64_t position() const { return cache_.length(); }
   std::int64_t context() const { return cache_.capacity(); }
   const SessionStats& stats() const { return stats_; }

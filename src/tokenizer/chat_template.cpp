@@ -1,6 +1,8 @@
 #include "tokenizer/chat_template.h"
 
 #include <ctime>
+#include <fstream>
+#include <sstream>
 
 #include "core/error.h"
 #include "tokenizer/jinja_interpreter.h"
@@ -63,6 +65,18 @@ Value strftime_now(CallArgs& a) {
 }
 
 }  // namespace
+
+OrderedJson read_ordered_json_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(ErrorKind::Io, path + ": cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  try {
+    return OrderedJson::parse(ss.str());
+  } catch (const OrderedJson::parse_error& e) {
+    fail(ErrorKind::Format, path + ": invalid JSON: " + e.what());
+  }
+}
 
 ChatTemplate::ChatTemplate(const std::string& source, const TokenizerConfig& config)
     : body_(jinja::parse_template(source)), config_(config) {

@@ -5,7 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "core/json_file.h"
+#include <nlohmann/json.hpp>
+
 #include "tokenizer/tokenizer_config.h"
 
 namespace glmq {
@@ -14,13 +15,19 @@ namespace jinja {
 struct Node;
 }
 
+// Key order matters (templates print tool schemas as given), so requests use ordered JSON.
+using OrderedJson = nlohmann::ordered_json;
+
 struct ChatRequest {
-  Json messages = Json::array();
-  Json tools;  // null: no tools (the template sees tools=None)
+  OrderedJson messages = OrderedJson::array();
+  OrderedJson tools;  // null: no tools (the template sees tools=None)
   bool add_generation_prompt = false;
   // Further template variables, e.g. {"enable_thinking": false}; they override the defaults.
-  Json extra = Json::object();
+  OrderedJson extra = OrderedJson::object();
 };
+
+// Reads a JSON file keeping key order; errors name the file.
+OrderedJson read_ordered_json_file(const std::string& path);
 
 class ChatTemplate {
  public:

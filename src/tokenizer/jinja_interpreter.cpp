@@ -244,7 +244,7 @@ class Interpreter {
         Value left = eval(*e.children[0], scope);
         for (std::size_t i = 0; i < e.ops.size(); ++i) {
           Value right = eval(*e.children[i + 1], scope);
-          if (!with_line(e, [&] { return compare(e.ops[i], left, right); })) return Value(false);
+          if (!with_line(e, [&] { return Value(compare(e.ops[i], left, right)); }).truthy()) return Value(false);
           left = std::move(right);
         }
         return Value(true);

@@ -44,7 +44,7 @@ bool affix_match(const std::string& s, const Value& affix, bool at_end, const st
   return one(string_arg(affix, what));
 }
 
-Value bind(const Value& self, const std::string& name, Value (*method)(const Value&, CallArgs&)) {
+Value bind_method(const Value& self, const std::string& name, Value (*method)(const Value&, CallArgs&)) {
   return Value::function(name, [self, method](CallArgs& args) { return method(self, args); });
 }
 
@@ -84,14 +84,14 @@ Value string_method(const Value& self, const std::string& name) {
        }},
   };
   for (const auto& [n, m] : kMethods) {
-    if (n == name) return bind(self, name, m);
+    if (n == name) return bind_method(self, name, m);
   }
   return Value::undefined("'str object' has no attribute '" + name + "'");
 }
 
 Value dict_method(const Value& self, const std::string& name) {
   if (name == "items") {
-    return bind(self, name, [](const Value& d, CallArgs& a) {
+    return bind_method(self, name, [](const Value& d, CallArgs& a) {
       a.expect(0, {});
       ValueList items;
       for (const auto& [k, v] : d.as_dict().entries) items.push_back(Value::tuple({Value(k), v}));
@@ -99,7 +99,7 @@ Value dict_method(const Value& self, const std::string& name) {
     });
   }
   if (name == "keys") {
-    return bind(self, name, [](const Value& d, CallArgs& a) {
+    return bind_method(self, name, [](const Value& d, CallArgs& a) {
       a.expect(0, {});
       ValueList items;
       for (const auto& kv : d.as_dict().entries) items.emplace_back(kv.first);
@@ -107,7 +107,7 @@ Value dict_method(const Value& self, const std::string& name) {
     });
   }
   if (name == "values") {
-    return bind(self, name, [](const Value& d, CallArgs& a) {
+    return bind_method(self, name, [](const Value& d, CallArgs& a) {
       a.expect(0, {});
       ValueList items;
       for (const auto& kv : d.as_dict().entries) items.push_back(kv.second);
@@ -115,7 +115,7 @@ Value dict_method(const Value& self, const std::string& name) {
     });
   }
   if (name == "get") {
-    return bind(self, name, [](const Value& d, CallArgs& a) {
+    return bind_method(self, name, [](const Value& d, CallArgs& a) {
       a.expect(2, {});
       const Value key = a.get(0, "");
       if (!key.is_string()) return a.get(1, "", Value::none());

@@ -66,7 +66,11 @@ class Parser {
     while (true) {
       const Token& t = peek();
       if (t.type == TokenType::End) {
-        if (!stop.empty()) error("unexpected end of template, expected '" + *stop.begin() + "'");
+        if (!stop.empty()) {
+          std::string expected;
+          for (const std::string& name : stop) expected += (expected.empty() ? "'" : " or '") + name + "'";
+          error("unexpected end of template, expected " + expected);
+        }
         return body;
       }
       if (t.type == TokenType::Text) {
@@ -279,9 +283,9 @@ class Parser {
     return e;
   }
 
-  ExprPtr binary(const char* op, ExprPtr left, ExprPtr right, int line) {
+  ExprPtr binary(std::string op, ExprPtr left, ExprPtr right, int line) {
     auto e = make(Expr::Kind::Binary, line);
-    e->name = op;
+    e->name = std::move(op);
     e->children.push_back(std::move(left));
     e->children.push_back(std::move(right));
     return e;
@@ -566,7 +570,8 @@ class Parser {
         f->name = expect_name();
         while (at_op(".")) {
           next();
-          f->name += "." + expect_name();
+          f->name.push_back('.');
+          f->name += expect_name();
         }
         f->children.push_back(std::move(e));
         if (at_op("(")) parse_arguments(*f);

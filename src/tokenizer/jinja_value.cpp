@@ -84,25 +84,25 @@ Value Value::function(std::string name, std::function<Value(CallArgs&)> fn) {
   return v;
 }
 
-Value Value::from_json(const Json& j) {
+Value Value::from_json(const OrderedJson& j) {
   switch (j.type()) {
-    case Json::value_t::null: return none();
-    case Json::value_t::boolean: return Value(j.get<bool>());
-    case Json::value_t::number_integer: return Value(j.get<int64_t>());
-    case Json::value_t::number_unsigned: {
+    case OrderedJson::value_t::null: return none();
+    case OrderedJson::value_t::boolean: return Value(j.get<bool>());
+    case OrderedJson::value_t::number_integer: return Value(j.get<int64_t>());
+    case OrderedJson::value_t::number_unsigned: {
       const auto u = j.get<uint64_t>();
       if (u > static_cast<uint64_t>(INT64_MAX)) render_error("integer " + std::to_string(u) + " is too large");
       return Value(static_cast<int64_t>(u));
     }
-    case Json::value_t::number_float: return Value(j.get<double>());
-    case Json::value_t::string: return Value(j.get<std::string>());
-    case Json::value_t::array: {
+    case OrderedJson::value_t::number_float: return Value(j.get<double>());
+    case OrderedJson::value_t::string: return Value(j.get<std::string>());
+    case OrderedJson::value_t::array: {
       ValueList items;
       items.reserve(j.size());
-      for (const Json& e : j) items.push_back(from_json(e));
+      for (const OrderedJson& e : j) items.push_back(from_json(e));
       return list(std::move(items));
     }
-    case Json::value_t::object: {
+    case OrderedJson::value_t::object: {
       ValueDict d;
       for (const auto& [k, e] : j.items()) d.entries.emplace_back(k, from_json(e));
       return dict(std::move(d));

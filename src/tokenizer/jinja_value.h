@@ -9,9 +9,12 @@
 #include <variant>
 #include <vector>
 
-#include "core/json_file.h"
+#include <nlohmann/json.hpp>
 
 namespace glmq::jinja {
+
+// Template inputs keep JSON key order: templates print tool schemas in insertion order.
+using OrderedJson = nlohmann::ordered_json;
 
 class Value;
 struct CallArgs;
@@ -50,7 +53,7 @@ class Value {
   static Value dict(ValueDict d = {});
   static Value namespace_object(ValueDict d = {});
   static Value function(std::string name, std::function<Value(CallArgs&)> fn);
-  static Value from_json(const Json& j);
+  static Value from_json(const OrderedJson& j);
 
   Kind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == Kind::Undefined; }

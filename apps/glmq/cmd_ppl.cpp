@@ -1,0 +1,166 @@
+// glmq ppl: strided or sampled perplexity of a text, optionally saving log-probabilities or measuring KL
+// divergence against a saved base.
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include "apps/glmq/cli_common.h"
+#include "apps/glmq/commands.h"
+#include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "eval/corpus.h"
+#include "eval/jsonl_file.h"
+#include "eval/kl_divergence.h"
+#include "eval/log_softmax.h"
+#include "eval/logprob_file.h"
+#include "eval/perplexity.h"
+#include "eval/sampled_sequences.h"
+#include "eval/strided_windows.h"
+#include "runtime/session.h"
+
+namespace glmq::cli {
+
+namespace {
+struct PplOptions {
+  std::string model, data, save_logits, kld_base;
+  std::int64_t context = 2048, stride = 1024;
+  std::int64_t samples = 0, seq = 2048;
+  std::uint32_t seed = 123;
+  std::int64_t kld_top_k = 0;
+  int threads = 0;
+};
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Feeds each scored row to the optional log-probability writer and KL-divergence comparison.
+class RowSinks {
+ public:
+  RowSinks(const PplOptions& o, std::int64_t vocab) {
+    if (!o.save_logits.empty()) writer_ = std::make_unique<eval::LogProbWriter>(o.save_logits, vocab, o.kld_top_k);
+    if (!o.kld_base.empty()) {
+      reader_ = std::make_unique<eval::LogProbReader>(o.kld_base);
+      if (reader_->vocab() != vocab)
+        fail(ErrorKind::InvalidArgument, o.kld_base + ": saved with a vocabulary of " +
+                                             std::to_string(reader_->vocab()) + ", this model has " +
+                                             std::to_string(vocab));
+    }
+  }
+  bool active() const { return writer_ || reader_; }
+
+  void visit(std::span<const float> logits, std::int32_t target, double nll) {
+    eval::log_softmax(logits, log_probs_);
+    if (writer_) writer_->write(log_probs_, target);
+    if (reader_) {
+      reader_->read(base_);
+      if (base_.target != target)
+        fail(ErrorKind::InvalidArgument, reader_->path() + ": prediction " + std::to_string(kld_.count()) +
+                                             " is of token " + std::to_string(base_.target) + ", this run's is " +
+                                             std::to_string(target) +
+                                             " (not the same text, tokenizer, --ctx/--stride or sampling?)");
+      kld_.add(eval::compare_with_base(base_, log_probs_), -base_.target_log_prob, nll);
+    }
+  }
+
+  void finish() {
+    if (writer_) writer_->finish();
+    if (reader_) {
+      if (kld_.count() != reader_->rows())
+        fail(ErrorKind::InvalidArgument, reader_->path() + ": holds " + std::to_string(reader_->rows()) +
+                                             " predictions, this run scored " + std::to_string(kld_.count()));
+      std::printf("%s", kld_.report().c_str());
+    }
+  }
+
+ private:
+  std::unique_ptr<eval::LogProbWriter> writer_;
+  std::unique_ptr<eval::LogProbReader> reader_;
+  std::vector<double> log_probs_;
+  eval::BaseDistribution base_;
+  eval::KldStats kld_;
+};
+
+void run_ppl(const PplOptions& o) {
+  auto model = load_model(o.model);
+  const GlmConfig& c = model->weights.config;
+  const Tokenizer tokenizer = Tokenizer::from_directory(o.model);
+  const bool sampled = o.samples > 0;
+
+  eval::TokenRows rows;
+  std::vector<std::int32_t> tokens;
+  std::vector<eval::StridedWindow> windows;
+  std::string method;
+  if (sampled) {
+    if (ends_with(o.data, ".jsonl")) {
+      std::optional<std::int32_t> fallback;
+      if (!c.eos_token_ids.empty()) fallback = static_cast<std::int32_t>(c.eos_token_ids.front());
+      const auto docs =
+          eval::tokenize_jsonl_documents(tokenizer, o.data, eval::end_of_sequence_id(tokenizer, o.model, fallback));
+      rows = eval::sample_sequences(docs, o.samples, o.seq, o.seed);
+      method = "sampled from " + std::to_string(docs.size()) + " documents";
+    } else {
+      tokens = eval::tokenize_whole(tokenizer, eval::read_text_file(o.data));
+      const auto chunks = eval::split_into_rows(tokens, o.seq);
+      rows = eval::sample_sequences(chunks, o.samples, o.seq, o.seed);
+      method = "sampled from " + std::to_string(chunks.size()) + " consecutive rows of " +
+               std::to_string(tokens.size()) + " tokens";
+    }
+    if (rows.empty())
+      fail(ErrorKind::InvalidArgument,
+           o.data + ": too little text for one sequence of " + std::to_string(o.seq) + " tokens");
+    if (static_cast<std::int64_t>(rows.size()) < o.samples)
+      log_info("ppl: only " + std::to_string(rows.size()) + " of the " + std::to_string(o.samples) +
+               " requested sequences of " + std::to_string(o.seq) + " tokens fit the text");
+    method = std::to_string(rows.size()) + " sequences of " + std::to_string(o.seq) + " tokens, seed " +
+             std::to_string(o.seed) + ", " + method;
+  } else {
+    tokens = eval::tokenize_whole(tokenizer, eval::read_text_file(o.data));
+    windows = eval::plan_strided_windows(static_cast<std::int64_t>(tokens.size()), o.context, o.stride);
+    method = std::to_string(tokens.size()) + " tokens, strided: ctx " + std::to_string(o.context) + ", stride " +
+             std::to_string(o.stride) + ", " + std::to_string(windows.size()) + " windows";
+  }
+
+  const std::int64_t context = sampled ? o.seq : o.context;
+  CpuBackend backend(o.threads);
+  Session session(model->weights, backend, context);
+  RowSinks sinks(o, c.vocab_size);
+  eval::ScoredRowVisitor visit;
+  if (sinks.active())
+    visit = [&](std::span<const float> logits, std::int32_t target, double nll) { sinks.visit(logits, target, nll); };
+  const eval::PerplexityRun run = sampled ? eval::sequences_perplexity(session, rows, visit)
+                                          : eval::strided_perplexity(session, tokens, windows, visit);
+  sinks.finish();
+  std::printf("ppl %s | %s | %lld predictions | PPL %.6f ± %.6f | %lld tokens in %.1f s, %.1f tokens/s, %d threads\n",
+              o.data.c_str(), method.c_str(), static_cast<long long>(run.nll.count()), run.nll.perplexity(),
+              run.nll.perplexity_stderr(), static_cast<long long>(run.tokens_fed), run.seconds, run.tokens_per_second(),
+              backend.threads());
+}
+}  // namespace
+
+void add_ppl_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("ppl", "Perplexity of a text: strided windows, or sampled sequences (--samples)");
+  auto o = std::make_shared<PplOptions>();
+  cmd->add_option("--model", o->model, "Model directory (HF layout, with tokenizer.json)")->required();
+  cmd->add_option("--data", o->data,
+                  "Text file (tokenized whole); for --samples also jsonl with a \"text\" field per line")
+      ->required();
+  cmd->add_option("--ctx", o->context, "Strided: window length in tokens (default 2048)");
+  cmd->add_option("--stride", o->stride,
+                  "Strided: window step; each window scores only predictions not scored before (default 1024)");
+  cmd->add_option("--samples", o->samples,
+                  "Sampled perplexity (mlx_lm.perplexity's method) over this many sequences; 0 = strided (default)");
+  cmd->add_option("--seq", o->seq, "Sampled: sequence length in tokens (default 2048)");
+  cmd->add_option("--seed", o->seed, "Sampled: numpy seed for the document order (default 123)");
+  cmd->add_option("--save-logits", o->save_logits,
+                  "Write every scored prediction's log-probabilities to FILE (a KLD base)");
+  cmd->add_option("--kld-base", o->kld_base,
+                  "Report KL divergence and top-1 agreement against FILE from --save-logits");
+  cmd->add_option("--kld-top-k", o->kld_top_k,
+                  "--save-logits keeps only the top K log-probabilities per prediction (default 0: all, as float16)");
+  cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
+  cmd->callback([o] { run_ppl(*o); });
+}
+
+}  // namespace glmq::cli
