@@ -43,6 +43,9 @@ struct IndexerArgs {
   const float* head_weights = nullptr;  // [n_queries × heads], already × heads^-1/2
   const float* keys = nullptr;     // cache: [positions × head_dim], normalised and rotated
   const std::int32_t* positions = nullptr;  // query t sees cache positions 0..positions[t]
+  // > every positions[t] (the caller knows it on the host): lets device backends size their work without
+  // reading positions back. The cache capacity works too.
+  std::int64_t positions_bound = 0;
   float scale = 1.0f;              // head_dim^-1/2
   std::int32_t* selection = nullptr;        // [n_queries × topk] out
   std::int32_t* selection_count = nullptr;  // [n_queries] out

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/float_convert.h"
+#include "quant/mlx_affine_unpack.h"
 
 namespace glmq {
 
@@ -39,6 +40,18 @@ void store_aux(std::uint8_t* dst, WeightType type, std::int64_t g, float v) {
 
 }  // namespace
 
+void affine_codes_to_f32(const std::uint8_t* row, std::int64_t first, std::int64_t count, int bits, float* out) {
+  switch (bits) {
+    case 2: affine_unpack<2>(row, first, count, out); return;
+    case 3: affine_unpack<3>(row, first, count, out); return;
+    case 4: affine_unpack<4>(row, first, count, out); return;
+    case 5: affine_unpack<5>(row, first, count, out); return;
+    case 6: affine_unpack<6>(row, first, count, out); return;
+    case 8: affine_unpack<8>(row, first, count, out); return;
+    default: fail(ErrorKind::InvalidArgument, "affine bits must be 2, 3, 4, 5, 6 or 8, not " + std::to_string(bits));
+  }
+}
+
 float affine_aux(const std::uint8_t* aux, WeightType aux_type, std::int64_t g) {
   switch (aux_type) {
     case WeightType::F32: {
@@ -65,11 +78,15 @@ void dequantize_affine_row(const WeightMatrix& w, std::int64_t r, float* out, bo
   const std::uint8_t* row = w.row(r);
   const std::uint8_t* sc = w.scales + static_cast<std::size_t>(r) * w.aux_row_bytes();
   const std::uint8_t* bi = w.biases + static_cast<std::size_t>(r) * w.aux_row_bytes();
+  affine_codes_to_f32(row, 0, w.cols, bits, out);
   for (std::int64_t g = 0; g < w.groups_per_row(); ++g) {
     const float s = affine_aux(sc, w.aux_type, g), b = affine_aux(bi, w.aux_type, g);
-    for (std::int64_t i = g * w.group_size; i < (g + 1) * w.group_size; ++i) {
-      const auto q = static_cast<float>(affine_code(row, i, bits));
-      out[i] = mlx_rounding ? round_to(w.aux_type, round_to(w.aux_type, s * q) + b) : s * q + b;
+    float* o = out + g * w.group_size;
+    if (mlx_rounding) {
+      for (std::int64_t i = 0; i < w.group_size; ++i) o[i] = round_to(w.aux_type, round_to(w.aux_type, s * o[i]) + b);
+    } else {
+#pragma omp simd
+      for (std::int64_t i = 0; i < w.group_size; ++i) o[i] = s * o[i] + b;
     }
   }
 }

@@ -20,6 +20,10 @@ inline std::uint32_t affine_code(const std::uint8_t* row, std::int64_t i, int bi
   return (v >> shift) & ((1u << bits) - 1u);
 }
 
+// Codes [first, first + count) of a packed row as floats; `first` and `count` are multiples of 8 (every MLX group
+// is), so each run of 8 codes fills exactly `bits` whole bytes.
+void affine_codes_to_f32(const std::uint8_t* row, std::int64_t first, std::int64_t count, int bits, float* out);
+
 // A scale or bias of an affine matrix as float32.
 float affine_aux(const std::uint8_t* aux, WeightType aux_type, std::int64_t g);
 

@@ -13,7 +13,11 @@ void CpuBackend::mla_attention(const MlaAttentionArgs& a) {
   const std::int64_t qk = a.nope_dim + a.rope_dim;
   const std::int64_t R = a.latent_dim;
   const std::int64_t work = a.n_queries * a.heads;
-#pragma omp parallel num_threads(threads_) if (work > 1 && threads_ > 1)
+  // Parallel only when the heads × positions work is worth a fork/join (see linear.cpp).
+  std::int64_t positions = 0;
+  for (std::int64_t t = 0; t < a.n_queries; ++t) positions += a.selection_count[t];
+  const bool parallel = threads_ > 1 && work > 1 && positions * a.heads * R >= (1 << 18);
+#pragma omp parallel num_threads(threads_) if (parallel)
   {
     std::vector<float> q_latent(static_cast<std::size_t>(R)), o_latent(static_cast<std::size_t>(R)), scores;
 #pragma omp for schedule(dynamic, 1)

@@ -15,7 +15,9 @@ namespace glmq {
 CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
 
 std::vector<float>& CpuBackend::scratch(std::size_t slot, std::size_t count) {
-  if (scratch_.size() <= slot) scratch_.resize(slot + 1);
+  // Grow the slot table in one step to a size no caller reaches, so that growing it never moves the slots whose
+  // references callers still hold (swiglu and moe_experts take two slots at once).
+  if (scratch_.size() <= slot) scratch_.resize(std::max<std::size_t>(slot + 1, 16));
   if (scratch_[slot].size() < count) scratch_[slot].resize(count);
   return scratch_[slot];
 }

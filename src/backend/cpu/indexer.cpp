@@ -10,7 +10,9 @@
 namespace glmq {
 
 void CpuBackend::indexer_select(const IndexerArgs& a) {
-#pragma omp parallel num_threads(threads_) if (a.n_queries > 1 && threads_ > 1)
+  const std::int64_t last = a.n_queries > 0 ? a.positions[a.n_queries - 1] + 1 : 0;
+  const bool parallel = threads_ > 1 && a.n_queries > 1 && a.n_queries * last * a.heads * a.head_dim >= (1 << 20);
+#pragma omp parallel num_threads(threads_) if (parallel)
   {
     // One score row per query and thread: never a [queries × positions] matrix (DESIGN principle 4).
     std::vector<float> scores;

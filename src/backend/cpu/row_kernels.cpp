@@ -3,7 +3,10 @@
 #include <cstring>
 
 #include "core/float_convert.h"
+#include "quant/ggml_block_decode.h"
+#include "quant/ggml_dequantize.h"
 #include "quant/mlx_affine.h"
+#include "quant/mlx_affine_unpack.h"
 
 namespace glmq::cpu {
 
@@ -37,46 +40,53 @@ float dot_f16(const std::uint16_t* w, const float* x, std::int64_t n) {
   return acc;
 }
 
-// One group of codes: returns Σ q_i·x_i; the caller adds scale·(that) + bias·Σx_i.
-template <int Bits>
-float dot_codes(const std::uint8_t* row, std::int64_t first, std::int64_t count, const float* x) {
-  float acc = 0.0f;
-  if constexpr (Bits == 8) {
-    const std::uint8_t* p = row + first;
-#pragma omp simd reduction(+ : acc)
-    for (std::int64_t i = 0; i < count; ++i) acc += static_cast<float>(p[i]) * x[i];
-  } else if constexpr (Bits == 4) {
-    const std::uint8_t* p = row + first / 2;
-#pragma omp simd reduction(+ : acc)
-    for (std::int64_t i = 0; i < count / 2; ++i)
-      acc += static_cast<float>(p[i] & 0xf) * x[2 * i] + static_cast<float>(p[i] >> 4) * x[2 * i + 1];
-  } else if constexpr (Bits == 2) {
-    const std::uint8_t* p = row + first / 4;
-#pragma omp simd reduction(+ : acc)
-    for (std::int64_t i = 0; i < count / 4; ++i)
-      acc += static_cast<float>(p[i] & 3) * x[4 * i] + static_cast<float>((p[i] >> 2) & 3) * x[4 * i + 1] +
-             static_cast<float>((p[i] >> 4) & 3) * x[4 * i + 2] + static_cast<float>(p[i] >> 6) * x[4 * i + 3];
-  } else {
-    // 3, 5, 6 bits: codes straddle bytes; 8 codes (3/5 bits) or 4 codes (6 bits) fill whole bytes.
-    for (std::int64_t i = 0; i < count; ++i) acc += static_cast<float>(affine_code(row, first + i, Bits)) * x[i];
+inline float aux_value(const std::uint8_t* aux, WeightType type, std::int64_t g) {
+  switch (type) {
+    case WeightType::BF16: return bf16_to_f32(reinterpret_cast<const std::uint16_t*>(aux)[g]);
+    case WeightType::F16: return f16_to_f32(reinterpret_cast<const std::uint16_t*>(aux)[g]);
+    default: return reinterpret_cast<const float*>(aux)[g];
   }
-  return acc;
 }
 
+// Σ_i (scale_g·q_i + bias_g)·x_i. The codes are unpacked group by group into a small L1-resident float buffer
+// and accumulated in 16 lanes that live across groups, so there is one horizontal sum per row, not per group.
 template <int Bits>
 float dot_affine(const WeightMatrix& w, std::int64_t r, const float* x) {
   const std::uint8_t* row = w.row(r);
   const std::uint8_t* sc = w.scales + static_cast<std::size_t>(r) * w.aux_row_bytes();
   const std::uint8_t* bi = w.biases + static_cast<std::size_t>(r) * w.aux_row_bytes();
   const std::int64_t gs = w.group_size;
-  float acc = 0.0f;
+  alignas(64) float codes[128];
+  alignas(64) float lanes[16] = {};
   for (std::int64_t g = 0; g < w.groups_per_row(); ++g) {
     const float* xg = x + g * gs;
-    float xsum = 0.0f;
-#pragma omp simd reduction(+ : xsum)
-    for (std::int64_t i = 0; i < gs; ++i) xsum += xg[i];
-    acc += affine_aux(sc, w.aux_type, g) * dot_codes<Bits>(row, g * gs, gs, xg) + affine_aux(bi, w.aux_type, g) * xsum;
+    affine_unpack<Bits>(row, g * gs, gs, codes);
+    const float s = aux_value(sc, w.aux_type, g), b = aux_value(bi, w.aux_type, g);
+    for (std::int64_t i = 0; i < gs; i += 16)
+#pragma omp simd
+      for (int j = 0; j < 16; ++j) lanes[j] += (s * codes[i + j] + b) * xg[i + j];
   }
+  float acc = 0.0f;
+  for (float v : lanes) acc += v;
+  return acc;
+}
+
+// GGML block types: decode one block at a time into an L1-resident buffer, accumulate in 16 lanes.
+template <void (*Decode)(const std::uint8_t*, float*), int BlockElems>
+float dot_ggml(const WeightMatrix& w, std::int64_t r, const float* x) {
+  const std::uint8_t* row = w.row(r);
+  const std::size_t block_bytes = weight_block_bytes(w.type);
+  alignas(64) float values[BlockElems];
+  alignas(64) float lanes[16] = {};
+  for (std::int64_t b = 0; b < w.cols / BlockElems; ++b) {
+    Decode(row + static_cast<std::size_t>(b) * block_bytes, values);
+    const float* xb = x + b * BlockElems;
+    for (int i = 0; i < BlockElems; i += 16)
+#pragma omp simd
+      for (int j = 0; j < 16; ++j) lanes[j] += values[i + j] * xb[i + j];
+  }
+  float acc = 0.0f;
+  for (float v : lanes) acc += v;
   return acc;
 }
 
@@ -93,6 +103,18 @@ float dot_row(const WeightMatrix& w, std::int64_t r, const float* x) {
     case WeightType::Affine5: return dot_affine<5>(w, r, x);
     case WeightType::Affine6: return dot_affine<6>(w, r, x);
     case WeightType::Affine8: return dot_affine<8>(w, r, x);
+    case WeightType::Q8_0: return dot_ggml<ggml::decode_q8_0, 32>(w, r, x);
+    case WeightType::Q4_0: return dot_ggml<ggml::decode_q4_0, 32>(w, r, x);
+    case WeightType::Q2_K: return dot_ggml<ggml::decode_q2_k, 256>(w, r, x);
+    case WeightType::Q3_K: return dot_ggml<ggml::decode_q3_k, 256>(w, r, x);
+    case WeightType::Q4_K: return dot_ggml<ggml::decode_q4_k, 256>(w, r, x);
+    case WeightType::Q5_K: return dot_ggml<ggml::decode_q5_k, 256>(w, r, x);
+    case WeightType::Q6_K: return dot_ggml<ggml::decode_q6_k, 256>(w, r, x);
+    case WeightType::IQ4_NL: return dot_ggml<ggml::decode_iq4_nl, 32>(w, r, x);
+    case WeightType::IQ4_XS: return dot_ggml<ggml::decode_iq4_xs, 256>(w, r, x);
+    case WeightType::IQ2_XXS: return dot_ggml<ggml::decode_iq2_xxs, 256>(w, r, x);
+    case WeightType::IQ2_S: return dot_ggml<ggml::decode_iq2_s, 256>(w, r, x);
+    case WeightType::IQ3_S: return dot_ggml<ggml::decode_iq3_s, 256>(w, r, x);
   }
   return 0.0f;
 }
@@ -117,6 +139,18 @@ void row_to_f32(const WeightMatrix& w, std::int64_t r, float* out) {
     case WeightType::Affine5:
     case WeightType::Affine6:
     case WeightType::Affine8: dequantize_affine_row(w, r, out); return;
+    case WeightType::Q8_0:
+    case WeightType::Q4_0:
+    case WeightType::Q2_K:
+    case WeightType::Q3_K:
+    case WeightType::Q4_K:
+    case WeightType::Q5_K:
+    case WeightType::Q6_K:
+    case WeightType::IQ4_NL:
+    case WeightType::IQ4_XS:
+    case WeightType::IQ2_XXS:
+    case WeightType::IQ2_S:
+    case WeightType::IQ3_S: dequantize_ggml(w.type, w.row(r), out, w.cols); return;
   }
 }
 

@@ -1,0 +1,148 @@
+// Sparse absorbed MLA, the part between the two per-head projections: scores of every head against the
+// selected cached latents (+ shared rope key), softmax, and the probability-weighted sum of latents.
+// All heads of a query share its selection, so tiles of 32 heads reuse each gathered latent row.
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/launch_util.cuh"
+#include "backend/cuda/weight_decode.cuh"
+
+namespace glmq::cuda {
+
+namespace {
+
+constexpr int kTileH = 32, kTileN = 32, kTileK = 16;
+
+// acc[i][j] += Σ_k A(2·hh + i, k)·B(k, 2·jj + j) over k in [k_begin, k_end), for the block's 32×32 tile;
+// thread (hh, jj) = (tid / 16, tid % 16). load_a(h, k) and load_b(k, n) take tile-local h and n.
+template <class LoadA, class LoadB>
+__device__ __forceinline__ void tile_product(std::int64_t k_begin, std::int64_t k_end, LoadA load_a, LoadB load_b,
+                                             float (&acc)[2][2]) {
+  __shared__ __align__(16) float as[kTileK][kTileH + 2];
+  __shared__ __align__(16) float bs[kTileK][kTileN + 2];
+  const int tid = static_cast<int>(threadIdx.x), hh = tid / 16, jj = tid % 16;
+  for (std::int64_t k0 = k_begin; k0 < k_end; k0 += kTileK) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int idx = tid + i * kThreads, k = idx % kTileK, m = idx / kTileK;
+      const bool in = k0 + k < k_end;
+      as[k][m] = in ? load_a(m, k0 + k) : 0.0f;
+      bs[k][m] = in ? load_b(k0 + k, m) : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < kTileK; ++k) {
+      const float2 a = *reinterpret_cast<const float2*>(&as[k][2 * hh]);
+      const float2 b = *reinterpret_cast<const float2*>(&bs[k][2 * jj]);
+      acc[0][0] = fmaf(a.x, b.x, acc[0][0]);
+      acc[0][1] = fmaf(a.x, b.y, acc[0][1]);
+      acc[1][0] = fmaf(a.y, b.x, acc[1][0]);
+      acc[1][1] = fmaf(a.y, b.y, acc[1][1]);
+    }
+    __syncthreads();
+  }
+}
+
+// grid: (selection tiles, head tiles, queries). scores[t, h, j] = scale·(q̃_h·c_sel[j] + q_pe_h·k_pe_sel[j]).
+__global__ void __launch_bounds__(kThreads) mla_scores_kernel(MlaCoreArgs a) {
+  const std::int64_t t = blockIdx.z, h0 = blockIdx.y * kTileH, j0 = blockIdx.x * kTileN;
+  const std::int64_t count = a.selection_count[t];
+  if (j0 >= count) return;
+  const std::int32_t* sel = a.selection + t * a.selection_stride;
+  const std::int64_t R = a.latent_dim, heads = a.heads;
+  const float* ql = a.q_latent + t * heads * R;
+  const float* qr = a.q_rope + t * a.q_rope_token_stride;
+  auto load_a = [&](int h, std::int64_t k) -> float {
+    if (h0 + h >= heads) return 0.0f;
+    return k < R ? ql[(h0 + h) * R + k] : qr[(h0 + h) * a.q_rope_head_stride + (k - R)];
+  };
+  auto load_b = [&](std::int64_t k, int n) -> float {
+    if (j0 + n >= count) return 0.0f;
+    const std::int64_t pos = sel[j0 + n];
+    return k < R ? a.latent[pos * R + k] : a.k_rope[pos * a.rope_dim + (k - R)];
+  };
+  float acc[2][2] = {};
+  tile_product(0, R + a.rope_dim, load_a, load_b, acc);
+  const int hh = static_cast<int>(threadIdx.x) / 16, jj = static_cast<int>(threadIdx.x) % 16;
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const std::int64_t h = h0 + 2 * hh + i, n = j0 + 2 * jj + j;
+      if (h < heads && n < count) a.scores[(t * heads + h) * a.selection_stride + n] = a.scale * acc[i][j];
+    }
+}
+
+// One warp per (query, head): scores → probabilities in place over the query's selection.
+__global__ void softmax_kernel(MlaCoreArgs a) {
+  const std::int64_t row = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
+  if (row >= a.nq * a.heads) return;
+  const int lane = static_cast<int>(threadIdx.x & 31);
+  const std::int64_t count = a.selection_count[row / a.heads];
+  float* s = a.scores + row * a.selection_stride;
+  float m = -INFINITY;
+  for (std::int64_t j = lane; j < count; j += 32) m = fmaxf(m, s[j]);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  float sum = 0.0f;
+  for (std::int64_t j = lane; j < count; j += 32) {
+    const float e = expf(s[j] - m);
+    s[j] = e;
+    sum += e;
+  }
+  sum = warp_sum(sum);
+  const float inv = 1.0f / sum;
+  for (std::int64_t j = lane; j < count; j += 32) s[j] *= inv;
+}
+
+// grid: (latent tiles, head tiles, queries × splits). o[t, h, :] (+)= Σ_j p[t, h, j]·c_sel[j] over the split.
+__global__ void __launch_bounds__(kThreads) mla_values_kernel(MlaCoreArgs a, int splits) {
+  const std::int64_t t = blockIdx.z / splits, split = blockIdx.z % splits;
+  const std::int64_t h0 = blockIdx.y * kTileH, c0 = blockIdx.x * kTileN;
+  const std::int64_t count = a.selection_count[t];
+  const std::int64_t per_split = (a.selection_stride + splits - 1) / splits;
+  const std::int64_t k_begin = split * per_split, k_end = min(count, k_begin + per_split);
+  if (k_begin >= k_end) return;
+  const std::int32_t* sel = a.selection + t * a.selection_stride;
+  const std::int64_t R = a.latent_dim, heads = a.heads;
+  const float* p = a.scores + t * heads * a.selection_stride;
+  auto load_a = [&](int h, std::int64_t k) -> float {
+    return h0 + h < heads ? p[(h0 + h) * a.selection_stride + k] : 0.0f;
+  };
+  auto load_b = [&](std::int64_t k, int n) -> float {
+    return c0 + n < R ? a.latent[static_cast<std::int64_t>(sel[k]) * R + c0 + n] : 0.0f;
+  };
+  float acc[2][2] = {};
+  tile_product(k_begin, k_end, load_a, load_b, acc);
+  const int hh = static_cast<int>(threadIdx.x) / 16, jj = static_cast<int>(threadIdx.x) % 16;
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const std::int64_t h = h0 + 2 * hh + i, c = c0 + 2 * jj + j;
+      if (h >= heads || c >= R) continue;
+      float* o = a.o_latent + (t * heads + h) * R + c;
+      if (splits == 1) *o = acc[i][j]; else atomicAdd(o, acc[i][j]);
+    }
+}
+
+unsigned tiles(std::int64_t n, int tile) { return static_cast<unsigned>((n + tile - 1) / tile); }
+
+}  // namespace
+
+void launch_mla_core(const MlaCoreArgs& a, int sm_count, cudaStream_t s) {
+  if (a.nq <= 0) return;
+  const dim3 score_grid(tiles(a.selection_stride, kTileN), tiles(a.heads, kTileH), static_cast<unsigned>(a.nq));
+  mla_scores_kernel<<<score_grid, kThreads, 0, s>>>(a);
+  check_launch("mla_scores");
+  softmax_kernel<<<grid_for(a.nq * a.heads * 32, kThreads, 1 << 30), kThreads, 0, s>>>(a);
+  check_launch("mla_softmax");
+  // Split each query's selection so that even one query fills the chip; splits add into a zeroed output.
+  const std::int64_t base = static_cast<std::int64_t>(tiles(a.latent_dim, kTileN)) * tiles(a.heads, kTileH) * a.nq;
+  const int splits = static_cast<int>(std::clamp<std::int64_t>(2 * sm_count / base, 1, std::max<std::int64_t>(1, a.selection_stride / 64)));
+  if (splits > 1) launch_fill(a.o_latent, 0.0f, a.nq * a.heads * a.latent_dim, s);
+  const dim3 value_grid(tiles(a.latent_dim, kTileN), tiles(a.heads, kTileH), static_cast<unsigned>(a.nq * splits));
+  mla_values_kernel<<<value_grid, kThreads, 0, s>>>(a, splits);
+  check_launch("mla_values");
+}
+
+}  // namespace glmq::cuda

@@ -1,0 +1,81 @@
+// CudaBackend's attention ops: sparse absorbed MLA and the DSA indexer's selection.
+#include <algorithm>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+namespace glmq {
+
+using namespace cuda;
+
+namespace {
+// Score work buffers are at most this many floats (256 MB); longer runs of queries go in chunks.
+constexpr std::int64_t kScoreFloats = std::int64_t{64} << 20;
+// Queries per chunk also stay within a grid dimension.
+constexpr std::int64_t kMaxChunkQueries = 8192;
+}  // namespace
+
+void CudaBackend::mla_attention(const MlaAttentionArgs& a) {
+  const std::int64_t n = a.n_queries, H = a.heads, R = a.latent_dim, qk = a.nope_dim + a.rope_dim;
+  if (n <= 0) return;
+  const DeviceWeight& k_absorb = weights_.matrix(a.k_absorb);
+  const DeviceWeight& v_expand = weights_.matrix(a.v_expand);
+  float* q_latent = scratch_.get<float>(Scratch::QLatent, static_cast<std::size_t>(n * H * R));
+  float* o_latent = scratch_.get<float>(Scratch::OLatent, static_cast<std::size_t>(n * H * R));
+  // q̃_h = W_UK,hᵀ q_nope,h for every head, so scores read the cached latent directly.
+  headwise_linear(k_absorb, H, a.q, H * qk, qk, n, q_latent, H * R);
+  const std::int64_t chunk = std::clamp<std::int64_t>(kScoreFloats / (H * a.selection_stride), 1,
+                                                      std::min(n, kMaxChunkQueries));
+  float* scores = scratch_.get<float>(Scratch::AttnScores, static_cast<std::size_t>(chunk * H * a.selection_stride));
+  for (std::int64_t q0 = 0; q0 < n; q0 += chunk) {
+    MlaCoreArgs c;
+    c.nq = std::min(chunk, n - q0);
+    c.heads = H;
+    c.rope_dim = a.rope_dim;
+    c.latent_dim = R;
+    c.q_latent = q_latent + q0 * H * R;
+    c.q_rope = a.q + q0 * H * qk + a.nope_dim;
+    c.q_rope_token_stride = H * qk;
+    c.q_rope_head_stride = qk;
+    c.latent = a.latent;
+    c.k_rope = a.k_rope;
+    c.selection = a.selection + q0 * a.selection_stride;
+    c.selection_count = a.selection_count + q0;
+    c.selection_stride = a.selection_stride;
+    c.scale = a.scale;
+    c.scores = scores;
+    c.o_latent = o_latent + q0 * H * R;
+    launch_mla_core(c, sm_count_, stream_);
+  }
+  // o_h = W_UV,h õ_h.
+  headwise_linear(v_expand, H, o_latent, H * R, R, n, a.out, H * a.v_dim);
+}
+
+void CudaBackend::indexer_select(const IndexerArgs& a) {
+  if (a.n_queries <= 0) return;
+  if (a.positions_bound <= 0)
+    fail(ErrorKind::InvalidArgument, "indexer_select on CUDA needs positions_bound (an upper bound on positions + 1)");
+  const std::int64_t chunk = std::clamp<std::int64_t>(kScoreFloats / a.positions_bound, 1,
+                                                      std::min(a.n_queries, kMaxChunkQueries));
+  float* scores = scratch_.get<float>(Scratch::IndexScores, static_cast<std::size_t>(chunk * a.positions_bound));
+  for (std::int64_t q0 = 0; q0 < a.n_queries; q0 += chunk) {
+    IndexerCoreArgs c;
+    c.nq = std::min(chunk, a.n_queries - q0);
+    c.heads = a.heads;
+    c.head_dim = a.head_dim;
+    c.topk = a.topk;
+    c.positions_bound = a.positions_bound;
+    c.q = a.q + q0 * a.heads * a.head_dim;
+    c.head_weights = a.head_weights + q0 * a.heads;
+    c.keys = a.keys;
+    c.positions = a.positions + q0;
+    c.scale = a.scale;
+    c.scores = scores;
+    c.selection = a.selection + q0 * a.topk;
+    c.selection_count = a.selection_count + q0;
+    launch_indexer(c, sm_count_, stream_);
+  }
+}
+
+}  // namespace glmq

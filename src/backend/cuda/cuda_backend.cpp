@@ -1,0 +1,138 @@
+// CudaBackend: device, stream and memory; the small ops; CUDA-graph capture.
+#include "backend/cuda/cuda_backend.h"
+
+#include <cstring>
+#include <string>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+namespace glmq {
+
+using namespace cuda;
+
+bool CudaBackend::available() {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+}
+
+CudaBackend::CudaBackend(CudaOptions options) : options_(options) {
+  check(cudaSetDevice(options_.device), ("selecting CUDA device " + std::to_string(options_.device)).c_str());
+  check(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, options_.device), "reading the SM count");
+  check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a stream");
+  check(cublasCreate(&cublas_), "creating a cuBLAS handle");
+  check(cublasSetStream(cublas_, stream_), "binding cuBLAS to the stream");
+}
+
+CudaBackend::~CudaBackend() {
+  cudaStreamSynchronize(stream_);
+  for (void* p : captured_inputs_) cudaFreeHost(p);
+  cublasDestroy(cublas_);
+  cudaStreamDestroy(stream_);
+}
+
+void* CudaBackend::alloc(std::size_t bytes) {
+  void* p = nullptr;
+  check(cudaMalloc(&p, std::max<std::size_t>(bytes, 256)), ("allocating " + std::to_string(bytes) + " bytes").c_str());
+  return p;
+}
+
+void CudaBackend::release(void* p) {
+  if (p) check(cudaFree(p), "freeing device memory");
+}
+
+void CudaBackend::upload(void* dst, const void* host_src, std::size_t bytes) {
+  if (!bytes) return;
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(stream_, &capturing), "querying capture");
+  if (capturing == cudaStreamCaptureStatusActive) {
+    // A captured copy reads its source at replay time: give it pinned memory that lives as long as we do.
+    void* pinned = nullptr;
+    check(cudaMallocHost(&pinned, bytes), "allocating pinned memory for a captured upload");
+    captured_inputs_.push_back(pinned);
+    std::memcpy(pinned, host_src, bytes);
+    host_src = pinned;
+  }
+  check(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_), "upload");
+}
+
+void CudaBackend::download(void* host_dst, const void* src, std::size_t bytes) {
+  if (!bytes) return;
+  check(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "download");
+  check(cudaStreamSynchronize(stream_), "download (synchronise)");
+}
+
+void CudaBackend::copy_rows(float* dst, std::int64_t dst_stride, const float* src, std::int64_t src_stride,
+                            std::int64_t n, std::int64_t width) {
+  launch_copy_rows(dst, dst_stride, src, src_stride, n, width, stream_);
+}
+
+void CudaBackend::fill(float* x, float value, std::int64_t count) { launch_fill(x, value, count, stream_); }
+void CudaBackend::add(float* x, const float* y, std::int64_t count) { launch_add(x, y, count, stream_); }
+void CudaBackend::scale(float* x, float s, std::int64_t count) { launch_scale(x, s, count, stream_); }
+void CudaBackend::silu_mul(const float* gate, const float* up, std::int64_t count, float* out) {
+  launch_silu_mul(gate, up, count, out, stream_);
+}
+
+void CudaBackend::embed(const WeightMatrix& table, const std::int32_t* tokens, std::int64_t n, float* out) {
+  launch_embed(weights_.matrix(table), tokens, n, out, stream_);
+}
+
+void CudaBackend::rms_norm(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim,
+                           float eps, float* y) {
+  launch_rms_norm(x, x_stride, weights_.vector(w, dim), n, dim, eps, y, stream_);
+}
+
+void CudaBackend::layer_norm(const float* x, const float* w, const float* b, std::int64_t n, std::int64_t dim, float eps,
+                             float* y) {
+  launch_layer_norm(x, weights_.vector(w, dim), weights_.vector(b, dim), n, dim, eps, y, stream_);
+}
+
+void CudaBackend::rope(float* x, std::int64_t n, std::int64_t row_stride, std::int64_t heads, std::int64_t head_stride,
+                       std::int64_t offset, const std::int32_t* positions, const RopeSpec& spec) {
+  RopeTable table;
+  if (spec.inv_freq.size() > static_cast<std::size_t>(RopeTable::kMaxHalf))
+    fail(ErrorKind::InvalidArgument, "rope dimension " + std::to_string(2 * spec.inv_freq.size()) + " above the CUDA limit of " +
+                                         std::to_string(2 * RopeTable::kMaxHalf));
+  table.half = static_cast<int>(spec.inv_freq.size());
+  for (int k = 0; k < table.half; ++k) table.inv_freq[k] = spec.inv_freq[static_cast<std::size_t>(k)];
+  table.attention_factor = spec.attention_factor;
+  table.interleaved = spec.interleaved;
+  launch_rope(x, n, row_stride, heads, head_stride, offset, positions, table, stream_);
+}
+
+void CudaBackend::moe_route(const MoeRouteArgs& a) {
+  RouteArgs r;
+  r.n_tokens = a.n_tokens;
+  r.n_experts = a.n_experts;
+  r.top_k = a.top_k;
+  r.n_group = a.n_group;
+  r.topk_group = a.topk_group;
+  r.norm_topk_prob = a.norm_topk_prob;
+  r.routed_scaling_factor = a.routed_scaling_factor;
+  r.logits = a.logits;
+  r.correction_bias = weights_.vector(a.correction_bias, a.n_experts);
+  r.experts = a.experts;
+  r.weights = a.weights;
+  launch_moe_route(r, stream_);
+}
+
+void CudaBackend::begin_capture() {
+  check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed), "beginning graph capture");
+}
+
+CudaGraph CudaBackend::end_capture() {
+  cudaGraph_t graph = nullptr;
+  check(cudaStreamEndCapture(stream_, &graph), "ending graph capture");
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  check(status, "instantiating the captured graph");
+  return CudaGraph(exec);
+}
+
+void CudaBackend::replay(const CudaGraph& graph) { check(cudaGraphLaunch(graph.get(), stream_), "launching a graph"); }
+
+void CudaBackend::synchronize() { check(cudaStreamSynchronize(stream_), "synchronising the stream"); }
+
+}  // namespace glmq

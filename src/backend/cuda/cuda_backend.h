@@ -1,0 +1,92 @@
+#pragma once
+// The CUDA backend: every Backend op on one NVIDIA GPU (built for Hopper, sm_90a). Decode-sized calls
+// (few tokens) use fused dequantize+matvec kernels per weight type and keep routing on the device, so a
+// decode step makes no host round trip and can be captured as a CUDA graph; prefill-sized calls use cuBLAS
+// over weights dequantized in row tiles.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_graph.h"
+#include "backend/cuda/device_scratch.h"
+#include "backend/cuda/weight_cache.h"
+
+namespace glmq {
+
+struct CudaOptions {
+  int device = 0;
+  // Prefill matmuls on 16-bit and quantized weights: false = float32 (SGEMM on dequantized tiles, agrees
+  // with the CPU reference to float rounding); true = bf16 tensor cores with float32 accumulation (the
+  // activations are rounded to bf16, as HF runs the model in bf16).
+  bool bf16_prefill = false;
+};
+
+class CudaBackend : public Backend {
+ public:
+  // Whether a CUDA device is present (tests skip without one).
+  static bool available();
+  explicit CudaBackend(CudaOptions options = {});
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  std::string name() const override { return "cuda"; }
+  void* alloc(std::size_t bytes) override;
+  void release(void* p) override;
+  void upload(void* dst, const void* host_src, std::size_t bytes) override;
+  void download(void* host_dst, const void* src, std::size_t bytes) override;
+  void copy_rows(float* dst, std::int64_t dst_stride, const float* src, std::int64_t src_stride, std::int64_t n,
+                 std::int64_t width) override;
+  void fill(float* x, float value, std::int64_t count) override;
+  void embed(const WeightMatrix& table, const std::int32_t* tokens, std::int64_t n, float* out) override;
+  void linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) override;
+  void rms_norm(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
+                float* y) override;
+  void layer_norm(const float* x, const float* w, const float* b, std::int64_t n, std::int64_t dim, float eps,
+                  float* y) override;
+  void rope(float* x, std::int64_t n, std::int64_t row_stride, std::int64_t heads, std::int64_t head_stride,
+            std::int64_t offset, const std::int32_t* positions, const RopeSpec& spec) override;
+  void add(float* x, const float* y, std::int64_t count) override;
+  void scale(float* x, float s, std::int64_t count) override;
+  void silu_mul(const float* gate, const float* up, std::int64_t count, float* out) override;
+  void swiglu(const SwigluWeights& w, const float* x, std::int64_t n, float* out) override;
+  void moe_experts(const MoeExpertsArgs& args) override;
+  void mla_attention(const MlaAttentionArgs& args) override;
+  void indexer_select(const IndexerArgs& args) override;
+  void moe_route(const MoeRouteArgs& args) override;
+
+  // CUDA graphs: ops issued between begin_capture and end_capture are recorded, not run. Every weight they
+  // use must have been used once before (weight uploads cannot be captured), and no op may need host data
+  // back. Activation uploads are captured with the values given at capture time (a replay repeats them).
+  void begin_capture();
+  cuda::CudaGraph end_capture();
+  void replay(const cuda::CudaGraph& graph);
+  void synchronize();
+
+  cudaStream_t stream() const { return stream_; }
+  int sm_count() const { return sm_count_; }
+  std::size_t weight_bytes() const { return weights_.bytes(); }
+  // Forgets every cached device copy of host weights (call before freeing or reusing that host memory).
+  void forget_weights() { weights_.clear(); }
+
+ private:
+  // y[t] = W x[t] through cuBLAS (prefill): F32 weights directly, others dequantized in row tiles.
+  void gemm_linear(const cuda::DeviceWeight& w, const float* x, std::int64_t n, float* y);
+  // Per-segment products: rows [s·R, (s+1)·R) of w times x + s·x_segment_stride (per-head MLA matrices).
+  void headwise_linear(const cuda::DeviceWeight& w, std::int64_t segments, const float* x, std::int64_t x_token_stride,
+                       std::int64_t x_segment_stride, std::int64_t n, float* y, std::int64_t y_token_stride);
+  void moe_experts_on_host_groups(const MoeExpertsArgs& args);
+
+  CudaOptions options_;
+  int sm_count_ = 0;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  cuda::WeightCache weights_;
+  cuda::DeviceScratch scratch_;
+  // Host inputs uploaded while capturing, copied to pinned memory the graph's copy nodes read on replay.
+  std::vector<void*> captured_inputs_;
+};
+
+}  // namespace glmq

@@ -1,0 +1,129 @@
+// CudaBackend's matrix products: fused matvec for few tokens, cuBLAS for many; SwiGLU blocks.
+#include <algorithm>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+namespace glmq {
+
+using namespace cuda;
+
+namespace {
+// Up to this many tokens a product streams the weights once per token (decode, short speculative runs);
+// beyond it the weights are expanded once and multiplied with cuBLAS.
+constexpr std::int64_t kMatvecMaxTokens = 8;
+// Dequantized weight tiles are at most this many elements (256 MB as float32).
+constexpr std::int64_t kTileElements = std::int64_t{64} << 20;
+}  // namespace
+
+void CudaBackend::linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) {
+  const DeviceWeight& d = weights_.matrix(w);
+  if (n <= kMatvecMaxTokens) {
+    MatvecArgs a;
+    a.w = d;
+    a.n_tokens = n;
+    a.x = x;
+    a.x_token_stride = d.cols;
+    a.y = y;
+    a.y_token_stride = d.rows;
+    launch_matvec(a, sm_count_, stream_);
+    return;
+  }
+  gemm_linear(d, x, n, y);
+}
+
+void CudaBackend::gemm_linear(const DeviceWeight& w, const float* x, std::int64_t n, float* y) {
+  const float one = 1.0f, zero = 0.0f;
+  const auto rows = static_cast<int>(w.rows), cols = static_cast<int>(w.cols), tokens = static_cast<int>(n);
+  // Column-major view: Yᵀ [rows × n] = W [rows × cols] (stored as colsₓrows, transposed) · Xᵀ [cols × n].
+  if (w.type == WeightType::F32) {
+    check(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, rows, tokens, cols, &one, reinterpret_cast<const float*>(w.data),
+                      cols, x, cols, &zero, y, rows),
+          "sgemm");
+    return;
+  }
+  const std::int64_t tile = std::clamp<std::int64_t>(kTileElements / w.cols, 1, w.rows);
+  if (!options_.bf16_prefill) {
+    float* wt = scratch_.get<float>(Scratch::GemmWeights, static_cast<std::size_t>(tile * w.cols));
+    for (std::int64_t r0 = 0; r0 < w.rows; r0 += tile) {
+      const std::int64_t count = std::min(tile, w.rows - r0);
+      launch_dequantize_f32(w, r0, count, wt, stream_);
+      check(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(count), tokens, cols, &one, wt, cols, x, cols,
+                        &zero, y + r0, rows),
+            "sgemm (dequantized tile)");
+    }
+    return;
+  }
+  auto* xb = scratch_.get<std::uint16_t>(Scratch::GemmInput, static_cast<std::size_t>(n * w.cols));
+  launch_to_bf16(x, n * w.cols, xb, stream_);
+  auto gemm = [&](const void* a, std::int64_t r0, std::int64_t count) {
+    check(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(count), tokens, cols, &one, a, CUDA_R_16BF, cols,
+                       xb, CUDA_R_16BF, cols, &zero, y + r0, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+          "bf16 gemm");
+  };
+  if (w.type == WeightType::BF16) {
+    gemm(w.data, 0, w.rows);
+    return;
+  }
+  auto* wt = scratch_.get<std::uint16_t>(Scratch::GemmWeights, static_cast<std::size_t>(tile * w.cols));
+  for (std::int64_t r0 = 0; r0 < w.rows; r0 += tile) {
+    const std::int64_t count = std::min(tile, w.rows - r0);
+    launch_dequantize_bf16(w, r0, count, wt, stream_);
+    gemm(wt, r0, count);
+  }
+}
+
+void CudaBackend::headwise_linear(const DeviceWeight& w, std::int64_t segments, const float* x,
+                                  std::int64_t x_token_stride, std::int64_t x_segment_stride, std::int64_t n, float* y,
+                                  std::int64_t y_token_stride) {
+  if (n <= kMatvecMaxTokens) {
+    MatvecArgs a;
+    a.w = w;
+    a.segments = segments;
+    a.n_tokens = n;
+    a.x = x;
+    a.x_token_stride = x_token_stride;
+    a.x_segment_stride = x_segment_stride;
+    a.y = y;
+    a.y_token_stride = y_token_stride;
+    launch_matvec(a, sm_count_, stream_);
+    return;
+  }
+  // Batched over segments: Y_s [rps × n] = W_s [rps × cols] · X_s [cols × n], column-major.
+  const float* wf = reinterpret_cast<const float*>(w.data);
+  if (w.type != WeightType::F32) {
+    float* wt = scratch_.get<float>(Scratch::HeadwiseWeights, static_cast<std::size_t>(w.rows * w.cols));
+    launch_dequantize_f32(w, 0, w.rows, wt, stream_);
+    wf = wt;
+  }
+  const std::int64_t rps = w.rows / segments;
+  const float one = 1.0f, zero = 0.0f;
+  check(cublasSgemmStridedBatched(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rps), static_cast<int>(n),
+                                  static_cast<int>(w.cols), &one, wf, static_cast<int>(w.cols), rps * w.cols, x,
+                                  static_cast<int>(x_token_stride), x_segment_stride, &zero, y,
+                                  static_cast<int>(y_token_stride), rps, static_cast<int>(segments)),
+        "batched per-head sgemm");
+}
+
+void CudaBackend::swiglu(const SwigluWeights& w, const float* x, std::int64_t n, float* out) {
+  if (n <= kMatvecMaxTokens) {
+    GroupedSwigluArgs a;
+    a.table = weights_.swiglu_table(&w, 1, a.probe);
+    a.n_slots = n;
+    a.x = x;
+    a.h = scratch_.get<float>(Scratch::SwigluHidden, static_cast<std::size_t>(n * w.gate.rows));
+    a.y = out;
+    launch_grouped_swiglu(a, sm_count_, stream_);
+    return;
+  }
+  const auto width = static_cast<std::size_t>(n * w.gate.rows);
+  float* g = scratch_.get<float>(Scratch::SwigluGate, width);
+  float* u = scratch_.get<float>(Scratch::SwigluUp, width);
+  linear(w.gate, x, n, g);
+  linear(w.up, x, n, u);
+  launch_silu_mul(g, u, static_cast<std::int64_t>(width), g, stream_);
+  linear(w.down, g, n, out);
+}
+
+}  // namespace glmq

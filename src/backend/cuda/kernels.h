@@ -1,0 +1,122 @@
+#pragma once
+// Host-callable launchers of the CUDA backend's kernels (defined in the .cu files beside this header).
+// Every launcher is asynchronous on `stream` and checks the launch; none synchronises with the host.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/cuda/device_weight.h"
+
+namespace glmq::cuda {
+
+// --- elementwise.cu
+void launch_fill(float* x, float value, std::int64_t count, cudaStream_t stream);
+void launch_add(float* x, const float* y, std::int64_t count, cudaStream_t stream);
+void launch_scale(float* x, float s, std::int64_t count, cudaStream_t stream);
+void launch_silu_mul(const float* gate, const float* up, std::int64_t count, float* out, cudaStream_t stream);
+void launch_copy_rows(float* dst, std::int64_t dst_stride, const float* src, std::int64_t src_stride, std::int64_t n,
+                      std::int64_t width, cudaStream_t stream);
+// out[t, :] = row tokens[t] of the table as float32.
+void launch_embed(const DeviceWeight& table, const std::int32_t* tokens, std::int64_t n, float* out, cudaStream_t stream);
+// Rows [first, first + count) of w as float32 or bf16 ([count × cols], row-major).
+void launch_dequantize_f32(const DeviceWeight& w, std::int64_t first, std::int64_t count, float* out, cudaStream_t stream);
+void launch_dequantize_bf16(const DeviceWeight& w, std::int64_t first, std::int64_t count, std::uint16_t* out,
+                            cudaStream_t stream);
+void launch_to_bf16(const float* x, std::int64_t count, std::uint16_t* out, cudaStream_t stream);
+// dst[i, :] = src[rows[i], :] for i < n (width floats per row).
+void launch_gather_rows(const float* src, const std::int32_t* rows, std::int64_t n, std::int64_t width, float* dst,
+                        cudaStream_t stream);
+// dst[rows[i], :] += weights[i] · src[i, :] for i < n, in order (rows may repeat only across launches).
+void launch_scatter_add_rows(const float* src, const std::int32_t* rows, const float* weights, std::int64_t n,
+                             std::int64_t width, float* dst, cudaStream_t stream);
+
+// --- norm_rope.cu
+void launch_rms_norm(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
+                     float* y, cudaStream_t stream);
+void launch_layer_norm(const float* x, const float* w, const float* b, std::int64_t n, std::int64_t dim, float eps, float* y,
+                       cudaStream_t stream);
+struct RopeTable {
+  static constexpr int kMaxHalf = 128;
+  float inv_freq[kMaxHalf];
+  int half = 0;
+  float attention_factor = 1.0f;
+  bool interleaved = true;
+};
+void launch_rope(float* x, std::int64_t n, std::int64_t row_stride, std::int64_t heads, std::int64_t head_stride,
+                 std::int64_t offset, const std::int32_t* positions, const RopeTable& table, cudaStream_t stream);
+
+// --- matvec.cu: y = W·x for few tokens, weights read once per token at full bandwidth.
+// W's rows split into `segments` equal runs; segment s multiplies x + s·x_segment_stride (per-head absorbed
+// MLA matrices); plain linear layers have one segment.
+struct MatvecArgs {
+  DeviceWeight w;
+  std::int64_t segments = 1;
+  std::int64_t n_tokens = 1;
+  const float* x = nullptr;
+  std::int64_t x_token_stride = 0, x_segment_stride = 0;
+  float* y = nullptr;
+  std::int64_t y_token_stride = 0;  // y[t·y_token_stride + row]
+};
+void launch_matvec(const MatvecArgs& args, int sm_count, cudaStream_t stream);
+
+// --- swiglu_grouped.cu: SwiGLU blocks over routed experts in one launch per stage, for few tokens.
+struct GroupedSwigluArgs {
+  const DeviceSwiglu* table = nullptr;   // device array indexed by expert id
+  DeviceSwiglu probe;                    // host copy of one entry: every entry has its types and shapes
+  const std::int32_t* expert_ids = nullptr;  // [n_slots] device, or null: every slot uses table[0]
+  std::int64_t n_slots = 0, top_k = 1;   // slot s reads x row s / top_k
+  const float* x = nullptr;              // [tokens × hidden]
+  float* h = nullptr;                    // [n_slots × inter] scratch: silu(gate·x) ⊙ up·x
+  const float* slot_weights = nullptr;   // [n_slots] or null (weight 1)
+  float* y = nullptr;                    // [n_slots × hidden]: slot_weight · down·h
+};
+void launch_grouped_swiglu(const GroupedSwigluArgs& args, int sm_count, cudaStream_t stream);
+// out[t, :] += Σ_k y[t·top_k + k, :]
+void launch_sum_slots(const float* y, std::int64_t n_tokens, std::int64_t top_k, std::int64_t width, float* out,
+                      cudaStream_t stream);
+
+// --- route.cu: sigmoid router with correction bias and group-limited top-k (one block per token).
+struct RouteArgs {
+  std::int64_t n_tokens = 0, n_experts = 0, top_k = 0, n_group = 1, topk_group = 1;
+  bool norm_topk_prob = true;
+  float routed_scaling_factor = 1.0f;
+  const float* logits = nullptr;
+  const float* correction_bias = nullptr;  // device
+  std::int32_t* experts = nullptr;
+  float* weights = nullptr;
+};
+void launch_moe_route(const RouteArgs& args, cudaStream_t stream);
+
+// --- attention.cu: the sparse absorbed-MLA core for queries [q0, q0 + nq).
+struct MlaCoreArgs {
+  std::int64_t nq = 0, heads = 0, rope_dim = 0, latent_dim = 0;
+  const float* q_latent = nullptr;  // [nq × heads × latent_dim]  (W_UKᵀ q_nope)
+  const float* q_rope = nullptr;    // query t head h rope part at q_rope + t·q_rope_token_stride + h·q_rope_head_stride
+  std::int64_t q_rope_token_stride = 0, q_rope_head_stride = 0;
+  const float* latent = nullptr;    // cache [positions × latent_dim]
+  const float* k_rope = nullptr;    // cache [positions × rope_dim]
+  const std::int32_t* selection = nullptr;  // query t: selection + t·selection_stride, count selection_count[t]
+  const std::int32_t* selection_count = nullptr;
+  std::int64_t selection_stride = 0;
+  float scale = 1.0f;
+  float* scores = nullptr;          // scratch [nq × heads × selection_stride]
+  float* o_latent = nullptr;        // [nq × heads × latent_dim] out
+};
+void launch_mla_core(const MlaCoreArgs& args, int sm_count, cudaStream_t stream);
+
+// --- indexer.cu: DSA lightning-indexer scores and causal top-k for queries [0, nq).
+struct IndexerCoreArgs {
+  std::int64_t nq = 0, heads = 0, head_dim = 0, topk = 0;
+  std::int64_t positions_bound = 0;  // > every positions[t]
+  const float* q = nullptr;          // [nq × heads × head_dim]
+  const float* head_weights = nullptr;  // [nq × heads]
+  const float* keys = nullptr;       // [positions × head_dim]
+  const std::int32_t* positions = nullptr;
+  float scale = 1.0f;
+  float* scores = nullptr;           // scratch [nq × positions_bound]
+  std::int32_t* selection = nullptr;
+  std::int32_t* selection_count = nullptr;
+};
+void launch_indexer(const IndexerCoreArgs& args, int sm_count, cudaStream_t stream);
+
+}  // namespace glmq::cuda

@@ -1,0 +1,93 @@
+// RMSNorm, LayerNorm (one block per row) and rotary embeddings.
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/launch_util.cuh"
+#include "backend/cuda/weight_decode.cuh"
+
+namespace glmq::cuda {
+
+namespace {
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+__device__ float block_sum(float v) {
+  __shared__ float partial[32];
+  const int lane = static_cast<int>(threadIdx.x & 31), warp = static_cast<int>(threadIdx.x >> 5);
+  v = warp_sum(v);
+  __syncthreads();  // partial[] may still be read from a previous call
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  const int warps = static_cast<int>(blockDim.x >> 5);
+  float total = lane < warps ? partial[lane] : 0.0f;
+  return warp_sum(total);
+}
+
+__global__ void rms_norm_kernel(const float* x, std::int64_t x_stride, const float* w, std::int64_t dim, float eps,
+                                float* y) {
+  const float* xr = x + blockIdx.x * x_stride;
+  float* yr = y + blockIdx.x * dim;
+  float ss = 0.0f;
+  for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+  ss = block_sum(ss);
+  const float inv = rsqrtf(ss / static_cast<float>(dim) + eps);
+  for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = w[i] * (xr[i] * inv);
+}
+
+__global__ void layer_norm_kernel(const float* x, const float* w, const float* b, std::int64_t dim, float eps, float* y) {
+  const float* xr = x + blockIdx.x * dim;
+  float* yr = y + blockIdx.x * dim;
+  float sum = 0.0f;
+  for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) sum += xr[i];
+  const float mean = block_sum(sum) / static_cast<float>(dim);
+  float var = 0.0f;
+  for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) var += (xr[i] - mean) * (xr[i] - mean);
+  const float inv = rsqrtf(block_sum(var) / static_cast<float>(dim) + eps);
+  for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = (xr[i] - mean) * inv * w[i] + b[i];
+}
+
+// One block per (row, head); thread k rotates pair k. The angle is rounded to float32 before cos/sin (in
+// double), exactly as the CPU reference and HF do: DSA top-k near-ties flip on tiny q/k drift.
+__global__ void rope_kernel(float* x, std::int64_t row_stride, std::int64_t head_stride, std::int64_t offset,
+                            const std::int32_t* positions, RopeTable t) {
+  const std::int64_t row = blockIdx.x, head = blockIdx.y;
+  float* v = x + row * row_stride + head * head_stride + offset;
+  const float pos = static_cast<float>(positions[row]);
+  for (int k = static_cast<int>(threadIdx.x); k < t.half; k += static_cast<int>(blockDim.x)) {
+    const float angle = pos * t.inv_freq[k];
+    double s, c;
+    sincos(static_cast<double>(angle), &s, &c);
+    const float cf = static_cast<float>(c) * t.attention_factor, sf = static_cast<float>(s) * t.attention_factor;
+    const int i0 = t.interleaved ? 2 * k : k;
+    const int i1 = t.interleaved ? 2 * k + 1 : k + t.half;
+    const float a = v[i0], b = v[i1];
+    v[i0] = a * cf - b * sf;
+    v[i1] = b * cf + a * sf;
+  }
+}
+
+unsigned norm_threads(std::int64_t dim) { return dim >= 1024 ? 1024u : dim >= 256 ? 256u : 64u; }
+
+}  // namespace
+
+void launch_rms_norm(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
+                     float* y, cudaStream_t s) {
+  if (n <= 0) return;
+  rms_norm_kernel<<<static_cast<unsigned>(n), norm_threads(dim), 0, s>>>(x, x_stride, w, dim, eps, y);
+  check_launch("rms_norm");
+}
+
+void launch_layer_norm(const float* x, const float* w, const float* b, std::int64_t n, std::int64_t dim, float eps, float* y,
+                       cudaStream_t s) {
+  if (n <= 0) return;
+  layer_norm_kernel<<<static_cast<unsigned>(n), norm_threads(dim), 0, s>>>(x, w, b, dim, eps, y);
+  check_launch("layer_norm");
+}
+
+void launch_rope(float* x, std::int64_t n, std::int64_t row_stride, std::int64_t heads, std::int64_t head_stride,
+                 std::int64_t offset, const std::int32_t* positions, const RopeTable& table, cudaStream_t s) {
+  if (n <= 0 || heads <= 0) return;
+  const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(heads));
+  rope_kernel<<<grid, 64, 0, s>>>(x, row_stride, head_stride, offset, positions, table);
+  check_launch("rope");
+}
+
+}  // namespace glmq::cuda

@@ -1,0 +1,95 @@
+#include "backend/cuda/weight_cache.h"
+
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "backend/cuda/cuda_check.h"
+
+namespace glmq::cuda {
+
+WeightCache::~WeightCache() { clear(); }
+
+void WeightCache::clear() {
+  for (void* p : allocations_) cudaFree(p);
+  allocations_.clear();
+  matrices_.clear();
+  vectors_.clear();
+  tables_.clear();
+  bytes_ = 0;
+}
+
+void* WeightCache::upload(const void* host, std::size_t bytes) {
+  void* p = nullptr;
+  check(cudaMalloc(&p, bytes), ("allocating " + std::to_string(bytes) + " bytes of weights").c_str());
+  allocations_.push_back(p);
+  bytes_ += bytes;
+  check(cudaMemcpy(p, host, bytes, cudaMemcpyHostToDevice), "uploading weights");
+  return p;
+}
+
+const DeviceWeight& WeightCache::matrix(const WeightMatrix& w) {
+  if (w.empty()) fail(ErrorKind::InvalidArgument, "CUDA backend given an empty weight matrix");
+  if (!is_float_type(w.type) && !is_affine(w.type))
+    fail(ErrorKind::DType, "the CUDA backend has no kernels for weight type " + std::string(weight_type_name(w.type)));
+  auto it = matrices_.find(w.data);
+  if (it != matrices_.end() && it->second.rows == w.rows && it->second.cols == w.cols && it->second.type == w.type)
+    return it->second;
+  DeviceWeight d;
+  d.type = w.type;
+  d.aux_type = w.aux_type;
+  d.group_size = static_cast<std::int32_t>(w.group_size);
+  d.rows = w.rows;
+  d.cols = w.cols;
+  d.row_bytes = static_cast<std::int64_t>(w.row_bytes());
+  d.data = static_cast<const std::uint8_t*>(upload(w.data, static_cast<std::size_t>(w.rows) * w.row_bytes()));
+  if (is_affine(w.type)) {
+    if (!w.scales || !w.biases || w.group_size <= 0)
+      fail(ErrorKind::InvalidArgument, "affine weight without scales, biases or group size");
+    d.aux_row_bytes = static_cast<std::int64_t>(w.aux_row_bytes());
+    const std::size_t aux = static_cast<std::size_t>(w.rows) * w.aux_row_bytes();
+    d.scales = static_cast<const std::uint8_t*>(upload(w.scales, aux));
+    d.biases = static_cast<const std::uint8_t*>(upload(w.biases, aux));
+  }
+  return matrices_[w.data] = d;
+}
+
+const float* WeightCache::vector(const float* host, std::int64_t count) {
+  auto it = vectors_.find(host);
+  if (it != vectors_.end() && it->second.count >= count) return it->second.device;
+  auto* d = static_cast<float*>(upload(host, static_cast<std::size_t>(count) * sizeof(float)));
+  vectors_[host] = Vector{d, count};
+  return d;
+}
+
+const DeviceSwiglu* WeightCache::swiglu_table(const SwigluWeights* blocks, std::int64_t n, DeviceSwiglu& probe) {
+  std::vector<const void*> sources;
+  sources.reserve(static_cast<std::size_t>(3 * n));
+  for (std::int64_t e = 0; e < n; ++e)
+    for (const WeightMatrix* m : {&blocks[e].gate, &blocks[e].up, &blocks[e].down}) sources.push_back(m->data);
+  auto it = tables_.find(blocks);
+  if (it != tables_.end() && it->second.sources == sources) {
+    probe = it->second.probe;
+    return it->second.device;
+  }
+  std::vector<DeviceSwiglu> host(static_cast<std::size_t>(n));
+  auto same_shape = [](const DeviceWeight& a, const DeviceWeight& b) {
+    return a.type == b.type && a.rows == b.rows && a.cols == b.cols && a.aux_type == b.aux_type &&
+           a.group_size == b.group_size;
+  };
+  for (std::int64_t e = 0; e < n; ++e) {
+    DeviceSwiglu& d = host[static_cast<std::size_t>(e)];
+    d.gate = matrix(blocks[e].gate);
+    d.up = matrix(blocks[e].up);
+    d.down = matrix(blocks[e].down);
+    if (!same_shape(d.gate, d.up) || !same_shape(d.gate, host[0].gate) || !same_shape(d.down, host[0].down))
+      fail(ErrorKind::InvalidArgument, "CUDA grouped SwiGLU needs every expert's gate/up (and every down) in one type "
+                                       "and shape; expert " + std::to_string(e) + " differs");
+  }
+  auto* d = static_cast<DeviceSwiglu*>(upload(host.data(), host.size() * sizeof(DeviceSwiglu)));
+  tables_[blocks] = Table{d, n, host[0], std::move(sources)};
+  probe = host[0];
+  return d;
+}
+
+}  // namespace glmq::cuda

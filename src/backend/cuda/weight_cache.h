@@ -1,0 +1,49 @@
+#pragma once
+// Device copies of the model's immutable host memory, keyed by host pointer: each weight matrix (codes,
+// scales, biases), norm vectors, and per-MoE-layer device tables of expert matrices. Uploads happen on first
+// use; later uses (and captured CUDA graphs) only read the cached copies.
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/device_weight.h"
+
+namespace glmq::cuda {
+
+class WeightCache {
+ public:
+  WeightCache() = default;
+  WeightCache(const WeightCache&) = delete;
+  WeightCache& operator=(const WeightCache&) = delete;
+  ~WeightCache();
+
+  const DeviceWeight& matrix(const WeightMatrix& w);
+  // `count` floats at `host`; a longer request for the same pointer re-uploads.
+  const float* vector(const float* host, std::int64_t count);
+  // A device table of the n SwiGLU blocks at `blocks` (all of one type and shape); `probe` gets entry 0.
+  const DeviceSwiglu* swiglu_table(const SwigluWeights* blocks, std::int64_t n, DeviceSwiglu& probe);
+  // Drops every copy (for callers that free or reuse the host memory the keys point into).
+  void clear();
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  void* upload(const void* host, std::size_t bytes);
+  struct Vector {
+    float* device;
+    std::int64_t count;
+  };
+  struct Table {
+    DeviceSwiglu* device;
+    std::int64_t count;
+    DeviceSwiglu probe;
+    std::vector<const void*> sources;  // the host matrices it was built from, to detect a reused address
+  };
+  std::unordered_map<const void*, DeviceWeight> matrices_;
+  std::unordered_map<const void*, Vector> vectors_;
+  std::unordered_map<const void*, Table> tables_;
+  std::vector<void*> allocations_;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace glmq::cuda

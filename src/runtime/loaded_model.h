@@ -1,0 +1,32 @@
+#pragma once
+// A model ready to talk to: weights, tokenizer, chat template and the ids that end a turn.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/weights.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace glmq {
+
+struct LoadedModel {
+  std::string path;
+  std::unique_ptr<Model> model;
+  std::optional<Tokenizer> tokenizer;         // absent when the model folder has no tokenizer.json
+  std::optional<ChatTemplate> chat_template;  // absent when tokenizer_config.json has none
+  std::vector<std::int32_t> stop_ids;         // config + generation_config + tokenizer eos ids
+
+  const Weights& weights() const { return model->weights; }
+  bool is_stop(std::int32_t id) const;
+  // Errors naming the model folder when the tokenizer or template is missing.
+  const Tokenizer& require_tokenizer() const;
+  const ChatTemplate& require_chat_template() const;
+};
+
+// Loads a model directory (HF or MLX safetensors layout) with its tokenizer files when present.
+LoadedModel load_model_bundle(const std::string& path);
+
+}  // namespace glmq
