@@ -8,6 +8,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/float_convert.h"
+#include "quant/ggml_dequantize.h"
 #include "quant/mlx_affine.h"
 
 namespace glmq {
@@ -46,6 +47,26 @@ TestWeight make_weight(WeightType type, std::int64_t rows, std::int64_t cols, st
   }
   w.bytes.resize(weight_row_bytes(type, static_cast<std::size_t>(cols)) * static_cast<std::size_t>(rows));
   w.values.resize(v.size());
+  if (is_ggml_block(type)) {
+    // Random blocks whose fp16 scale fields hold small finite values; the kernels must agree with the
+    // reference dequantizer on whatever the other bits say.
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (auto& b : w.bytes) b = static_cast<std::uint8_t>(byte(rng));
+    const std::size_t bb = weight_block_bytes(type);
+    std::vector<std::size_t> f16_fields = {0};
+    if (type == WeightType::Q2_K) f16_fields = {80, 82};
+    if (type == WeightType::Q3_K) f16_fields = {108};
+    if (type == WeightType::Q4_K || type == WeightType::Q5_K) f16_fields = {0, 2};
+    if (type == WeightType::Q6_K) f16_fields = {208};
+    for (std::size_t off = 0; off < w.bytes.size(); off += bb)
+      for (std::size_t f : f16_fields) {
+        const std::uint16_t h = f32_to_f16(std::uniform_real_distribution<float>(-0.0005f, 0.0005f)(rng));
+        std::memcpy(w.bytes.data() + off + f, &h, 2);
+      }
+    dequantize_ggml(type, w.bytes.data(), w.values.data(), rows * cols);
+    w.m = WeightMatrix{type, rows, cols, w.bytes.data()};
+    return w;
+  }
   for (std::size_t i = 0; i < v.size(); ++i) {
     if (type == WeightType::F32) {
       std::memcpy(w.bytes.data() + 4 * i, &v[i], 4);
@@ -68,9 +89,13 @@ class CpuOps : public ::testing::TestWithParam<int> {
 
 TEST_P(CpuOps, LinearAllTypesAndBatchSizes) {
   for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F16, WeightType::Affine2, WeightType::Affine3,
-                          WeightType::Affine4, WeightType::Affine5, WeightType::Affine6, WeightType::Affine8}) {
+                          WeightType::Affine4, WeightType::Affine5, WeightType::Affine6, WeightType::Affine8,
+                          WeightType::Q8_0, WeightType::Q4_0, WeightType::Q2_K, WeightType::Q3_K, WeightType::Q4_K,
+                          WeightType::Q5_K, WeightType::Q6_K, WeightType::IQ4_NL, WeightType::IQ4_XS,
+                          WeightType::IQ2_XXS, WeightType::IQ2_S, WeightType::IQ3_S}) {
     for (std::int64_t n : {1, 3, 17}) {
-      const std::int64_t rows = 70, cols = 320;
+      // GGML K-quants and 256-element i-quants need rows of whole 256-element blocks.
+      const std::int64_t rows = 70, cols = is_ggml_block(type) ? 512 : 320;
       TestWeight w = make_weight(type, rows, cols, rng);
       auto x = random_vec(static_cast<std::size_t>(n * cols), rng);
       std::vector<float> y(static_cast<std::size_t>(n * rows));

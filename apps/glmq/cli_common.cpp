@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "formats/gguf_tokenizer_json.h"
 
 namespace glmq::cli {
 
@@ -26,10 +27,25 @@ std::vector<std::int32_t> parse_token_list(const std::string& text, const std::s
   return ids;
 }
 
+namespace {
+bool is_gguf_path(const std::string& path) {
+  return path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0 && !std::filesystem::is_directory(path);
+}
+}  // namespace
+
 std::unique_ptr<Model> load_model(const std::string& path) {
+  if (is_gguf_path(path)) return Model::load_gguf(path);
   if (!std::filesystem::is_directory(path))
-    fail(ErrorKind::Io, path + ": not a model directory (expected config.json and model.safetensors)");
+    fail(ErrorKind::Io, path + ": not a model directory (expected config.json and model.safetensors) nor a .gguf file");
   return Model::load_hf(path);
+}
+
+Tokenizer load_tokenizer(const std::string& path) {
+  if (is_gguf_path(path)) {
+    const GgufFile file(path);  // metadata lives in the first (or only) shard
+    return Tokenizer(tokenizer_json_from_gguf(file), path);
+  }
+  return Tokenizer::from_directory(path);
 }
 
 }  // namespace glmq::cli

@@ -37,6 +37,52 @@ void print_inspect(const Model& model) {
     std::printf("  %3lld  %-5s  indexer %s\n", static_cast<long long>(l), c.layer_is_dense[i] ? "dense" : "moe",
                 c.layer_runs_indexer[i] ? "full" : "shared");
   }
+  // Bit allocation per component, as model cards tabulate a recipe.
+  struct Component {
+    std::int64_t params = 0;
+    std::size_t bytes = 0;
+    std::map<std::string, std::int64_t> types;  // storage type → parameters
+  };
+  std::map<std::string, Component> components;
+  auto component_of = [](const std::string& role) -> std::string {
+    if (role.rfind("mtp.", 0) == 0) return "MTP layer";
+    if (role == "embed") return "embedding";
+    if (role == "lm_head") return "LM head";
+    if (role.find(".indexer.") != std::string::npos) return "indexer";
+    if (role.find(".attn.") != std::string::npos) return "attention";
+    if (role.find(".experts.") != std::string::npos) return "routed experts";
+    if (role.find(".shared_expert.") != std::string::npos) return "shared experts";
+    if (role.find(".router") != std::string::npos) return "router";
+    if (role.find(".dense.") != std::string::npos) return "dense MLP";
+    return "other";
+  };
+  const std::uint8_t* embed_data = w.embed.data;
+  w.for_each_matrix([&](const std::string& role, const WeightMatrix& m) {
+    if (role == "lm_head" && m.data == embed_data) return;
+    auto& comp = components[component_of(role)];
+    comp.params += m.rows * m.cols;
+    comp.bytes += m.bytes();
+    std::string type(weight_type_name(m.type));
+    if (m.group_size) type += " g" + std::to_string(m.group_size);
+    comp.types[type] += m.rows * m.cols;
+  });
+  std::printf("bit allocation:\n  %-16s %14s %12s %7s  %s\n", "component", "parameters", "bytes", "bits/w", "types");
+  std::int64_t all_params = 0;
+  std::size_t all_bytes = 0;
+  for (const auto& [name, comp] : components) {
+    std::string types;
+    for (const auto& [t, n] : comp.types) {
+      if (!types.empty()) types.append(", ");
+      types.append(t);
+    }
+    std::printf("  %-16s %14lld %12zu %7.3f  %s\n", name.c_str(), static_cast<long long>(comp.params), comp.bytes,
+                8.0 * static_cast<double>(comp.bytes) / static_cast<double>(comp.params), types.c_str());
+    all_params += comp.params;
+    all_bytes += comp.bytes;
+  }
+  std::printf("  %-16s %14lld %12zu %7.3f\n", "total", static_cast<long long>(all_params), all_bytes,
+              8.0 * static_cast<double>(all_bytes) / static_cast<double>(all_params));
+
   std::map<std::string, std::pair<std::size_t, std::size_t>> by_type;  // dtype → (count, bytes)
   for (const auto& name : model.store->names()) {
     const TensorSource* t = model.store->find(name);
@@ -44,7 +90,7 @@ void print_inspect(const Model& model) {
     e.first += 1;
     e.second += t->nbytes;
   }
-  std::printf("tensors:\n");
+  std::printf("tensors by file dtype:\n");
   std::size_t total = 0, count = 0;
   for (const auto& [type, e] : by_type) {
     std::printf("  %-8s %6zu tensors %12zu bytes\n", type.c_str(), e.first, e.second);

@@ -25,6 +25,7 @@ namespace {
 struct PplOptions {
   std::string model, data, save_logits, kld_base;
   std::int64_t context = 2048, stride = 1024;
+  bool llama_chunks = false;
   std::int64_t samples = 0, seq = 2048;
   std::uint32_t seed = 123;
   std::int64_t kld_top_k = 0;
@@ -85,7 +86,7 @@ class RowSinks {
 void run_ppl(const PplOptions& o) {
   auto model = load_model(o.model);
   const GlmConfig& c = model->weights.config;
-  const Tokenizer tokenizer = Tokenizer::from_directory(o.model);
+  const Tokenizer tokenizer = load_tokenizer(o.model);
   const bool sampled = o.samples > 0;
 
   eval::TokenRows rows;
@@ -117,9 +118,18 @@ void run_ppl(const PplOptions& o) {
              std::to_string(o.seed) + ", " + method;
   } else {
     tokens = eval::tokenize_whole(tokenizer, eval::read_text_file(o.data));
-    windows = eval::plan_strided_windows(static_cast<std::int64_t>(tokens.size()), o.context, o.stride);
-    method = std::to_string(tokens.size()) + " tokens, strided: ctx " + std::to_string(o.context) + ", stride " +
-             std::to_string(o.stride) + ", " + std::to_string(windows.size()) + " windows";
+    if (o.llama_chunks) {
+      // llama-perplexity's method (quant_gguf.md §8.1): disjoint chunks of ctx tokens, each scoring only the
+      // predictions of tokens ctx/2+1 … ctx−1 of the chunk; leftover tokens are ignored.
+      for (std::int64_t b = 0; b + o.context <= static_cast<std::int64_t>(tokens.size()); b += o.context)
+        windows.push_back({b, b + o.context, b + o.context / 2 + 1});
+      method = std::to_string(tokens.size()) + " tokens, llama-perplexity chunks of " + std::to_string(o.context) + ", " +
+               std::to_string(windows.size()) + " chunks";
+    } else {
+      windows = eval::plan_strided_windows(static_cast<std::int64_t>(tokens.size()), o.context, o.stride);
+      method = std::to_string(tokens.size()) + " tokens, strided: ctx " + std::to_string(o.context) + ", stride " +
+               std::to_string(o.stride) + ", " + std::to_string(windows.size()) + " windows";
+    }
   }
 
   const std::int64_t context = sampled ? o.seq : o.context;
@@ -149,6 +159,8 @@ void add_ppl_command(CLI::App& app) {
   cmd->add_option("--ctx", o->context, "Strided: window length in tokens (default 2048)");
   cmd->add_option("--stride", o->stride,
                   "Strided: window step; each window scores only predictions not scored before (default 1024)");
+  cmd->add_flag("--llama-chunks", o->llama_chunks,
+               "Score as llama-perplexity does: disjoint --ctx chunks, second half of each scored");
   cmd->add_option("--samples", o->samples,
                   "Sampled perplexity (mlx_lm.perplexity's method) over this many sequences; 0 = strided (default)");
   cmd->add_option("--seq", o->seq, "Sampled: sequence length in tokens (default 2048)");

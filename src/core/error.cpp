@@ -13,6 +13,7 @@ std::string_view error_kind_name(ErrorKind kind) {
     case ErrorKind::DType: return "dtype error";
     case ErrorKind::InvalidArgument: return "invalid argument";
     case ErrorKind::Capacity: return "capacity exceeded";
+    case ErrorKind::Device: return "device failure";
   }
   return "error";
 }

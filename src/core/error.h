@@ -16,6 +16,7 @@ enum class ErrorKind {
   DType,        // a tensor type glmq does not know or cannot use here
   InvalidArgument,  // a caller (CLI, API) passed a bad value
   Capacity,     // a request exceeds a configured limit (context length, ...)
+  Device,       // an accelerator call failed (CUDA runtime, cuBLAS)
 };
 
 std::string_view error_kind_name(ErrorKind kind);

@@ -8,6 +8,8 @@
 
 namespace glmq {
 
+class GgufFile;
+
 struct RopeConfig {
   double theta = 10000.0;
   std::string type = "default";  // "default" or "yarn"
@@ -74,6 +76,8 @@ struct GlmConfig {
 
   static GlmConfig from_hf_json(const Json& j, const std::string& where);
   static GlmConfig from_hf_dir(const std::string& dir);
+  // From the metadata of a `glm-dsa` GGUF (llama.cpp's keys, shared/docs/quant_gguf.md §3.1); config_gguf.cpp.
+  static GlmConfig from_gguf(const GgufFile& file);
 };
 
 // Which layers run the indexer, per the HF rules: explicit `indexer_types`, else `index_topk_pattern`

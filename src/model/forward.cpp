@@ -132,6 +132,7 @@ void Forward::attention(std::int64_t l, std::int64_t n, LatentKvCache& cache, Fo
     ia.head_weights = iw_.data();
     ia.keys = keys;
     ia.positions = positions_.data();
+    ia.positions_bound = pos0_ + n;
     ia.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(id)));
     ia.selection = selection_.data();
     ia.selection_count = selection_count_.data();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "formats/gguf_shards.h"
 #include "formats/tensor_store.h"
 #include "model/config.h"
 #include "quant/weight_matrix.h"
@@ -76,7 +77,8 @@ struct Weights {
 
 // A loaded model: the config, the tensor files (kept mapped) and the Weights pointing into them.
 struct Model {
-  std::unique_ptr<TensorStore> store;
+  std::unique_ptr<TensorStore> store;  // HF/MLX safetensors builds
+  std::unique_ptr<GgufShards> gguf;    // GGUF builds (load_gguf)
   // Tensors glmq re-laid out at load (e.g. HF kv_b_proj split per head); Weights may point into them.
   std::vector<std::unique_ptr<std::uint8_t[]>> owned;
   Weights weights;
@@ -84,6 +86,9 @@ struct Model {
   // Loads an HF checkpoint directory: config.json + model.safetensors[.index.json].
   // Checks every tensor's presence, shape and type; extra tensors are an error.
   static std::unique_ptr<Model> load_hf(const std::string& dir);
+  // Loads a `glm-dsa` GGUF file, or the first shard of a split one (gguf_loader.cpp): the same Weights, with
+  // GGML-typed matrices pointing into the mapped shards.
+  static std::unique_ptr<Model> load_gguf(const std::string& path);
 };
 
 }  // namespace glmq

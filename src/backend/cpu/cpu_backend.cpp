@@ -14,12 +14,11 @@ namespace glmq {
 
 CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
 
-std::vector<float>& CpuBackend::scratch(std::size_t slot, std::size_t count) {
-  // Grow the slot table in one step to a size no caller reaches, so that growing it never moves the slots whose
-  // references callers still hold (swiglu and moe_experts take two slots at once).
-  if (scratch_.size() <= slot) scratch_.resize(std::max<std::size_t>(slot + 1, 16));
-  if (scratch_[slot].size() < count) scratch_[slot].resize(count);
-  return scratch_[slot];
+std::vector<float>& CpuBackend::scratch(ScratchSlot slot, std::size_t count) {
+  // Fixed slots: growing one never moves another, so callers may hold several at once.
+  auto& v = scratch_[static_cast<std::size_t>(slot)];
+  if (v.size() < count) v.resize(count);
+  return v;
 }
 
 void* CpuBackend::alloc(std::size_t bytes) {
@@ -88,7 +87,7 @@ void CpuBackend::layer_norm(const float* x, const float* w, const float* b, std:
 void CpuBackend::rope(float* x, std::int64_t n, std::int64_t row_stride, std::int64_t heads, std::int64_t head_stride,
                       std::int64_t offset, const std::int32_t* positions, const RopeSpec& spec) {
   const auto half = static_cast<std::int64_t>(spec.inv_freq.size());
-  auto& cs = scratch(0, static_cast<std::size_t>(2 * half));
+  auto& cs = scratch(ScratchSlot::RopeTable, static_cast<std::size_t>(2 * half));
   for (std::int64_t t = 0; t < n; ++t) {
     // The angle is rounded to float32 as HF computes it: the models were trained with exactly these
     // angles, and DSA's top-k near-ties flip when q/k drift by even 1e-5.
@@ -127,8 +126,8 @@ void CpuBackend::silu_mul(const float* gate, const float* up, std::int64_t count
 
 void CpuBackend::swiglu(const SwigluWeights& w, const float* x, std::int64_t n, float* out) {
   const auto width = static_cast<std::size_t>(w.gate.rows);
-  auto& g = scratch(1, width * static_cast<std::size_t>(n));
-  auto& u = scratch(2, width * static_cast<std::size_t>(n));
+  auto& g = scratch(ScratchSlot::Gate, width * static_cast<std::size_t>(n));
+  auto& u = scratch(ScratchSlot::Up, width * static_cast<std::size_t>(n));
   linear(w.gate, x, n, g.data());
   linear(w.up, x, n, u.data());
   silu_mul(g.data(), u.data(), static_cast<std::int64_t>(width) * n, g.data());
@@ -148,8 +147,8 @@ void CpuBackend::moe_experts(const MoeExpertsArgs& a) {
     const auto& slots = by_expert[static_cast<std::size_t>(e)];
     if (slots.empty()) continue;
     const auto m = static_cast<std::int64_t>(slots.size());
-    auto& in = scratch(3, static_cast<std::size_t>(m * hidden));
-    auto& res = scratch(4, static_cast<std::size_t>(m * hidden));
+    auto& in = scratch(ScratchSlot::ExpertIn, static_cast<std::size_t>(m * hidden));
+    auto& res = scratch(ScratchSlot::ExpertOut, static_cast<std::size_t>(m * hidden));
     for (std::int64_t r = 0; r < m; ++r)
       std::memcpy(in.data() + r * hidden, a.x + (slots[static_cast<std::size_t>(r)] / a.top_k) * hidden,
                   static_cast<std::size_t>(hidden) * sizeof(float));

@@ -1,5 +1,6 @@
 #pragma once
 // The CPU backend: plain, readable float32 ops, vectorised loops and OpenMP threads across rows/heads.
+#include <array>
 #include <vector>
 
 #include "backend/backend.h"
@@ -38,10 +39,11 @@ class CpuBackend : public Backend {
   void moe_route(const MoeRouteArgs& args) override;
 
  private:
-  // Reused scratch buffers so steady-state decoding allocates nothing.
-  std::vector<float>& scratch(std::size_t slot, std::size_t count);
+  // Reused scratch buffers so steady-state decoding allocates nothing; one per purpose.
+  enum class ScratchSlot { RopeTable, Gate, Up, ExpertIn, ExpertOut, Count };
+  std::vector<float>& scratch(ScratchSlot slot, std::size_t count);
   int threads_;
-  std::vector<std::vector<float>> scratch_;
+  std::array<std::vector<float>, static_cast<std::size_t>(ScratchSlot::Count)> scratch_;
 };
 
 }  // namespace glmq

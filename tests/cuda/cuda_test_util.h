@@ -1,0 +1,93 @@
+#pragma once
+// Helpers for CUDA-vs-CPU tests: random data, weights in every stored type, device arrays.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backend/cuda/cuda_backend.h"
+#include "core/float_convert.h"
+#include "quant/mlx_affine.h"
+
+namespace glmq::test {
+
+#define GLMQ_REQUIRE_CUDA() \
+  if (!CudaBackend::available()) GTEST_SKIP() << "no CUDA device"
+
+inline std::vector<float> random_vec(std::size_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// A weight in `type` whose bytes stay alive as long as the object (device caches key on their address).
+struct TestWeight {
+  std::vector<std::uint8_t> bytes, scales, biases;
+  WeightMatrix m;
+};
+
+inline TestWeight make_weight(WeightType type, std::int64_t rows, std::int64_t cols, std::mt19937& rng,
+                              std::int64_t group = 64) {
+  TestWeight w;
+  auto v = random_vec(static_cast<std::size_t>(rows * cols), rng, 0.2f);
+  if (is_affine(type)) {
+    AffineQuantized q = quantize_affine(v.data(), rows, cols, affine_bits(type), group, WeightType::BF16);
+    w.bytes = std::move(q.codes);
+    w.scales = std::move(q.scales);
+    w.biases = std::move(q.biases);
+    w.m = WeightMatrix{type, rows, cols, w.bytes.data(), w.scales.data(), w.biases.data(), WeightType::BF16, group};
+    return w;
+  }
+  w.bytes.resize(weight_row_bytes(type, static_cast<std::size_t>(cols)) * static_cast<std::size_t>(rows));
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (type == WeightType::F32) {
+      std::memcpy(w.bytes.data() + 4 * i, &v[i], 4);
+    } else {
+      const std::uint16_t h = type == WeightType::BF16 ? f32_to_bf16(v[i]) : f32_to_f16(v[i]);
+      std::memcpy(w.bytes.data() + 2 * i, &h, 2);
+    }
+  }
+  w.m = WeightMatrix{type, rows, cols, w.bytes.data()};
+  return w;
+}
+
+// An array in device memory, filled from a host vector.
+template <typename T>
+class DeviceArray {
+ public:
+  DeviceArray(Backend& be, const std::vector<T>& host) : be_(be), n_(host.size()) {
+    p_ = static_cast<T*>(be.alloc(n_ * sizeof(T)));
+    be.upload(p_, host.data(), n_ * sizeof(T));
+  }
+  DeviceArray(Backend& be, std::size_t n) : DeviceArray(be, std::vector<T>(n)) {}
+  ~DeviceArray() { be_.release(p_); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  T* data() { return p_; }
+  std::vector<T> get() const {
+    std::vector<T> h(n_);
+    be_.download(h.data(), p_, n_ * sizeof(T));
+    return h;
+  }
+
+ private:
+  Backend& be_;
+  std::size_t n_;
+  T* p_;
+};
+
+// max |a − b| / max(max |b|, 1e-30): the error relative to the reference's scale.
+inline double relative_max_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double err = 0, scale = 1e-30;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i])) return INFINITY;
+    err = std::max(err, static_cast<double>(std::fabs(a[i] - b[i])));
+    scale = std::max(scale, static_cast<double>(std::fabs(b[i])));
+  }
+  return err / scale;
+}
+
+}  // namespace glmq::test

@@ -1,0 +1,295 @@
+// Every CUDA op against the CPU reference backend, for every weight type and both the few-token (decode)
+// and many-token (prefill) paths. Skips without a CUDA device.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+#include <set>
+
+#include "backend/cpu/cpu_backend.h"
+#include "cuda_test_util.h"
+
+namespace glmq::test {
+namespace {
+
+const WeightType kAllTypes[] = {WeightType::F32,     WeightType::BF16,    WeightType::F16,
+                                WeightType::Affine2, WeightType::Affine3, WeightType::Affine4,
+                                WeightType::Affine5, WeightType::Affine6, WeightType::Affine8};
+
+class CudaOps : public ::testing::Test {
+ protected:
+  void SetUp() override { GLMQ_REQUIRE_CUDA(); }
+  CpuBackend cpu{1};
+  std::mt19937 rng{7};
+};
+
+void check_linear(Backend& gpu, CpuBackend& cpu, const TestWeight& w, std::int64_t n, std::mt19937& rng, double tol,
+                  const std::string& what) {
+  auto x = random_vec(static_cast<std::size_t>(n * w.m.cols), rng);
+  std::vector<float> want(static_cast<std::size_t>(n * w.m.rows));
+  cpu.linear(w.m, x.data(), n, want.data());
+  DeviceArray<float> dx(gpu, x), dy(gpu, want.size());
+  gpu.linear(w.m, dx.data(), n, dy.data());
+  const double err = relative_max_error(dy.get(), want);
+  EXPECT_LE(err, tol) << what << " n=" << n;
+}
+
+TEST_F(CudaOps, LinearEveryTypeFewAndManyTokens) {
+  CudaBackend gpu;
+  for (WeightType type : kAllTypes) {
+    // Fast path (whole chunks per lane), a second group size, and (float types) the element-wise fallback.
+    struct Shape { std::int64_t rows, cols, group; };
+    std::vector<Shape> shapes = {{70, 512, 64}, {33, 96, 32}, {9, 256, 128}};
+    if (is_float_type(type)) shapes.push_back({20, 36, 0});
+    for (const Shape& s : shapes) {
+      TestWeight w = make_weight(type, s.rows, s.cols, rng, s.group);
+      for (std::int64_t n : {1, 3, 20})
+        check_linear(gpu, cpu, w, n, rng, 2e-5,
+                     std::string(weight_type_name(type)) + " " + std::to_string(s.rows) + "x" + std::to_string(s.cols));
+    }
+  }
+}
+
+TEST_F(CudaOps, LinearBf16PrefillWithinBf16Rounding) {
+  CudaOptions options;
+  options.bf16_prefill = true;
+  CudaBackend gpu(options);
+  for (WeightType type : {WeightType::BF16, WeightType::Affine3, WeightType::Affine4}) {
+    TestWeight w = make_weight(type, 96, 512, rng);
+    check_linear(gpu, cpu, w, 40, rng, 2e-2, std::string(weight_type_name(type)) + " bf16 prefill");
+  }
+}
+
+TEST_F(CudaOps, NormsRopeElementwiseEmbed) {
+  CudaBackend gpu;
+  const std::int64_t n = 5, dim = 300;
+  auto x = random_vec(static_cast<std::size_t>(n * dim), rng, 2.0f);
+  auto w = random_vec(static_cast<std::size_t>(dim), rng);
+  auto b = random_vec(static_cast<std::size_t>(dim), rng);
+  DeviceArray<float> dx(gpu, x), dy(gpu, x.size());
+  std::vector<float> want(x.size());
+
+  cpu.rms_norm(x.data(), dim, w.data(), n, dim, 1e-5f, want.data());
+  gpu.rms_norm(dx.data(), dim, w.data(), n, dim, 1e-5f, dy.data());
+  EXPECT_LE(relative_max_error(dy.get(), want), 1e-5) << "rms_norm";
+
+  cpu.layer_norm(x.data(), w.data(), b.data(), n, dim, 1e-6f, want.data());
+  gpu.layer_norm(dx.data(), w.data(), b.data(), n, dim, 1e-6f, dy.data());
+  EXPECT_LE(relative_max_error(dy.get(), want), 1e-5) << "layer_norm";
+
+  RopeSpec spec;
+  for (int k = 0; k < 32; ++k) spec.inv_freq.push_back(std::pow(8e6f, -static_cast<float>(k) / 32.0f));
+  std::vector<std::int32_t> pos = {0, 1, 17, 4095, 1000000};
+  DeviceArray<std::int32_t> dpos(gpu, pos);
+  for (bool interleaved : {true, false}) {
+    spec.interleaved = interleaved;
+    // 4 heads of 75 values, the 64 rope dims at offset 11.
+    auto r = random_vec(static_cast<std::size_t>(n * dim), rng);
+    DeviceArray<float> dr(gpu, r);
+    cpu.rope(r.data(), n, dim, 4, 75, 11, pos.data(), spec);
+    gpu.rope(dr.data(), n, dim, 4, 75, 11, dpos.data(), spec);
+    EXPECT_LE(relative_max_error(dr.get(), r), 1e-6) << "rope interleaved=" << interleaved;
+  }
+
+  auto y = random_vec(x.size(), rng);
+  DeviceArray<float> dyy(gpu, y);
+  auto sum = x;
+  cpu.add(sum.data(), y.data(), n * dim);
+  cpu.scale(sum.data(), 0.5f, n * dim);
+  gpu.copy_rows(dy.data(), dim, dx.data(), dim, n, dim);
+  gpu.add(dy.data(), dyy.data(), n * dim);
+  gpu.scale(dy.data(), 0.5f, n * dim);
+  EXPECT_LE(relative_max_error(dy.get(), sum), 1e-7) << "copy_rows/add/scale";
+  cpu.silu_mul(x.data(), y.data(), n * dim, want.data());
+  gpu.silu_mul(dx.data(), dyy.data(), n * dim, dy.data());
+  EXPECT_LE(relative_max_error(dy.get(), want), 1e-6) << "silu_mul";
+  gpu.fill(dy.data(), 3.5f, n * dim);
+  for (float v : dy.get()) ASSERT_EQ(v, 3.5f);
+
+  for (WeightType type : {WeightType::BF16, WeightType::Affine4, WeightType::F32}) {
+    TestWeight table = make_weight(type, 50, 128, rng);
+    std::vector<std::int32_t> tokens = {3, 49, 0, 3};
+    DeviceArray<std::int32_t> dt(gpu, tokens);
+    std::vector<float> e(4 * 128);
+    DeviceArray<float> de(gpu, e.size());
+    cpu.embed(table.m, tokens.data(), 4, e.data());
+    gpu.embed(table.m, dt.data(), 4, de.data());
+    EXPECT_LE(relative_max_error(de.get(), e), 1e-7) << "embed " << weight_type_name(type);
+  }
+}
+
+TEST_F(CudaOps, SwigluRouteAndExperts) {
+  CudaBackend gpu;
+  const std::int64_t hidden = 256, inter = 128, E = 16, top_k = 4;
+  // Mixed types as quantization recipes produce them: gate/up in one type, down in another.
+  std::vector<TestWeight> store;
+  std::vector<SwigluWeights> experts(E);
+  store.reserve(3 * E + 3);
+  for (std::int64_t e = 0; e < E; ++e) {
+    store.push_back(make_weight(WeightType::Affine3, inter, hidden, rng));
+    experts[static_cast<std::size_t>(e)].gate = store.back().m;
+    store.push_back(make_weight(WeightType::Affine3, inter, hidden, rng));
+    experts[static_cast<std::size_t>(e)].up = store.back().m;
+    store.push_back(make_weight(WeightType::Affine4, hidden, inter, rng));
+    experts[static_cast<std::size_t>(e)].down = store.back().m;
+  }
+  for (std::int64_t n : {2, 40}) {
+    auto x = random_vec(static_cast<std::size_t>(n * hidden), rng);
+    DeviceArray<float> dx(gpu, x);
+    // Shared-expert style SwiGLU.
+    std::vector<float> want(static_cast<std::size_t>(n * hidden));
+    cpu.swiglu(experts[0], x.data(), n, want.data());
+    DeviceArray<float> dout(gpu, want.size());
+    gpu.swiglu(experts[0], dx.data(), n, dout.data());
+    EXPECT_LE(relative_max_error(dout.get(), want), 2e-5) << "swiglu n=" << n;
+
+    // Router: 4 groups, keep 2.
+    auto logits = random_vec(static_cast<std::size_t>(n * E), rng);
+    auto bias = random_vec(static_cast<std::size_t>(E), rng, 0.1f);
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(n * top_k));
+    std::vector<float> rw(ids.size());
+    MoeRouteArgs ra;
+    ra.n_tokens = n;
+    ra.n_experts = E;
+    ra.top_k = top_k;
+    ra.n_group = 4;
+    ra.topk_group = 2;
+    ra.routed_scaling_factor = 2.5f;
+    ra.logits = logits.data();
+    ra.correction_bias = bias.data();
+    ra.experts = ids.data();
+    ra.weights = rw.data();
+    cpu.moe_route(ra);
+    DeviceArray<float> dl(gpu, logits), drw(gpu, rw.size());
+    DeviceArray<std::int32_t> dids(gpu, ids.size());
+    MoeRouteArgs ga = ra;
+    ga.logits = dl.data();
+    ga.experts = dids.data();
+    ga.weights = drw.data();
+    gpu.moe_route(ga);
+    EXPECT_EQ(dids.get(), ids) << "moe_route experts n=" << n;
+    EXPECT_LE(relative_max_error(drw.get(), rw), 1e-6) << "moe_route weights";
+
+    // Routed experts accumulate into the output.
+    MoeExpertsArgs ea;
+    ea.n_tokens = n;
+    ea.top_k = top_k;
+    ea.x = x.data();
+    ea.experts = ids.data();
+    ea.weights = rw.data();
+    ea.expert_weights = experts.data();
+    ea.n_experts = E;
+    ea.out = want.data();
+    cpu.moe_experts(ea);
+    MoeExpertsArgs gea = ea;
+    gea.x = dx.data();
+    gea.experts = dids.data();
+    gea.weights = drw.data();
+    gea.out = dout.data();
+    gpu.moe_experts(gea);
+    EXPECT_LE(relative_max_error(dout.get(), want), 2e-5) << "moe_experts n=" << n;
+  }
+}
+
+TEST_F(CudaOps, SparseMlaAttention) {
+  CudaBackend gpu;
+  const std::int64_t H = 8, nope = 32, rope = 16, v = 24, R = 64, positions = 300, stride = 40;
+  for (WeightType type : {WeightType::BF16, WeightType::Affine4, WeightType::F32}) {
+    TestWeight k_absorb = make_weight(type, H * R, nope, rng, 32);
+    TestWeight v_expand = make_weight(type, H * v, R, rng, 32);
+    auto latent = random_vec(static_cast<std::size_t>(positions * R), rng);
+    auto k_rope = random_vec(static_cast<std::size_t>(positions * rope), rng);
+    DeviceArray<float> dlat(gpu, latent), dkr(gpu, k_rope);
+    for (std::int64_t n : {1, 12}) {
+      auto q = random_vec(static_cast<std::size_t>(n * H * (nope + rope)), rng);
+      std::vector<std::int32_t> sel(static_cast<std::size_t>(n * stride)), count(static_cast<std::size_t>(n));
+      for (std::int64_t t = 0; t < n; ++t) {
+        std::vector<std::int32_t> all(positions);
+        std::iota(all.begin(), all.end(), 0);
+        std::shuffle(all.begin(), all.end(), rng);
+        const std::int64_t c = t == 0 ? stride : 1 + static_cast<std::int64_t>(rng() % stride);
+        std::sort(all.begin(), all.begin() + c);
+        std::copy(all.begin(), all.begin() + c, sel.begin() + t * stride);
+        count[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(c);
+      }
+      std::vector<float> want(static_cast<std::size_t>(n * H * v));
+      MlaAttentionArgs a;
+      a.n_queries = n;
+      a.heads = H;
+      a.nope_dim = nope;
+      a.rope_dim = rope;
+      a.v_dim = v;
+      a.latent_dim = R;
+      a.q = q.data();
+      a.latent = latent.data();
+      a.k_rope = k_rope.data();
+      a.selection = sel.data();
+      a.selection_count = count.data();
+      a.selection_stride = stride;
+      a.k_absorb = k_absorb.m;
+      a.v_expand = v_expand.m;
+      a.scale = 0.0625f;
+      a.out = want.data();
+      cpu.mla_attention(a);
+      DeviceArray<float> dq(gpu, q), dout(gpu, want.size());
+      DeviceArray<std::int32_t> dsel(gpu, sel), dcount(gpu, count);
+      MlaAttentionArgs g = a;
+      g.q = dq.data();
+      g.latent = dlat.data();
+      g.k_rope = dkr.data();
+      g.selection = dsel.data();
+      g.selection_count = dcount.data();
+      g.out = dout.data();
+      gpu.mla_attention(g);
+      EXPECT_LE(relative_max_error(dout.get(), want), 2e-5) << "mla " << weight_type_name(type) << " n=" << n;
+    }
+  }
+}
+
+TEST_F(CudaOps, IndexerTopkEqualsCpu) {
+  CudaBackend gpu;
+  const std::int64_t H = 8, D = 32, topk = 16, positions = 200;
+  std::vector<std::int32_t> pos = {3, 15, 16, 50, 120, 199, 199};
+  const auto n = static_cast<std::int64_t>(pos.size());
+  auto q = random_vec(static_cast<std::size_t>(n * H * D), rng);
+  auto hw = random_vec(static_cast<std::size_t>(n * H), rng);
+  auto keys = random_vec(static_cast<std::size_t>(positions * D), rng);
+  std::vector<std::int32_t> sel(static_cast<std::size_t>(n * topk), -1), count(static_cast<std::size_t>(n));
+  IndexerArgs a;
+  a.n_queries = n;
+  a.heads = H;
+  a.head_dim = D;
+  a.topk = topk;
+  a.q = q.data();
+  a.head_weights = hw.data();
+  a.keys = keys.data();
+  a.positions = pos.data();
+  a.positions_bound = positions;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(D));
+  a.selection = sel.data();
+  a.selection_count = count.data();
+  cpu.indexer_select(a);
+  DeviceArray<float> dq(gpu, q), dhw(gpu, hw), dkeys(gpu, keys);
+  DeviceArray<std::int32_t> dpos(gpu, pos), dsel(gpu, sel.size()), dcount(gpu, count.size());
+  IndexerArgs g = a;
+  g.q = dq.data();
+  g.head_weights = dhw.data();
+  g.keys = dkeys.data();
+  g.positions = dpos.data();
+  g.selection = dsel.data();
+  g.selection_count = dcount.data();
+  gpu.indexer_select(g);
+  const auto gsel = dsel.get();
+  const auto gcount = dcount.get();
+  ASSERT_EQ(gcount, count);
+  for (std::int64_t t = 0; t < n; ++t) {
+    const auto* c = sel.data() + t * topk;
+    const auto* d = gsel.data() + t * topk;
+    EXPECT_EQ(std::vector<std::int32_t>(d, d + count[static_cast<std::size_t>(t)]),
+              std::vector<std::int32_t>(c, c + count[static_cast<std::size_t>(t)]))
+        << "query at position " << pos[static_cast<std::size_t>(t)];
+  }
+}
+
+}  // namespace
+}  // namespace glmq::test
