@@ -46,20 +46,42 @@ void Forward::reserve(std::int64_t n) {
 
 const float* Forward::run(const std::int32_t* tokens, std::int64_t n, LatentKvCache& cache, bool all_logits,
                           ForwardTrace* trace) {
-  if (n <= 0) fail(ErrorKind::InvalidArgument, "forward pass needs at least one token");
-  pos0_ = cache.length();
-  if (pos0_ + n > cache.capacity())
-    fail(ErrorKind::Capacity, std::to_string(pos0_ + n) + " tokens exceed the context of " + std::to_string(cache.capacity()));
+  SequenceChunk chunk{&cache, tokens, n, all_logits};
+  return run_batch({&chunk, 1}, trace);
+}
+
+const float* Forward::run_batch(std::span<const SequenceChunk> chunks, ForwardTrace* trace) {
+  if (chunks.empty()) fail(ErrorKind::InvalidArgument, "forward pass needs at least one sequence");
+  if (trace && chunks.size() != 1) fail(ErrorKind::InvalidArgument, "a traced forward pass takes exactly one sequence");
+  std::int64_t n = 0, logit_rows = 0;
+  chunk_row_.clear();
+  chunk_pos0_.clear();
+  host_positions_.clear();
+  host_tokens_.clear();
+  for (std::size_t c = 0; c < chunks.size(); ++c) {
+    const SequenceChunk& ch = chunks[c];
+    if (ch.n <= 0 || !ch.cache || !ch.tokens) fail(ErrorKind::InvalidArgument, "every sequence of a forward pass needs tokens and a cache");
+    for (std::size_t d = 0; d < c; ++d)
+      if (chunks[d].cache == ch.cache) fail(ErrorKind::InvalidArgument, "a cache appears twice in one forward pass");
+    const std::int64_t pos0 = ch.cache->length();
+    if (pos0 + ch.n > ch.cache->capacity())
+      fail(ErrorKind::Capacity, std::to_string(pos0 + ch.n) + " tokens exceed the context of " + std::to_string(ch.cache->capacity()));
+    for (std::int64_t t = 0; t < ch.n; ++t) {
+      if (ch.tokens[t] < 0 || ch.tokens[t] >= c_.vocab_size)
+        fail(ErrorKind::InvalidArgument, "token id " + std::to_string(ch.tokens[t]) + " outside the vocabulary of " +
+                                             std::to_string(c_.vocab_size));
+      host_tokens_.push_back(ch.tokens[t]);
+      host_positions_.push_back(static_cast<std::int32_t>(pos0 + t));
+    }
+    chunk_row_.push_back(n);
+    chunk_pos0_.push_back(pos0);
+    n += ch.n;
+    logit_rows += ch.all_logits ? ch.n : 1;
+  }
   reserve(n);
   const std::int64_t H = c_.hidden_size;
-  host_positions_.resize(static_cast<std::size_t>(n));
-  for (std::int64_t t = 0; t < n; ++t) host_positions_[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(pos0_ + t);
   be_.upload(positions_.data(), host_positions_.data(), static_cast<std::size_t>(n) * sizeof(std::int32_t));
-  for (std::int64_t t = 0; t < n; ++t)
-    if (tokens[t] < 0 || tokens[t] >= c_.vocab_size)
-      fail(ErrorKind::InvalidArgument, "token id " + std::to_string(tokens[t]) + " outside the vocabulary of " +
-                                           std::to_string(c_.vocab_size));
-  be_.upload(tokens_.data(), tokens, static_cast<std::size_t>(n) * sizeof(std::int32_t));
+  be_.upload(tokens_.data(), host_tokens_.data(), static_cast<std::size_t>(n) * sizeof(std::int32_t));
 
   be_.embed(w_.embed, tokens_.data(), n, x_.data());
   auto record_hidden = [&] {
@@ -74,100 +96,116 @@ const float* Forward::run(const std::int32_t* tokens, std::int64_t n, LatentKvCa
   for (std::int64_t l = 0; l < c_.num_hidden_layers; ++l) {
     const LayerWeights& L = w_.layers[static_cast<std::size_t>(l)];
     be_.rms_norm(x_.data(), H, L.attn_norm.data(), n, H, static_cast<float>(c_.rms_norm_eps), a_.data());
-    attention(l, n, cache, trace);
+    attention(l, n, chunks, trace);
     be_.add(x_.data(), proj_.data(), n * H);
     be_.rms_norm(x_.data(), H, L.ffn_norm.data(), n, H, static_cast<float>(c_.rms_norm_eps), a_.data());
     feed_forward(l, n);
     be_.add(x_.data(), ffn_.data(), n * H);
     if (trace) record_hidden();
   }
-  cache.set_length(pos0_ + n);
+  for (std::size_t c = 0; c < chunks.size(); ++c) chunks[c].cache->set_length(chunk_pos0_[c] + chunks[c].n);
 
-  const std::int64_t first = all_logits ? 0 : n - 1;
-  const std::int64_t rows = n - first;
-  be_.rms_norm(x_.data() + first * H, H, w_.final_norm.data(), rows, H, static_cast<float>(c_.rms_norm_eps), a_.data());
-  be_.linear(w_.lm_head, a_.data(), rows, logits_.data());
+  // Gather the rows that need logits (all of a chunk, or its last), then one final norm and LM head.
+  std::int64_t out = 0;
+  for (std::size_t c = 0; c < chunks.size(); ++c) {
+    const std::int64_t rows = chunks[c].all_logits ? chunks[c].n : 1;
+    const std::int64_t first = chunk_row_[c] + chunks[c].n - rows;
+    be_.copy_rows(proj_.data() + out * H, H, x_.data() + first * H, H, rows, H);
+    out += rows;
+  }
+  be_.rms_norm(proj_.data(), H, w_.final_norm.data(), logit_rows, H, static_cast<float>(c_.rms_norm_eps), a_.data());
+  be_.linear(w_.lm_head, a_.data(), logit_rows, logits_.data());
   return logits_.data();
 }
 
-void Forward::attention(std::int64_t l, std::int64_t n, LatentKvCache& cache, ForwardTrace* trace) {
+void Forward::attention(std::int64_t l, std::int64_t n, std::span<const SequenceChunk> chunks, ForwardTrace* trace) {
   const AttentionWeights& A = w_.layers[static_cast<std::size_t>(l)].attn;
   const std::int64_t heads = c_.num_attention_heads, qk = c_.qk_head_dim(), R = c_.kv_lora_rank,
                      rope = c_.qk_rope_head_dim;
   const auto eps = static_cast<float>(c_.latent_norm_eps);
 
-  // Queries: q_a → RMSNorm → q_b; rotate each head's trailing rope slice.
+  // Projections for every row of every sequence at once (the weights are read once).
   be_.linear(A.q_a, a_.data(), n, qa_.data());
   be_.rms_norm(qa_.data(), c_.q_lora_rank, A.q_a_norm.data(), n, c_.q_lora_rank, eps, qr_.data());
   be_.linear(A.q_b, qr_.data(), n, q_.data());
   be_.rope(q_.data(), n, heads * qk, heads, qk, c_.qk_nope_head_dim, positions_.data(), rope_);
-
-  // Keys/values: the normalised latent and the rotated shared rope key go straight into the cache.
   be_.linear(A.kv_a, a_.data(), n, ckv_.data());
-  float* latent = cache.latent(l);
-  float* k_rope = cache.k_rope(l);
-  be_.rms_norm(ckv_.data(), R + rope, A.kv_a_norm.data(), n, R, eps, latent + pos0_ * R);
-  be_.copy_rows(k_rope + pos0_ * rope, rope, ckv_.data() + R, R + rope, n, rope);
-  be_.rope(k_rope + pos0_ * rope, n, rope, 1, rope, 0, positions_.data(), rope_);
-
-  if (A.indexer) {
-    // The lightning indexer picks each query's attended positions; "shared" layers keep the last selection.
-    const IndexerWeights& I = *A.indexer;
-    const std::int64_t ih = c_.index_n_heads, id = c_.index_head_dim;
-    be_.linear(I.wq_b, qr_.data(), n, iq_.data());
+  const IndexerWeights* I = A.indexer ? &*A.indexer : nullptr;
+  const std::int64_t ih = c_.index_n_heads, id = c_.index_head_dim;
+  if (I) {
+    be_.linear(I->wq_b, qr_.data(), n, iq_.data());
     be_.rope(iq_.data(), n, ih * id, ih, id, 0, positions_.data(), indexer_rope_);
-    float* keys = cache.index_keys(l);
-    be_.linear(I.wk, a_.data(), n, ik_.data());
-    be_.layer_norm(ik_.data(), I.k_norm_weight.data(), I.k_norm_bias.data(), n, id, static_cast<float>(c_.indexer_norm_eps),
-                   keys + pos0_ * id);
-    be_.rope(keys + pos0_ * id, n, id, 1, id, 0, positions_.data(), indexer_rope_);
-    be_.linear(I.weights_proj, a_.data(), n, iw_.data());
+    be_.linear(I->wk, a_.data(), n, ik_.data());
+    be_.linear(I->weights_proj, a_.data(), n, iw_.data());
     be_.scale(iw_.data(), static_cast<float>(1.0 / std::sqrt(static_cast<double>(ih))), n * ih);
-    IndexerArgs ia;
-    ia.n_queries = n;
-    ia.heads = ih;
-    ia.head_dim = id;
-    ia.topk = c_.index_topk;
-    ia.q = iq_.data();
-    ia.head_weights = iw_.data();
-    ia.keys = keys;
-    ia.positions = positions_.data();
-    ia.positions_bound = pos0_ + n;
-    ia.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(id)));
-    ia.selection = selection_.data();
-    ia.selection_count = selection_count_.data();
-    be_.indexer_select(ia);
-    if (trace) {
-      std::vector<std::int32_t> sel(static_cast<std::size_t>(n * c_.index_topk)), count(static_cast<std::size_t>(n));
-      be_.download(sel.data(), selection_.data(), sel.size() * sizeof(std::int32_t));
-      be_.download(count.data(), selection_count_.data(), count.size() * sizeof(std::int32_t));
-      auto& rec = trace->selection[static_cast<std::size_t>(l)];
-      rec.resize(static_cast<std::size_t>(n));
-      for (std::int64_t t = 0; t < n; ++t) {
-        const std::int32_t* s = sel.data() + t * c_.index_topk;
-        rec[static_cast<std::size_t>(t)].assign(s, s + count[static_cast<std::size_t>(t)]);
-      }
-    }
   }
 
-  MlaAttentionArgs aa;
-  aa.n_queries = n;
-  aa.heads = heads;
-  aa.nope_dim = c_.qk_nope_head_dim;
-  aa.rope_dim = rope;
-  aa.v_dim = c_.v_head_dim;
-  aa.latent_dim = R;
-  aa.q = q_.data();
-  aa.latent = latent;
-  aa.k_rope = k_rope;
-  aa.selection = selection_.data();
-  aa.selection_count = selection_count_.data();
-  aa.selection_stride = c_.index_topk;
-  aa.k_absorb = A.k_absorb;
-  aa.v_expand = A.v_expand;
-  aa.scale = static_cast<float>(c_.attention_scale());
-  aa.out = attn_.data();
-  be_.mla_attention(aa);
+  // Per sequence: write its cache, pick its positions, attend over its own latents.
+  for (std::size_t c = 0; c < chunks.size(); ++c) {
+    const std::int64_t row = chunk_row_[c], pos0 = chunk_pos0_[c], m = chunks[c].n;
+    LatentKvCache& cache = *chunks[c].cache;
+    const std::int32_t* pos = positions_.data() + row;
+    float* latent = cache.latent(l);
+    float* k_rope = cache.k_rope(l);
+    // The normalised latent and the rotated shared rope key go straight into the cache.
+    be_.rms_norm(ckv_.data() + row * (R + rope), R + rope, A.kv_a_norm.data(), m, R, eps, latent + pos0 * R);
+    be_.copy_rows(k_rope + pos0 * rope, rope, ckv_.data() + row * (R + rope) + R, R + rope, m, rope);
+    be_.rope(k_rope + pos0 * rope, m, rope, 1, rope, 0, pos, rope_);
+
+    std::int32_t* selection = selection_.data() + row * c_.index_topk;
+    std::int32_t* selection_count = selection_count_.data() + row;
+    if (I) {
+      // The lightning indexer picks each query's attended positions; "shared" layers keep the last selection.
+      float* keys = cache.index_keys(l);
+      be_.layer_norm(ik_.data() + row * id, I->k_norm_weight.data(), I->k_norm_bias.data(), m, id,
+                     static_cast<float>(c_.indexer_norm_eps), keys + pos0 * id);
+      be_.rope(keys + pos0 * id, m, id, 1, id, 0, pos, indexer_rope_);
+      IndexerArgs ia;
+      ia.n_queries = m;
+      ia.heads = ih;
+      ia.head_dim = id;
+      ia.topk = c_.index_topk;
+      ia.q = iq_.data() + row * ih * id;
+      ia.head_weights = iw_.data() + row * ih;
+      ia.keys = keys;
+      ia.positions = pos;
+      ia.positions_bound = pos0 + m;
+      ia.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(id)));
+      ia.selection = selection;
+      ia.selection_count = selection_count;
+      be_.indexer_select(ia);
+      if (trace) {
+        std::vector<std::int32_t> sel(static_cast<std::size_t>(m * c_.index_topk)), count(static_cast<std::size_t>(m));
+        be_.download(sel.data(), selection, sel.size() * sizeof(std::int32_t));
+        be_.download(count.data(), selection_count, count.size() * sizeof(std::int32_t));
+        auto& rec = trace->selection[static_cast<std::size_t>(l)];
+        rec.resize(static_cast<std::size_t>(m));
+        for (std::int64_t t = 0; t < m; ++t) {
+          const std::int32_t* s = sel.data() + t * c_.index_topk;
+          rec[static_cast<std::size_t>(t)].assign(s, s + count[static_cast<std::size_t>(t)]);
+        }
+      }
+    }
+
+    MlaAttentionArgs aa;
+    aa.n_queries = m;
+    aa.heads = heads;
+    aa.nope_dim = c_.qk_nope_head_dim;
+    aa.rope_dim = rope;
+    aa.v_dim = c_.v_head_dim;
+    aa.latent_dim = R;
+    aa.q = q_.data() + row * heads * qk;
+    aa.latent = latent;
+    aa.k_rope = k_rope;
+    aa.selection = selection;
+    aa.selection_count = selection_count;
+    aa.selection_stride = c_.index_topk;
+    aa.k_absorb = A.k_absorb;
+    aa.v_expand = A.v_expand;
+    aa.scale = static_cast<float>(c_.attention_scale());
+    aa.out = attn_.data() + row * heads * c_.v_head_dim;
+    be_.mla_attention(aa);
+  }
   be_.linear(A.o, attn_.data(), n, proj_.data());
 }
 

@@ -2,6 +2,7 @@
 // The glm_moe_dsa forward pass, written against backend ops: embedding, per layer MLA + DSA attention
 // and SwiGLU/MoE, final norm, LM head. One code path serves prefill (many tokens) and decode (one).
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "backend/backend.h"
@@ -18,9 +19,22 @@ struct ForwardTrace {
   std::vector<std::vector<std::vector<std::int32_t>>> selection;
 };
 
+// One sequence's part of a batched forward pass.
+struct SequenceChunk {
+  LatentKvCache* cache = nullptr;       // each cache at most once per batch
+  const std::int32_t* tokens = nullptr;  // host ids, appended at positions cache->length() …
+  std::int64_t n = 0;
+  bool all_logits = false;              // logits for every token (else only the last)
+};
+
 class Forward {
  public:
   Forward(const Weights& weights, Backend& backend);
+
+  // Runs several sequences in one pass: weights are read once for all their rows; attention and the indexer
+  // run per sequence over its own cache. Returns logits in backend memory, chunk after chunk (all rows of a
+  // chunk with all_logits, else its last row), [rows × vocab]. With a trace, exactly one chunk is allowed.
+  const float* run_batch(std::span<const SequenceChunk> chunks, ForwardTrace* trace = nullptr);
 
   // Runs `n` tokens (host ids) at positions cache.length() … cache.length() + n − 1, appends them to the cache
   // and returns logits in backend memory: all n rows ([n × vocab]) when `all_logits`, else the last ([vocab]).
@@ -28,7 +42,7 @@ class Forward {
                    ForwardTrace* trace = nullptr);
 
  private:
-  void attention(std::int64_t layer, std::int64_t n, LatentKvCache& cache, ForwardTrace* trace);
+  void attention(std::int64_t layer, std::int64_t n, std::span<const SequenceChunk> chunks, ForwardTrace* trace);
   void feed_forward(std::int64_t layer, std::int64_t n);
   void reserve(std::int64_t n);
 
@@ -41,8 +55,8 @@ class Forward {
   BackendBuffer<float> x_, a_, qa_, qr_, q_, ckv_, attn_, proj_, ffn_, logits_;
   BackendBuffer<float> router_logits_, route_w_, iq_, ik_, iw_;
   BackendBuffer<std::int32_t> tokens_, positions_, route_e_, selection_, selection_count_;
-  std::vector<std::int32_t> host_positions_;
-  std::int64_t pos0_ = 0;
+  std::vector<std::int32_t> host_positions_, host_tokens_;
+  std::vector<std::int64_t> chunk_row_, chunk_pos0_;  // first row and first position of each chunk
 };
 
 }  // namespace glmq
