@@ -81,6 +81,20 @@ TestWeight make_weight(WeightType type, std::int64_t rows, std::int64_t cols, st
   return w;
 }
 
+KvRows f32_rows(std::vector<float>& v, std::int64_t width) {
+  KvRows r;
+  r.format = KvFormat::F32;
+  r.width = width;
+  r.data = reinterpret_cast<std::uint8_t*>(v.data());
+  return r;
+}
+
+double test_max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, static_cast<double>(std::fabs(a[i] - b[i])));
+  return m;
+}
+
 class CpuOps : public ::testing::TestWithParam<int> {
  protected:
   CpuBackend be{GetParam()};
@@ -179,7 +193,7 @@ TEST_P(CpuOps, AbsorbedMlaMatchesExpandedAttention) {
   std::vector<float> out(static_cast<std::size_t>(n * heads * v));
   MlaAttentionArgs a;
   a.n_queries = n; a.heads = heads; a.nope_dim = nope; a.rope_dim = rope; a.v_dim = v; a.latent_dim = R;
-  a.q = q.data(); a.latent = latent.data(); a.k_rope = krope.data();
+  a.q = q.data(); a.latent = f32_rows(latent, R); a.k_rope = f32_rows(krope, rope);
   a.selection = sel.data(); a.selection_count = count.data(); a.selection_stride = topk;
   a.k_absorb = kab.m; a.v_expand = vex.m; a.scale = 0.3f; a.out = out.data();
   be.mla_attention(a);
@@ -217,6 +231,40 @@ TEST_P(CpuOps, AbsorbedMlaMatchesExpandedAttention) {
     }
 }
 
+// Quantized cache rows: attention over Q8/Q4/F16 rows equals attention over the same rows decoded to float32,
+// and the decoded rows stay within half a quantization step of what was stored.
+TEST_P(CpuOps, AttentionOverQuantizedCacheRowsEqualsDecodedRows) {
+  const std::int64_t heads = 2, nope = 8, rope = 8, v = 6, R = 32, N = 12;
+  TestWeight kab = make_weight(WeightType::F32, heads * R, nope, rng);
+  TestWeight vex = make_weight(WeightType::F32, heads * v, R, rng);
+  auto q = random_vec(static_cast<std::size_t>(heads * (nope + rope)), rng);
+  auto latent = random_vec(static_cast<std::size_t>(N * R), rng), krope = random_vec(static_cast<std::size_t>(N * rope), rng);
+  std::vector<std::int32_t> sel{0, 3, 5, 11, 7}, count{5};
+  for (KvFormat f : {KvFormat::F16, KvFormat::Q8, KvFormat::Q4}) {
+    std::vector<std::uint8_t> data(static_cast<std::size_t>(N * R * 4)), rdata(static_cast<std::size_t>(N * rope * 4));
+    std::vector<std::uint16_t> sc(static_cast<std::size_t>(N * R)), bi(sc.size()), rsc(sc.size()), rbi(sc.size());
+    KvRows lat{f, R, f == KvFormat::F16 ? 0 : 16, data.data(), sc.data(), bi.data()};
+    KvRows rop{f, rope, f == KvFormat::F16 ? 0 : 8, rdata.data(), rsc.data(), rbi.data()};
+    be.store_kv_rows(lat, 0, latent.data(), R, N);
+    be.store_kv_rows(rop, 0, krope.data(), rope, N);
+    std::vector<float> lat_back(static_cast<std::size_t>(N * R)), rop_back(static_cast<std::size_t>(N * rope));
+    be.load_kv_rows(lat, 0, N, lat_back.data());
+    be.load_kv_rows(rop, 0, N, rop_back.data());
+    const double step = f == KvFormat::Q4 ? 6.0 / 15 : f == KvFormat::Q8 ? 6.0 / 255 : 1e-2;
+    EXPECT_LE(test_max_diff(lat_back, latent), step) << kv_format_name(f);
+    std::vector<float> out_q(static_cast<std::size_t>(heads * v)), out_f(out_q.size());
+    MlaAttentionArgs a;
+    a.n_queries = 1; a.heads = heads; a.nope_dim = nope; a.rope_dim = rope; a.v_dim = v; a.latent_dim = R;
+    a.q = q.data(); a.selection = sel.data(); a.selection_count = count.data(); a.selection_stride = 5;
+    a.k_absorb = kab.m; a.v_expand = vex.m; a.scale = 0.3f;
+    a.latent = lat; a.k_rope = rop; a.out = out_q.data();
+    be.mla_attention(a);
+    a.latent = f32_rows(lat_back, R); a.k_rope = f32_rows(rop_back, rope); a.out = out_f.data();
+    be.mla_attention(a);
+    EXPECT_LE(test_max_diff(out_q, out_f), 1e-5) << kv_format_name(f);
+  }
+}
+
 TEST_P(CpuOps, IndexerSelectsTheTopScoresCausally) {
   const std::int64_t heads = 4, dim = 8, N = 40, topk = 6;
   auto keys = random_vec(static_cast<std::size_t>(N * dim), rng);
@@ -227,7 +275,7 @@ TEST_P(CpuOps, IndexerSelectsTheTopScoresCausally) {
   std::vector<std::int32_t> sel(static_cast<std::size_t>(n * topk)), count(static_cast<std::size_t>(n));
   IndexerArgs a;
   a.n_queries = n; a.heads = heads; a.head_dim = dim; a.topk = topk;
-  a.q = q.data(); a.head_weights = w.data(); a.keys = keys.data(); a.positions = positions.data();
+  a.q = q.data(); a.head_weights = w.data(); a.keys = f32_rows(keys, dim); a.positions = positions.data();
   a.scale = 0.5f; a.selection = sel.data(); a.selection_count = count.data();
   be.indexer_select(a);
   for (std::int64_t t = 0; t < n; ++t) {

@@ -48,4 +48,14 @@ Tokenizer load_tokenizer(const std::string& path) {
   return Tokenizer::from_directory(path);
 }
 
+void add_kv_cache_options(CLI::App* cmd, KvCacheOptions& kv) {
+  cmd->add_option("--kv-bits", kv.kv_bits, "Latent KV cache: 32 (float32, exact), 16 (float16), 8 or 4 (affine groups)")
+      ->capture_default_str();
+  cmd->add_option("--kv-group-size", kv.group_size, "Group size of 8/4-bit cache rows (32, 64, 128)")->capture_default_str();
+  cmd->add_option("--quantized-kv-start", kv.quantized_start,
+                  "Keep the cache float16 until it holds this many tokens, then quantize it (as mlx-lm)");
+  cmd->add_option("--kv-rope-bits", kv.rope_bits, "Storage of the 64 rope values per token: 32, 16, 8, 4 (default: as --kv-bits)");
+  cmd->add_option("--indexer-kv-bits", kv.indexer_bits, "Storage of the indexer keys: 32, 16 (default), 8, 4");
+}
+
 }  // namespace glmq::cli

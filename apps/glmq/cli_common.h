@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
+#include "model/latent_kv_cache.h"
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
 
@@ -17,5 +20,9 @@ std::vector<std::int32_t> parse_token_list(const std::string& text, const std::s
 std::unique_ptr<Model> load_model(const std::string& path);
 // The tokenizer beside the model: <dir>/tokenizer.json, or the one in a GGUF file's metadata.
 Tokenizer load_tokenizer(const std::string& path);
+
+// --kv-bits, --kv-group-size, --quantized-kv-start, --kv-rope-bits, --indexer-kv-bits: the latent cache's
+// storage. `kv` holds the command's default (16-bit for generation, 32 for exact comparisons).
+void add_kv_cache_options(CLI::App* cmd, KvCacheOptions& kv);
 
 }  // namespace glmq::cli

@@ -18,6 +18,7 @@ struct BenchOptions {
   std::int64_t generate = 64;
   int repetitions = 1;
   int threads = 0;
+  KvCacheOptions kv{.kv_bits = 16};
   bool json = false;
 };
 
@@ -33,7 +34,7 @@ void run_bench(const BenchOptions& o) {
   std::int64_t context = 0;
   for (auto n : lengths) context = std::max(context, n + o.generate);
   CpuBackend backend(o.threads);
-  Session session(model->weights, backend, context);
+  Session session(model->weights, backend, context, o.kv);
   // One untimed pass warms caches, page-ins of the mapped weights and the thread pool.
   eval::measure_speed(session, c.vocab_size, std::min<std::int64_t>(lengths.front(), 16),
                       std::min<std::int64_t>(o.generate, 4));
@@ -95,6 +96,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--repetitions", o->repetitions, "Runs per prompt length; the fastest is reported (default 1)");
   cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
   cmd->add_flag("--json", o->json, "Print the results as JSON");
+  add_kv_cache_options(cmd, o->kv);
   cmd->callback([o] { run_bench(*o); });
 }
 

@@ -22,6 +22,7 @@ struct EvalOptions {
   std::int64_t limit = 0;
   std::int64_t context = 4096;
   int threads = 0;
+  KvCacheOptions kv{.kv_bits = 16};
 };
 
 std::vector<std::string> split_names(const std::string& list) {
@@ -62,7 +63,7 @@ void run_eval(const EvalOptions& o) {
   const Tokenizer tokenizer = Tokenizer::from_directory(o.model);
   CpuBackend backend(o.threads);
   Session session(model->weights, backend,
-                  std::min<std::int64_t>(o.context, model->weights.config.max_position_embeddings));
+                  std::min<std::int64_t>(o.context, model->weights.config.max_position_embeddings), o.kv);
   eval::LoglikelihoodScorer scorer(session, tokenizer);
   std::ofstream samples;
   if (!o.log_samples.empty()) {
@@ -98,6 +99,7 @@ void add_eval_command(CLI::App& app) {
                   "Write each request's context, tokens and log-likelihood to FILE (jsonl)");
   cmd->add_option("--ctx", o->context, "Session context length (default 4096)");
   cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
+  add_kv_cache_options(cmd, o->kv);
   cmd->callback([o] { run_eval(*o); });
 }
 

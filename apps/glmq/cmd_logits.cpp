@@ -15,6 +15,7 @@ struct LogitsOptions {
   std::string model, tokens, out;
   bool decode = false;
   int threads = 0;
+  KvCacheOptions kv;  // float32 by default: this command is for exact comparisons
 };
 
 void run_logits(const LogitsOptions& o) {
@@ -25,7 +26,7 @@ void run_logits(const LogitsOptions& o) {
     if (id >= c.vocab_size)
       fail(ErrorKind::InvalidArgument, "--tokens: id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(c.vocab_size));
   CpuBackend backend(o.threads);
-  Session session(model->weights, backend, static_cast<std::int64_t>(tokens.size()));
+  Session session(model->weights, backend, static_cast<std::int64_t>(tokens.size()), o.kv);
   std::ofstream out(o.out, std::ios::binary | std::ios::trunc);
   if (!out) fail(ErrorKind::Io, o.out + ": cannot create");
   auto write = [&](std::span<const float> v) {
@@ -51,6 +52,7 @@ void add_logits_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "Output file")->required();
   cmd->add_flag("--decode", o->decode, "Prefill the first token, then feed the rest one at a time through the cache");
   cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
+  add_kv_cache_options(cmd, o->kv);
   cmd->callback([o] { run_logits(*o); });
 }
 

@@ -30,6 +30,7 @@ struct PplOptions {
   std::uint32_t seed = 123;
   std::int64_t kld_top_k = 0;
   int threads = 0;
+  KvCacheOptions kv{.kv_bits = 16};
 };
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -134,7 +135,7 @@ void run_ppl(const PplOptions& o) {
 
   const std::int64_t context = sampled ? o.seq : o.context;
   CpuBackend backend(o.threads);
-  Session session(model->weights, backend, context);
+  Session session(model->weights, backend, context, o.kv);
   RowSinks sinks(o, c.vocab_size);
   eval::ScoredRowVisitor visit;
   if (sinks.active())
@@ -172,6 +173,7 @@ void add_ppl_command(CLI::App& app) {
   cmd->add_option("--kld-top-k", o->kld_top_k,
                   "--save-logits keeps only the top K log-probabilities per prediction (default 0: all, as float16)");
   cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
+  add_kv_cache_options(cmd, o->kv);
   cmd->callback([o] { run_ppl(*o); });
 }
 

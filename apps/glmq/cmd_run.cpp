@@ -24,6 +24,7 @@ struct RunOptions {
   int threads = 0;
   bool ignore_eos = false;
   SamplingParams sampling;
+  KvCacheOptions kv{.kv_bits = 16};
 };
 
 double peak_rss_mb() {
@@ -69,7 +70,7 @@ void run_generate(const RunOptions& o) {
                                   std::to_string(context) + " (raise --ctx)");
 
   CpuBackend backend(o.threads);
-  Session session(m.weights(), backend, context);
+  Session session(m.weights(), backend, context, o.kv);
   Sampler sampler(o.sampling);
   const bool text_out = o.tokens.empty();
   std::optional<StreamDecoder> stream;
@@ -116,6 +117,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--ctx", o->context, "Context length (default 4096, capped at the model's maximum)");
   cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep generating after an end-of-sequence token");
+  add_kv_cache_options(cmd, o->kv);
   cmd->callback([o] { run_generate(*o); });
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/kv_rows.h"
 #include "quant/weight_matrix.h"
 
 namespace glmq {
@@ -25,8 +26,8 @@ struct MlaAttentionArgs {
   std::int64_t n_queries = 0;
   std::int64_t heads = 0, nope_dim = 0, rope_dim = 0, v_dim = 0, latent_dim = 0;
   const float* q = nullptr;        // [n_queries × heads × (nope_dim + rope_dim)], rope part already rotated
-  const float* latent = nullptr;   // cache: [positions × latent_dim], normalised latent c
-  const float* k_rope = nullptr;   // cache: [positions × rope_dim], rotated shared rope key
+  KvRows latent;                   // cache: [positions × latent_dim], normalised latent c
+  KvRows k_rope;                   // cache: [positions × rope_dim], rotated shared rope key
   const std::int32_t* selection = nullptr;  // per query: selection_count[t] cache positions at selection + t·stride
   const std::int32_t* selection_count = nullptr;
   std::int64_t selection_stride = 0;
@@ -41,7 +42,7 @@ struct IndexerArgs {
   std::int64_t n_queries = 0, heads = 0, head_dim = 0, topk = 0;
   const float* q = nullptr;        // [n_queries × heads × head_dim], rotated
   const float* head_weights = nullptr;  // [n_queries × heads], already × heads^-1/2
-  const float* keys = nullptr;     // cache: [positions × head_dim], normalised and rotated
+  KvRows keys;                     // cache: [positions × head_dim], normalised and rotated
   const std::int32_t* positions = nullptr;  // query t sees cache positions 0..positions[t]
   // > every positions[t] (the caller knows it on the host): lets device backends size their work without
   // reading positions back. The cache capacity works too.
@@ -87,6 +88,11 @@ class Backend {
   virtual void copy_rows(float* dst, std::int64_t dst_stride, const float* src, std::int64_t src_stride, std::int64_t n,
                          std::int64_t width) = 0;
   virtual void fill(float* x, float value, std::int64_t count) = 0;
+  // Writes n rows of floats (rows src_stride apart) into cache rows [first, first + n), converting or
+  // quantizing to the cache's format; load_kv_rows reads rows back as floats (dst rows dst.width apart).
+  virtual void store_kv_rows(const KvRows& dst, std::int64_t first, const float* src, std::int64_t src_stride,
+                             std::int64_t n) = 0;
+  virtual void load_kv_rows(const KvRows& src, std::int64_t first, std::int64_t n, float* dst) = 0;
 
   virtual void embed(const WeightMatrix& table, const std::int32_t* tokens, std::int64_t n, float* out) = 0;
   // y[t, r] = Σ_c W[r, c] · x[t, c] for t < n (x rows have W.cols values, y rows W.rows).

@@ -29,6 +29,7 @@ void Forward::reserve(std::int64_t n) {
   ensure(qr_, n * c_.q_lora_rank);
   ensure(q_, n * c_.num_attention_heads * c_.qk_head_dim());
   ensure(ckv_, n * (c_.kv_lora_rank + c_.qk_rope_head_dim));
+  ensure(latent_, n * c_.kv_lora_rank);
   ensure(attn_, n * c_.num_attention_heads * c_.v_head_dim);
   ensure(router_logits_, n * c_.n_routed_experts);
   ensure(route_w_, n * c_.num_experts_per_tok);
@@ -63,6 +64,7 @@ const float* Forward::run_batch(std::span<const SequenceChunk> chunks, ForwardTr
     if (ch.n <= 0 || !ch.cache || !ch.tokens) fail(ErrorKind::InvalidArgument, "every sequence of a forward pass needs tokens and a cache");
     for (std::size_t d = 0; d < c; ++d)
       if (chunks[d].cache == ch.cache) fail(ErrorKind::InvalidArgument, "a cache appears twice in one forward pass");
+    ch.cache->prepare_for_append();
     const std::int64_t pos0 = ch.cache->length();
     if (pos0 + ch.n > ch.cache->capacity())
       fail(ErrorKind::Capacity, std::to_string(pos0 + ch.n) + " tokens exceed the context of " + std::to_string(ch.cache->capacity()));
@@ -130,12 +132,19 @@ void Forward::attention(std::int64_t l, std::int64_t n, std::span<const Sequence
   be_.linear(A.q_b, qr_.data(), n, q_.data());
   be_.rope(q_.data(), n, heads * qk, heads, qk, c_.qk_nope_head_dim, positions_.data(), rope_);
   be_.linear(A.kv_a, a_.data(), n, ckv_.data());
+  // The normalised latent and the rotated shared rope key, staged as floats for every row, then written to
+  // each sequence's cache in its storage format.
+  be_.rms_norm(ckv_.data(), R + rope, A.kv_a_norm.data(), n, R, eps, latent_.data());
+  be_.rope(ckv_.data(), n, R + rope, 1, R + rope, R, positions_.data(), rope_);
   const IndexerWeights* I = A.indexer ? &*A.indexer : nullptr;
   const std::int64_t ih = c_.index_n_heads, id = c_.index_head_dim;
   if (I) {
     be_.linear(I->wq_b, qr_.data(), n, iq_.data());
     be_.rope(iq_.data(), n, ih * id, ih, id, 0, positions_.data(), indexer_rope_);
     be_.linear(I->wk, a_.data(), n, ik_.data());
+    be_.layer_norm(ik_.data(), I->k_norm_weight.data(), I->k_norm_bias.data(), n, id, static_cast<float>(c_.indexer_norm_eps),
+                   ik_.data());
+    be_.rope(ik_.data(), n, id, 1, id, 0, positions_.data(), indexer_rope_);
     be_.linear(I->weights_proj, a_.data(), n, iw_.data());
     be_.scale(iw_.data(), static_cast<float>(1.0 / std::sqrt(static_cast<double>(ih))), n * ih);
   }
@@ -145,21 +154,17 @@ void Forward::attention(std::int64_t l, std::int64_t n, std::span<const Sequence
     const std::int64_t row = chunk_row_[c], pos0 = chunk_pos0_[c], m = chunks[c].n;
     LatentKvCache& cache = *chunks[c].cache;
     const std::int32_t* pos = positions_.data() + row;
-    float* latent = cache.latent(l);
-    float* k_rope = cache.k_rope(l);
-    // The normalised latent and the rotated shared rope key go straight into the cache.
-    be_.rms_norm(ckv_.data() + row * (R + rope), R + rope, A.kv_a_norm.data(), m, R, eps, latent + pos0 * R);
-    be_.copy_rows(k_rope + pos0 * rope, rope, ckv_.data() + row * (R + rope) + R, R + rope, m, rope);
-    be_.rope(k_rope + pos0 * rope, m, rope, 1, rope, 0, pos, rope_);
+    const KvRows& latent = cache.latent(l);
+    const KvRows& k_rope = cache.k_rope(l);
+    be_.store_kv_rows(latent, pos0, latent_.data() + row * R, R, m);
+    be_.store_kv_rows(k_rope, pos0, ckv_.data() + row * (R + rope) + R, R + rope, m);
 
     std::int32_t* selection = selection_.data() + row * c_.index_topk;
     std::int32_t* selection_count = selection_count_.data() + row;
     if (I) {
       // The lightning indexer picks each query's attended positions; "shared" layers keep the last selection.
-      float* keys = cache.index_keys(l);
-      be_.layer_norm(ik_.data() + row * id, I->k_norm_weight.data(), I->k_norm_bias.data(), m, id,
-                     static_cast<float>(c_.indexer_norm_eps), keys + pos0 * id);
-      be_.rope(keys + pos0 * id, m, id, 1, id, 0, pos, indexer_rope_);
+      const KvRows& keys = cache.index_keys(l);
+      be_.store_kv_rows(keys, pos0, ik_.data() + row * id, id, m);
       IndexerArgs ia;
       ia.n_queries = m;
       ia.heads = ih;

@@ -35,6 +35,7 @@ class Forward {
   // run per sequence over its own cache. Returns logits in backend memory, chunk after chunk (all rows of a
   // chunk with all_logits, else its last row), [rows × vocab]. With a trace, exactly one chunk is allowed.
   const float* run_batch(std::span<const SequenceChunk> chunks, ForwardTrace* trace = nullptr);
+  std::int64_t reserved_rows() const { return reserved_; }
 
   // Runs `n` tokens (host ids) at positions cache.length() … cache.length() + n − 1, appends them to the cache
   // and returns logits in backend memory: all n rows ([n × vocab]) when `all_logits`, else the last ([vocab]).
@@ -52,7 +53,7 @@ class Forward {
   RopeSpec rope_, indexer_rope_;
   std::int64_t reserved_ = 0;
   // Workspace in backend memory, sized for the largest call so far (decode reuses it without allocating).
-  BackendBuffer<float> x_, a_, qa_, qr_, q_, ckv_, attn_, proj_, ffn_, logits_;
+  BackendBuffer<float> x_, a_, qa_, qr_, q_, ckv_, latent_, attn_, proj_, ffn_, logits_;
   BackendBuffer<float> router_logits_, route_w_, iq_, ik_, iw_;
   BackendBuffer<std::int32_t> tokens_, positions_, route_e_, selection_, selection_count_;
   std::vector<std::int32_t> host_positions_, host_tokens_;

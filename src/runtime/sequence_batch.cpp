@@ -4,8 +4,10 @@
 
 namespace glmq {
 
-SequenceBatch::SequenceBatch(const Weights& weights, Backend& backend, int max_sequences, std::int64_t context)
-    : weights_(weights), backend_(backend), context_(context), forward_(weights, backend) {
+SequenceBatch::SequenceBatch(const Weights& weights, Backend& backend, int max_sequences, std::int64_t context,
+                             const KvCacheOptions& kv)
+    : weights_(weights), backend_(backend), context_(context), kv_(kv), forward_(weights, backend) {
+  kv.validate();
   if (max_sequences <= 0) fail(ErrorKind::InvalidArgument, "a batch needs at least one sequence slot");
   if (context <= 0) fail(ErrorKind::InvalidArgument, "context must be positive, found " + std::to_string(context));
   slots_.resize(static_cast<std::size_t>(max_sequences));
@@ -23,7 +25,7 @@ int SequenceBatch::acquire() {
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.in_use) continue;
-    if (!s.cache) s.cache = std::make_unique<LatentKvCache>(weights_.config, backend_, context_);
+    if (!s.cache) s.cache = std::make_unique<LatentKvCache>(weights_.config, backend_, context_, kv_);
     s.cache->clear();
     s.in_use = true;
     return static_cast<int>(i);

@@ -16,7 +16,7 @@ namespace glmq {
 
 class SequenceBatch {
  public:
-  SequenceBatch(const Weights& weights, Backend& backend, int max_sequences, std::int64_t context);
+  SequenceBatch(const Weights& weights, Backend& backend, int max_sequences, std::int64_t context, const KvCacheOptions& kv = {});
 
   // A free slot (its cache empty); Capacity error when all are taken.
   int acquire();
@@ -48,6 +48,7 @@ class SequenceBatch {
   const Weights& weights_;
   Backend& backend_;
   std::int64_t context_;
+  KvCacheOptions kv_;
   Forward forward_;
   std::vector<Slot> slots_;
   std::vector<SequenceChunk> chunks_;

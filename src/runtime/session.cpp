@@ -12,8 +12,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 }  // namespace
 
-Session::Session(const Weights& weights, Backend& backend, std::int64_t context)
-    : weights_(weights), backend_(backend), cache_(weights.config, backend, context), forward_(weights, backend) {}
+Session::Session(const Weights& weights, Backend& backend, std::int64_t context, const KvCacheOptions& kv)
+    : weights_(weights), backend_(backend), cache_(weights.config, backend, context, kv), forward_(weights, backend) {}
 
 std::span<const float> Session::prefill(std::span<const std::int32_t> tokens, bool all_logits, ForwardTrace* trace) {
   if (tokens.empty()) fail(ErrorKind::InvalidArgument, "prefill needs at least one token");
@@ -22,8 +22,19 @@ std::span<const float> Session::prefill(std::span<const std::int32_t> tokens, bo
   const std::int64_t rows = all_logits ? n : 1;
   if (static_cast<std::int64_t>(logits_.size()) < rows * vocab) logits_.resize(static_cast<std::size_t>(rows * vocab));
   auto t0 = std::chrono::steady_clock::now();
-  const float* out = forward_.run(tokens.data(), n, cache_, all_logits, trace);
-  backend_.download(logits_.data(), out, static_cast<std::size_t>(rows * vocab) * sizeof(float));
+  // Chunked prefill: activation memory grows with the chunk, not with the prompt (a traced pass is one chunk).
+  const std::int64_t chunk = trace ? n : prefill_chunk_;
+  for (std::int64_t first = 0; first < n; first += chunk) {
+    const std::int64_t m = std::min(chunk, n - first);
+    const bool last = first + m == n;
+    if (!all_logits && !last) {
+      forward_.run(tokens.data() + first, m, cache_, false, trace);  // only the final chunk's last row is wanted
+      continue;
+    }
+    const float* out = forward_.run(tokens.data() + first, m, cache_, all_logits, trace);
+    float* dst = logits_.data() + (all_logits ? first * vocab : 0);
+    backend_.download(dst, out, static_cast<std::size_t>((all_logits ? m : 1) * vocab) * sizeof(float));
+  }
   stats_.prompt_tokens += n;
   stats_.prompt_seconds += seconds_since(t0);
   return {logits_.data(), static_cast<std::size_t>(rows * vocab)};
@@ -53,6 +64,11 @@ std::vector<std::int32_t> Session::generate_greedy(std::span<const std::int32_t>
     next = argmax(decode(next));
   }
   return out;
+}
+
+void Session::set_prefill_chunk(std::int64_t tokens) {
+  if (tokens <= 0) fail(ErrorKind::InvalidArgument, "prefill chunk must be positive, found " + std::to_string(tokens));
+  prefill_chunk_ = tokens;
 }
 
 void Session::reset() {

@@ -21,7 +21,7 @@ struct SessionStats {
 
 class Session {
  public:
-  Session(const Weights& weights, Backend& backend, std::int64_t context);
+  Session(const Weights& weights, Backend& backend, std::int64_t context, const KvCacheOptions& kv = {});
 
   // Appends tokens to the context. Returns the logits of the last one ([vocab]); with all_logits, of every
   // token ([tokens × vocab]). The view stays valid until the next call.
@@ -34,6 +34,11 @@ class Session {
                                             bool stop_at_eos = true);
 
   void reset();
+  // Prompts longer than this go through the forward pass in pieces of this many tokens (default 512).
+  void set_prefill_chunk(std::int64_t tokens);
+  std::int64_t prefill_chunk() const { return prefill_chunk_; }
+  // Rows the forward workspace is sized for (grows with the largest chunk run so far).
+  std::int64_t workspace_rows() const { return forward_.reserved_rows(); }
   // Forgets every token past the first `length` (keeps the statistics), so that a shared prefix can be run
   // once and continued several ways.
   void truncate(std::int64_t length);
@@ -49,6 +54,7 @@ class Session {
   Forward forward_;
   std::vector<float> logits_;
   SessionStats stats_;
+  std::int64_t prefill_chunk_ = 512;
 };
 
 std::int32_t argmax(std::span<const float> logits);

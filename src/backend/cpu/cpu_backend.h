@@ -21,6 +21,8 @@ class CpuBackend : public Backend {
   void copy_rows(float* dst, std::int64_t dst_stride, const float* src, std::int64_t src_stride, std::int64_t n,
                  std::int64_t width) override;
   void fill(float* x, float value, std::int64_t count) override;
+  void store_kv_rows(const KvRows& dst, std::int64_t first, const float* src, std::int64_t src_stride, std::int64_t n) override;
+  void load_kv_rows(const KvRows& src, std::int64_t first, std::int64_t n, float* dst) override;
   void embed(const WeightMatrix& table, const std::int32_t* tokens, std::int64_t n, float* out) override;
   void linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) override;
   void rms_norm(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
@@ -43,6 +45,9 @@ class CpuBackend : public Backend {
   enum class ScratchSlot { RopeTable, Gate, Up, ExpertIn, ExpertOut, Count };
   std::vector<float>& scratch(ScratchSlot slot, std::size_t count);
   int threads_;
+  // Attention: selected cache rows decoded to floats, and pointers to each row's latent and rope part.
+  std::vector<float> gathered_;
+  std::vector<const float*> row_ptrs_;
   std::array<std::vector<float>, static_cast<std::size_t>(ScratchSlot::Count)> scratch_;
 };
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/kv_rows_cpu.h"
 #include "backend/cpu/row_kernels.h"
 
 namespace glmq {
@@ -15,7 +16,7 @@ void CpuBackend::indexer_select(const IndexerArgs& a) {
 #pragma omp parallel num_threads(threads_) if (parallel)
   {
     // One score row per query and thread: never a [queries × positions] matrix (DESIGN principle 4).
-    std::vector<float> scores;
+    std::vector<float> scores, key(static_cast<std::size_t>(a.head_dim));
     std::vector<std::int32_t> order;
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t t = 0; t < a.n_queries; ++t) {
@@ -30,7 +31,7 @@ void CpuBackend::indexer_select(const IndexerArgs& a) {
       const float* qt = a.q + t * a.heads * a.head_dim;
       const float* wt = a.head_weights + t * a.heads;
       for (std::int64_t j = 0; j < visible; ++j) {
-        const float* k = a.keys + j * a.head_dim;
+        const float* k = cpu::kv_row(a.keys, j, key.data());
         float s = 0.0f;
         for (std::int64_t g = 0; g < a.heads; ++g) {
           float d = cpu::dot_f32(qt + g * a.head_dim, k, a.head_dim) * a.scale;

@@ -17,6 +17,8 @@ struct DeviceWeight {
   const std::uint8_t* data = nullptr;
   const std::uint8_t* scales = nullptr;
   const std::uint8_t* biases = nullptr;
+  // I-quant codebook in device memory (IQ2_S grid, IQ4_NL levels); null for other types.
+  const std::uint8_t* codebook = nullptr;
 };
 
 // The three matrices of a SwiGLU block on the device; MoE layers keep a device table of these per expert.

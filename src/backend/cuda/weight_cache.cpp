@@ -5,6 +5,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "quant/ggml_iq_tables.h"
 
 namespace glmq::cuda {
 
@@ -16,12 +17,15 @@ void WeightCache::clear() {
   matrices_.clear();
   vectors_.clear();
   tables_.clear();
+  codebooks_.clear();
   bytes_ = 0;
 }
 
 void* WeightCache::upload(const void* host, std::size_t bytes) {
   void* p = nullptr;
-  check(cudaMalloc(&p, bytes), ("allocating " + std::to_string(bytes) + " bytes of weights").c_str());
+  // 16 spare bytes: the kernels read 2-byte-aligned GGML blocks as aligned 32-bit words, which can reach
+  // up to 2 bytes past the last block.
+  check(cudaMalloc(&p, bytes + 16), ("allocating " + std::to_string(bytes) + " bytes of weights").c_str());
   allocations_.push_back(p);
   bytes_ += bytes;
   check(cudaMemcpy(p, host, bytes, cudaMemcpyHostToDevice), "uploading weights");
@@ -30,7 +34,9 @@ void* WeightCache::upload(const void* host, std::size_t bytes) {
 
 const DeviceWeight& WeightCache::matrix(const WeightMatrix& w) {
   if (w.empty()) fail(ErrorKind::InvalidArgument, "CUDA backend given an empty weight matrix");
-  if (!is_float_type(w.type) && !is_affine(w.type))
+  const bool ggml_with_kernels = w.type == WeightType::Q8_0 || w.type == WeightType::Q4_K || w.type == WeightType::Q6_K ||
+                                 w.type == WeightType::IQ4_NL || w.type == WeightType::IQ2_S;
+  if (!is_float_type(w.type) && !is_affine(w.type) && !ggml_with_kernels)
     fail(ErrorKind::DType, "the CUDA backend has no kernels for weight type " + std::string(weight_type_name(w.type)));
   auto it = matrices_.find(w.data);
   if (it != matrices_.end() && it->second.rows == w.rows && it->second.cols == w.cols && it->second.type == w.type)
@@ -43,6 +49,7 @@ const DeviceWeight& WeightCache::matrix(const WeightMatrix& w) {
   d.cols = w.cols;
   d.row_bytes = static_cast<std::int64_t>(w.row_bytes());
   d.data = static_cast<const std::uint8_t*>(upload(w.data, static_cast<std::size_t>(w.rows) * w.row_bytes()));
+  d.codebook = codebook(w.type);
   if (is_affine(w.type)) {
     if (!w.scales || !w.biases || w.group_size <= 0)
       fail(ErrorKind::InvalidArgument, "affine weight without scales, biases or group size");
@@ -52,6 +59,23 @@ const DeviceWeight& WeightCache::matrix(const WeightMatrix& w) {
     d.biases = static_cast<const std::uint8_t*>(upload(w.biases, aux));
   }
   return matrices_[w.data] = d;
+}
+
+const std::uint8_t* WeightCache::codebook(WeightType type) {
+  const void* host = nullptr;
+  std::size_t bytes = 0;
+  if (type == WeightType::IQ2_S) {
+    host = ggml::kIq2sGrid;
+    bytes = sizeof(ggml::kIq2sGrid);
+  } else if (type == WeightType::IQ4_NL) {
+    host = ggml::kValuesIq4nl;
+    bytes = sizeof(ggml::kValuesIq4nl);
+  } else {
+    return nullptr;
+  }
+  auto it = codebooks_.find(static_cast<int>(type));
+  if (it != codebooks_.end()) return it->second;
+  return codebooks_[static_cast<int>(type)] = static_cast<const std::uint8_t*>(upload(host, bytes));
 }
 
 const float* WeightCache::vector(const float* host, std::int64_t count) {

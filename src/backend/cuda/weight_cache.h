@@ -29,6 +29,8 @@ class WeightCache {
 
  private:
   void* upload(const void* host, std::size_t bytes);
+  // The device copy of an i-quant type's codebook (uploaded once per type); null for other types.
+  const std::uint8_t* codebook(WeightType type);
   struct Vector {
     float* device;
     std::int64_t count;
@@ -42,6 +44,7 @@ class WeightCache {
   std::unordered_map<const void*, DeviceWeight> matrices_;
   std::unordered_map<const void*, Vector> vectors_;
   std::unordered_map<const void*, Table> tables_;
+  std::unordered_map<int, const std::uint8_t*> codebooks_;
   std::vector<void*> allocations_;
   std::size_t bytes_ = 0;
 };

@@ -1,8 +1,6 @@
 #pragma once
-// Device-side reading of weights in their stored type: one element at a time (generic, any shape), and
-// warp-wide fused dequantize+dot over whole rows (the decode hot path). Activations are staged in shared
-// memory in a padded layout (4 floats of padding after every 32) so that each lane's 16-byte loads of its
-// own chunk land in distinct banks.
+// Device-side reading of weights in their stored type: one element at a time (generic, any shape), the
+// affine code-word helpers of the fused row kernels (row_units.cuh), and the per-type kernel dispatch.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -10,6 +8,7 @@
 #include <string>
 
 #include "backend/cuda/device_weight.h"
+#include "backend/cuda/ggml_units.cuh"
 #include "core/error.h"
 
 namespace glmq::cuda {
@@ -31,9 +30,24 @@ __host__ __device__ constexpr int affine_bits_of(int kind) {
   }
 }
 
-// Index of activation i in the padded shared-memory layout, and the padded length of n activations.
-__host__ __device__ constexpr std::int64_t padded_index(std::int64_t i) { return i + (i >> 5) * 4; }
-__host__ __device__ constexpr std::int64_t padded_length(std::int64_t n) { return padded_index(n) + 4; }
+// The GGML block types with CUDA kernels, their elements and bytes per block.
+__host__ __device__ constexpr bool is_ggml_kind(int kind) {
+  return kind == kind_of(WeightType::Q8_0) || kind == kind_of(WeightType::Q4_K) || kind == kind_of(WeightType::Q6_K) ||
+         kind == kind_of(WeightType::IQ4_NL) || kind == kind_of(WeightType::IQ2_S);
+}
+__host__ __device__ constexpr int ggml_block_elems(int kind) {
+  return kind == kind_of(WeightType::Q8_0) || kind == kind_of(WeightType::IQ4_NL) ? 32 : 256;
+}
+__host__ __device__ constexpr int ggml_block_bytes(int kind) {
+  switch (kind) {
+    case kind_of(WeightType::Q8_0): return 34;
+    case kind_of(WeightType::IQ4_NL): return 18;
+    case kind_of(WeightType::Q4_K): return 144;
+    case kind_of(WeightType::Q6_K): return 210;
+    case kind_of(WeightType::IQ2_S): return 82;
+    default: return 0;
+  }
+}
 
 __device__ __forceinline__ float bf16_bits_to_float(std::uint32_t h) { return __uint_as_float(h << 16); }
 __device__ __forceinline__ float f16_bits_to_float(std::uint32_t h) {
@@ -55,6 +69,11 @@ __device__ inline float weight_element(const DeviceWeight& w, std::int64_t r, st
     case WeightType::F16: return f16_bits_to_float(reinterpret_cast<const std::uint16_t*>(row)[c]);
     default: break;
   }
+  if (is_ggml_kind(kind_of(w.type))) {
+    const int block = ggml_block_elems(kind_of(w.type));
+    return ggml_element(w.type, row + (c / block) * ggml_block_bytes(kind_of(w.type)), static_cast<int>(c % block),
+                        w.codebook);
+  }
   const int bits = affine_bits_of(kind_of(w.type));
   const std::int64_t bit = c * bits;
   const std::uint8_t* p = row + (bit >> 3);
@@ -67,9 +86,11 @@ __device__ inline float weight_element(const DeviceWeight& w, std::int64_t r, st
          aux_value(w.biases + r * w.aux_row_bytes, w.aux_type, g);
 }
 
-// Whether the fast row kernels apply: whole 16-byte/32-code chunks per lane and aligned rows.
+// Whether the fast row kernels apply: whole row units per lane and aligned rows (GGML rows are whole blocks).
 inline bool fast_path_applies(const DeviceWeight& w) {
-  if (affine_bits_of(kind_of(w.type)) > 0) return w.cols % 32 == 0 && w.group_size % 32 == 0;
+  if (is_ggml_kind(kind_of(w.type))) return true;
+  if (affine_bits_of(kind_of(w.type)) > 0)
+    return w.cols % 32 == 0 && w.group_size % 32 == 0 && (w.group_size & (w.group_size - 1)) == 0;
   return w.cols % 8 == 0;
 }
 
@@ -123,113 +144,6 @@ __device__ __forceinline__ void load_code_words(const std::uint8_t* p, std::uint
   }
 }
 
-// The warp computes dot(row rows[k] of *mats[k], x) for k < ROWS; every lane gets the sums.
-// xs: the activations in the padded layout; csum: Σx per 32-element chunk (affine types only).
-template <int KIND, int ROWS>
-__device__ __forceinline__ void warp_rows_dot(const DeviceWeight* const (&mats)[ROWS], const std::int64_t (&rows)[ROWS],
-                                              const float* xs, const float* csum, float (&out)[ROWS]) {
-  const int lane = static_cast<int>(threadIdx.x & 31);
-  const std::int64_t cols = mats[0]->cols;
-  float acc[ROWS];
-#pragma unroll
-  for (int k = 0; k < ROWS; ++k) acc[k] = 0.0f;
-  constexpr int B = affine_bits_of(KIND);
-  if constexpr (KIND == kGenericKind) {
-    for (std::int64_t c = lane; c < cols; c += 32) {
-      const float xv = xs[padded_index(c)];
-#pragma unroll
-      for (int k = 0; k < ROWS; ++k) acc[k] = fmaf(weight_element(*mats[k], rows[k], c), xv, acc[k]);
-    }
-  } else if constexpr (B > 0) {
-    const std::int64_t chunks = cols >> 5;
-    for (std::int64_t c = lane; c < chunks; c += 32) {
-      std::uint32_t words[ROWS][B];
-      float s[ROWS], b[ROWS];
-#pragma unroll
-      for (int k = 0; k < ROWS; ++k) {
-        const DeviceWeight& w = *mats[k];
-        load_code_words<B>(w.data + rows[k] * w.row_bytes + c * 4 * B, words[k]);
-        const std::int64_t g = (c << 5) / w.group_size;
-        s[k] = aux_value(w.scales + rows[k] * w.aux_row_bytes, w.aux_type, g);
-        b[k] = aux_value(w.biases + rows[k] * w.aux_row_bytes, w.aux_type, g);
-      }
-      float x[32];
-      const float4* xp = reinterpret_cast<const float4*>(xs + 36 * c);
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const float4 v = xp[j];
-        x[4 * j] = v.x; x[4 * j + 1] = v.y; x[4 * j + 2] = v.z; x[4 * j + 3] = v.w;
-      }
-      const float xsum = csum[c];
-#pragma unroll
-      for (int k = 0; k < ROWS; ++k) {
-        // Σ (1 + q/2^B)·x − Σx = Σ q·x / 2^B.
-        const float qx = (affine_chunk_dot<B>(words[k], x) - xsum) * static_cast<float>(1 << B);
-        acc[k] = fmaf(s[k], qx, fmaf(b[k], xsum, acc[k]));
-      }
-    }
-  } else {
-    const std::int64_t chunks = cols >> 3;
-    for (std::int64_t c = lane; c < chunks; c += 32) {
-      const float4* xp = reinterpret_cast<const float4*>(xs + 8 * c + (c >> 2) * 4);
-      const float4 x0 = xp[0], x1 = xp[1];
-      const float x[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
-      float v[ROWS][8];
-#pragma unroll
-      for (int k = 0; k < ROWS; ++k) {
-        const std::uint8_t* p = mats[k]->data + rows[k] * mats[k]->row_bytes;
-        if constexpr (KIND == kind_of(WeightType::F32)) {
-          const float4 a = __ldg(reinterpret_cast<const float4*>(p) + 2 * c);
-          const float4 d = __ldg(reinterpret_cast<const float4*>(p) + 2 * c + 1);
-          v[k][0] = a.x; v[k][1] = a.y; v[k][2] = a.z; v[k][3] = a.w;
-          v[k][4] = d.x; v[k][5] = d.y; v[k][6] = d.z; v[k][7] = d.w;
-        } else {
-          const uint4 a = __ldg(reinterpret_cast<const uint4*>(p) + c);
-          const std::uint32_t u[4] = {a.x, a.y, a.z, a.w};
-#pragma unroll
-          for (int j = 0; j < 4; ++j) {
-            if constexpr (KIND == kind_of(WeightType::BF16)) {
-              v[k][2 * j] = __uint_as_float(u[j] << 16);
-              v[k][2 * j + 1] = __uint_as_float(u[j] & 0xffff0000u);
-            } else {
-              v[k][2 * j] = f16_bits_to_float(u[j] & 0xffffu);
-              v[k][2 * j + 1] = f16_bits_to_float(u[j] >> 16);
-            }
-          }
-        }
-      }
-#pragma unroll
-      for (int k = 0; k < ROWS; ++k)
-#pragma unroll
-        for (int j = 0; j < 8; ++j) acc[k] = fmaf(v[k][j], x[j], acc[k]);
-    }
-  }
-#pragma unroll
-  for (int k = 0; k < ROWS; ++k) out[k] = warp_sum(acc[k]);
-}
-
-// Stages n activations in the padded layout and, for affine kinds, Σx per 32-element chunk.
-// Must be called by the whole block; ends with a barrier.
-template <int KIND>
-__device__ __forceinline__ void stage_activations(const float* x, std::int64_t n, float* xs, float* csum) {
-  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) xs[padded_index(i)] = x[i];
-  if constexpr (affine_bits_of(KIND) > 0) {
-    __syncthreads();
-    const int lane = static_cast<int>(threadIdx.x & 31), warp = static_cast<int>(threadIdx.x >> 5);
-    const int warps = static_cast<int>(blockDim.x >> 5);
-    for (std::int64_t c = warp; c < (n >> 5); c += warps) {
-      const float s = warp_sum(xs[36 * c + lane]);
-      if (lane == 0) csum[c] = s;
-    }
-  }
-  __syncthreads();
-}
-
-// Shared-memory bytes stage_activations needs for n activations.
-inline std::size_t staged_bytes(std::int64_t n) {
-  return static_cast<std::size_t>(padded_length(n) + n / 32 + 1) * sizeof(float);
-}
-
 // Calls f(std::integral_constant<int, KIND>) for the kernel instantiation that reads `w`.
 template <typename F>
 void dispatch_kind(const DeviceWeight& w, F&& f) {
@@ -244,6 +158,11 @@ void dispatch_kind(const DeviceWeight& w, F&& f) {
     case WeightType::Affine5: return f(std::integral_constant<int, kind_of(WeightType::Affine5)>{});
     case WeightType::Affine6: return f(std::integral_constant<int, kind_of(WeightType::Affine6)>{});
     case WeightType::Affine8: return f(std::integral_constant<int, kind_of(WeightType::Affine8)>{});
+    case WeightType::Q8_0: return f(std::integral_constant<int, kind_of(WeightType::Q8_0)>{});
+    case WeightType::Q4_K: return f(std::integral_constant<int, kind_of(WeightType::Q4_K)>{});
+    case WeightType::Q6_K: return f(std::integral_constant<int, kind_of(WeightType::Q6_K)>{});
+    case WeightType::IQ4_NL: return f(std::integral_constant<int, kind_of(WeightType::IQ4_NL)>{});
+    case WeightType::IQ2_S: return f(std::integral_constant<int, kind_of(WeightType::IQ2_S)>{});
     default: break;
   }
   fail(ErrorKind::DType, std::string("the CUDA backend has no kernel for weight type ") +
