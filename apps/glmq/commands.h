@@ -8,10 +8,13 @@ void add_inspect_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+void add_plan_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);  // registers tokenize and detokenize
 void add_template_command(CLI::App& app);
 void add_ppl_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
+void add_chat_command(CLI::App& app);
 
 }  // namespace glmq::cli

@@ -13,11 +13,14 @@ int main(int argc, char** argv) {
   glmq::cli::add_logits_command(app);
   glmq::cli::add_run_command(app);
   glmq::cli::add_quantize_command(app);
+  glmq::cli::add_plan_command(app);
   glmq::cli::add_tokenize_command(app);
   glmq::cli::add_template_command(app);
   glmq::cli::add_ppl_command(app);
   glmq::cli::add_eval_command(app);
   glmq::cli::add_bench_command(app);
+  glmq::cli::add_serve_command(app);
+  glmq::cli::add_chat_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
