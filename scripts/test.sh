@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Builds with warnings as errors and runs the whole suite, then again under AddressSanitizer + UBSan.
+# Builds with warnings as errors and runs the whole suite (core, slow and interop tests), then the core tests
+# again under AddressSanitizer + UBSan, and compiles the CUDA backend where the CUDA toolkit is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GLMQ_INTEROP="${GLMQ_INTEROP:-1}" ./scripts/install_deps.sh
 jobs="$(nproc)"
+# Tests run in parallel; one OpenMP thread each keeps ctest -j from oversubscribing the cores.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DGLMQ_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
@@ -11,5 +14,12 @@ ctest --test-dir build --output-on-failure -j"$jobs"
 
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGLMQ_WERROR=ON -DGLMQ_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE interop
-echo "all tests passed (release and sanitizer builds)"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE "interop|slow"
+
+# The CUDA backend is compiled (host code with -Werror) wherever nvcc exists; its tests need a GPU and skip without one.
+if command -v nvcc >/dev/null 2>&1; then
+  cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DGLMQ_CUDA=ON -DGLMQ_WERROR=ON >/dev/null
+  cmake --build build-cuda -j"$jobs"
+  ctest --test-dir build-cuda --output-on-failure -L cuda
+fi
+echo "all tests passed (release, sanitizer and CUDA builds)"
