@@ -1,5 +1,5 @@
 // Per-layer decode and prefill time of GLM-5.2 on the CUDA backend, from synthetic layers at the real
-// shapes (mixed-3.5 MLX recipe). Per-layer figures are differences between a 4-layer and a 2-layer model
+// shapes (mixed-3.5 MLX recipe, or the IQ2_S/IQ4_NL GGUF mix). Per-layer figures are differences between a 4-layer and a 2-layer model
 // (which cancels embedding, head and the per-step host work), i.e. the mean of one indexer ("full") layer
 // and one "shared" layer. Achieved bandwidth counts the bytes a step must read: the layer's attention,
 // indexer, router and shared-expert weights, the 8 routed experts, and the cached latents/keys it scans.
@@ -101,6 +101,14 @@ int main(int argc, char** argv) {
   set_quiet(true);
   const std::int64_t context = argc > 1 ? std::atoll(argv[1]) : 4096;
   const bool prefill = argc > 2 ? std::atoi(argv[2]) != 0 : true;
+  const std::string recipe_name = argc > 3 ? argv[3] : "mixed-3.5";
+  bench::SyntheticRecipe recipe;
+  if (recipe_name == "iq2s-iq4nl") {
+    recipe = {WeightType::IQ2_S, WeightType::IQ4_NL};
+  } else if (recipe_name != "mixed-3.5") {
+    std::printf("unknown recipe %s (mixed-3.5 or iq2s-iq4nl)\n", recipe_name.c_str());
+    return 1;
+  }
   const int iters = 50;
   if (!CudaBackend::available()) {
     std::printf("no CUDA device\n");
@@ -115,8 +123,8 @@ int main(int argc, char** argv) {
   CudaOptions options;
   options.bf16_prefill = true;
   CudaBackend be(options);
-  bench::SyntheticGlm52 big(4, 1024);
-  bench::SyntheticGlm52 small(2, 1024, &big);
+  bench::SyntheticGlm52 big(4, 1024, recipe);
+  bench::SyntheticGlm52 small(2, 1024, recipe, &big);
   const Timing tb = measure(big.weights(), be, context, iters, prefill);
   const Timing ts = measure(small.weights(), be, context, iters, prefill);
 
@@ -130,8 +138,9 @@ int main(int argc, char** argv) {
   const double layer_bytes = static_cast<double>(bytes) / 2;
   auto per_layer = [](double big_v, double small_v) { return (big_v - small_v) / 2; };
   const double graph_us = per_layer(tb.graph_us, ts.graph_us), plain_us = per_layer(tb.decode_us, ts.decode_us);
-  std::printf("context %lld, mixed-3.5 (experts affine3 g64, rest affine4 g64), per layer (mean of a full and a shared layer)\n",
-              static_cast<long long>(context));
+  std::printf("context %lld, recipe %s (experts %s, rest %s), per layer (mean of a full and a shared layer)\n",
+              static_cast<long long>(context), recipe_name.c_str(), std::string(weight_type_name(recipe.experts)).c_str(),
+              std::string(weight_type_name(recipe.rest)).c_str());
   std::printf("  bytes read per layer           %.1f MB\n", layer_bytes / 1e6);
   std::printf("  decode, CUDA graph             %.1f us  %.0f GB/s  %.0f%% of copy bandwidth\n", graph_us,
               layer_bytes / (graph_us * 1e-6) / 1e9, 100.0 * layer_bytes / (graph_us * 1e-6) / 1e9 / copy_gbs);

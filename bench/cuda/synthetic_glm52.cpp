@@ -39,6 +39,20 @@ WeightMatrix SyntheticGlm52::matrix(WeightType type, std::int64_t rows, std::int
     m.data = storage_.back().get();
     return m;
   }
+  if (is_ggml_block(type)) {
+    // Random codes; every block's float16 scale(s) set so weights stay within a few hundredths.
+    std::uint8_t* p = fill_random(bytes);
+    m.data = p;
+    const std::size_t block = weight_block_bytes(type);
+    // Largest code magnitude: IQ2_S 15.5·0.25·43, IQ4_NL / Q8_0 127, K-quants 63·63.
+    const float largest = type == WeightType::IQ2_S ? 167.0f : type == WeightType::Q4_K || type == WeightType::Q6_K ? 3969.0f : 127.0f;
+    const std::uint16_t d = f32_to_f16(0.02f / largest);
+    const std::size_t d_offset = type == WeightType::Q6_K ? 208 : 0;
+    for (std::size_t at = 0; at < bytes; at += block) std::memcpy(p + at + d_offset, &d, 2);
+    if (type == WeightType::Q4_K)
+      for (std::size_t at = 0; at < bytes; at += block) std::memcpy(p + at + 2, &d, 2);
+    return m;
+  }
   // Affine: random codes; scales/biases that keep weights within ±0.02 so activations stay finite.
   m.data = fill_random(bytes);
   m.group_size = 64;
@@ -58,7 +72,8 @@ WeightMatrix SyntheticGlm52::matrix(WeightType type, std::int64_t rows, std::int
   return m;
 }
 
-SyntheticGlm52::SyntheticGlm52(std::int64_t layers, std::int64_t vocab, const SyntheticGlm52* share) {
+SyntheticGlm52::SyntheticGlm52(std::int64_t layers, std::int64_t vocab, SyntheticRecipe recipe,
+                               const SyntheticGlm52* share) {
   GlmConfig& c = weights_.config;
   c.vocab_size = vocab;
   c.hidden_size = 6144;
@@ -85,7 +100,7 @@ SyntheticGlm52::SyntheticGlm52(std::int64_t layers, std::int64_t vocab, const Sy
     c.layer_runs_indexer.push_back(l % 3 == 0);
   }
   const std::int64_t H = c.hidden_size, heads = c.num_attention_heads, R = c.kv_lora_rank;
-  const auto A4 = WeightType::Affine4, A3 = WeightType::Affine3;
+  const WeightType A4 = recipe.rest, A3 = recipe.experts;
   weights_.embed = matrix(WeightType::BF16, vocab, H);
   weights_.lm_head = matrix(A4, vocab, H);
   weights_.final_norm.assign(static_cast<std::size_t>(H), 1.0f);

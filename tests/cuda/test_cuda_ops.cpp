@@ -8,6 +8,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "cuda_test_util.h"
+#include "kv_rows_test_util.h"
 
 namespace glmq::test {
 namespace {
@@ -191,69 +192,79 @@ TEST_F(CudaOps, SwigluRouteAndExperts) {
   }
 }
 
+// Both backends attend over the same cache rows (stored by the CPU), in every format: the latent and rope
+// key in one format, and a quantized latent beside a float16 rope key (--kv-rope-bits 16).
 TEST_F(CudaOps, SparseMlaAttention) {
   CudaBackend gpu;
   const std::int64_t H = 8, nope = 32, rope = 16, v = 24, R = 64, positions = 300, stride = 40;
+  const std::pair<KvFormat, KvFormat> formats[] = {{KvFormat::F32, KvFormat::F32}, {KvFormat::F16, KvFormat::F16},
+                                                   {KvFormat::Q8, KvFormat::Q8},   {KvFormat::Q4, KvFormat::Q4},
+                                                   {KvFormat::Q4, KvFormat::F16}};
   for (WeightType type : {WeightType::BF16, WeightType::Affine4, WeightType::F32}) {
+    // Made once per type: the device caches weights by host address, which a freed and remade weight reuses.
     TestWeight k_absorb = make_weight(type, H * R, nope, rng, 32);
     TestWeight v_expand = make_weight(type, H * v, R, rng, 32);
-    auto latent = random_vec(static_cast<std::size_t>(positions * R), rng);
-    auto k_rope = random_vec(static_cast<std::size_t>(positions * rope), rng);
-    DeviceArray<float> dlat(gpu, latent), dkr(gpu, k_rope);
-    for (std::int64_t n : {1, 12}) {
-      auto q = random_vec(static_cast<std::size_t>(n * H * (nope + rope)), rng);
-      std::vector<std::int32_t> sel(static_cast<std::size_t>(n * stride)), count(static_cast<std::size_t>(n));
-      for (std::int64_t t = 0; t < n; ++t) {
-        std::vector<std::int32_t> all(positions);
-        std::iota(all.begin(), all.end(), 0);
-        std::shuffle(all.begin(), all.end(), rng);
-        const std::int64_t c = t == 0 ? stride : 1 + static_cast<std::int64_t>(rng() % stride);
-        std::sort(all.begin(), all.begin() + c);
-        std::copy(all.begin(), all.begin() + c, sel.begin() + t * stride);
-        count[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(c);
+    for (const auto& [latent_format, rope_format] : formats) {
+      const std::string what = std::string(weight_type_name(type)) + " latent " + kv_format_name(latent_format) +
+                               " rope " + kv_format_name(rope_format);
+      SharedKvRows latent(cpu, gpu, latent_format, R, 32, random_vec(static_cast<std::size_t>(positions * R), rng));
+      SharedKvRows k_rope(cpu, gpu, rope_format, rope, 8, random_vec(static_cast<std::size_t>(positions * rope), rng));
+      for (std::int64_t n : {1, 12}) {
+        auto q = random_vec(static_cast<std::size_t>(n * H * (nope + rope)), rng);
+        std::vector<std::int32_t> sel(static_cast<std::size_t>(n * stride)), count(static_cast<std::size_t>(n));
+        for (std::int64_t t = 0; t < n; ++t) {
+          std::vector<std::int32_t> all(positions);
+          std::iota(all.begin(), all.end(), 0);
+          std::shuffle(all.begin(), all.end(), rng);
+          const std::int64_t c = t == 0 ? stride : 1 + static_cast<std::int64_t>(rng() % stride);
+          std::sort(all.begin(), all.begin() + c);
+          std::copy(all.begin(), all.begin() + c, sel.begin() + t * stride);
+          count[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(c);
+        }
+        std::vector<float> want(static_cast<std::size_t>(n * H * v));
+        MlaAttentionArgs a;
+        a.n_queries = n;
+        a.heads = H;
+        a.nope_dim = nope;
+        a.rope_dim = rope;
+        a.v_dim = v;
+        a.latent_dim = R;
+        a.q = q.data();
+        a.latent = latent.host.view;
+        a.k_rope = k_rope.host.view;
+        a.selection = sel.data();
+        a.selection_count = count.data();
+        a.selection_stride = stride;
+        a.k_absorb = k_absorb.m;
+        a.v_expand = v_expand.m;
+        a.scale = 0.0625f;
+        a.out = want.data();
+        cpu.mla_attention(a);
+        DeviceArray<float> dq(gpu, q), dout(gpu, want.size());
+        DeviceArray<std::int32_t> dsel(gpu, sel), dcount(gpu, count);
+        MlaAttentionArgs g = a;
+        g.q = dq.data();
+        g.latent = latent.device.view;
+        g.k_rope = k_rope.device.view;
+        g.selection = dsel.data();
+        g.selection_count = dcount.data();
+        g.out = dout.data();
+        gpu.mla_attention(g);
+        EXPECT_LE(relative_max_error(dout.get(), want), 2e-5) << "mla " << what << " n=" << n;
       }
-      std::vector<float> want(static_cast<std::size_t>(n * H * v));
-      MlaAttentionArgs a;
-      a.n_queries = n;
-      a.heads = H;
-      a.nope_dim = nope;
-      a.rope_dim = rope;
-      a.v_dim = v;
-      a.latent_dim = R;
-      a.q = q.data();
-      a.latent = latent.data();
-      a.k_rope = k_rope.data();
-      a.selection = sel.data();
-      a.selection_count = count.data();
-      a.selection_stride = stride;
-      a.k_absorb = k_absorb.m;
-      a.v_expand = v_expand.m;
-      a.scale = 0.0625f;
-      a.out = want.data();
-      cpu.mla_attention(a);
-      DeviceArray<float> dq(gpu, q), dout(gpu, want.size());
-      DeviceArray<std::int32_t> dsel(gpu, sel), dcount(gpu, count);
-      MlaAttentionArgs g = a;
-      g.q = dq.data();
-      g.latent = dlat.data();
-      g.k_rope = dkr.data();
-      g.selection = dsel.data();
-      g.selection_count = dcount.data();
-      g.out = dout.data();
-      gpu.mla_attention(g);
-      EXPECT_LE(relative_max_error(dout.get(), want), 2e-5) << "mla " << weight_type_name(type) << " n=" << n;
     }
   }
 }
 
-TEST_F(CudaOps, IndexerTopkEqualsCpu) {
-  CudaBackend gpu;
+// Selections equal the CPU's over the same key rows, stored in `format` (groups of `group` values).
+void check_indexer(CpuBackend& cpu, CudaBackend& gpu, KvFormat format, std::int64_t group, std::mt19937& rng) {
   const std::int64_t H = 8, D = 32, topk = 16, positions = 200;
   std::vector<std::int32_t> pos = {3, 15, 16, 50, 120, 199, 199};
   const auto n = static_cast<std::int64_t>(pos.size());
+  const std::string what = kv_format_name(format) + " g" + std::to_string(group);
   auto q = random_vec(static_cast<std::size_t>(n * H * D), rng);
   auto hw = random_vec(static_cast<std::size_t>(n * H), rng);
-  auto keys = random_vec(static_cast<std::size_t>(positions * D), rng);
+  SharedKvRows keys(cpu, gpu, format, D, group, random_vec(static_cast<std::size_t>(positions * D), rng));
   std::vector<std::int32_t> sel(static_cast<std::size_t>(n * topk), -1), count(static_cast<std::size_t>(n));
   IndexerArgs a;
   a.n_queries = n;
@@ -262,33 +273,39 @@ TEST_F(CudaOps, IndexerTopkEqualsCpu) {
   a.topk = topk;
   a.q = q.data();
   a.head_weights = hw.data();
-  a.keys = keys.data();
+  a.keys = keys.host.view;
   a.positions = pos.data();
   a.positions_bound = positions;
   a.scale = 1.0f / std::sqrt(static_cast<float>(D));
   a.selection = sel.data();
   a.selection_count = count.data();
   cpu.indexer_select(a);
-  DeviceArray<float> dq(gpu, q), dhw(gpu, hw), dkeys(gpu, keys);
+  DeviceArray<float> dq(gpu, q), dhw(gpu, hw);
   DeviceArray<std::int32_t> dpos(gpu, pos), dsel(gpu, sel.size()), dcount(gpu, count.size());
   IndexerArgs g = a;
   g.q = dq.data();
   g.head_weights = dhw.data();
-  g.keys = dkeys.data();
+  g.keys = keys.device.view;
   g.positions = dpos.data();
   g.selection = dsel.data();
   g.selection_count = dcount.data();
   gpu.indexer_select(g);
   const auto gsel = dsel.get();
   const auto gcount = dcount.get();
-  ASSERT_EQ(gcount, count);
+  ASSERT_EQ(gcount, count) << what;
   for (std::int64_t t = 0; t < n; ++t) {
     const auto* c = sel.data() + t * topk;
     const auto* d = gsel.data() + t * topk;
     EXPECT_EQ(std::vector<std::int32_t>(d, d + count[static_cast<std::size_t>(t)]),
               std::vector<std::int32_t>(c, c + count[static_cast<std::size_t>(t)]))
-        << "query at position " << pos[static_cast<std::size_t>(t)];
+        << what << " query at position " << pos[static_cast<std::size_t>(t)];
   }
+}
+
+TEST_F(CudaOps, IndexerTopkEqualsCpu) {
+  CudaBackend gpu;
+  for (KvFormat format : kAllKvFormats) check_indexer(cpu, gpu, format, 32, rng);
+  for (KvFormat format : {KvFormat::Q8, KvFormat::Q4}) check_indexer(cpu, gpu, format, 8, rng);
 }
 
 }  // namespace

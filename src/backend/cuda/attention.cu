@@ -1,8 +1,10 @@
 // Sparse absorbed MLA, the part between the two per-head projections: scores of every head against the
 // selected cached latents (+ shared rope key), softmax, and the probability-weighted sum of latents.
-// All heads of a query share its selection, so tiles of 32 heads reuse each gathered latent row.
+// All heads of a query share its selection, so tiles of 32 heads reuse each gathered latent row. Cached rows
+// are decoded from their storage format (kv_decode.cuh) as the tiles are loaded.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/kv_decode.cuh"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/weight_decode.cuh"
 
@@ -58,7 +60,7 @@ __global__ void __launch_bounds__(kThreads) mla_scores_kernel(MlaCoreArgs a) {
   auto load_b = [&](std::int64_t k, int n) -> float {
     if (j0 + n >= count) return 0.0f;
     const std::int64_t pos = sel[j0 + n];
-    return k < R ? a.latent[pos * R + k] : a.k_rope[pos * a.rope_dim + (k - R)];
+    return k < R ? kv_value(a.latent, pos, k) : kv_value(a.k_rope, pos, k - R);
   };
   float acc[2][2] = {};
   tile_product(0, R + a.rope_dim, load_a, load_b, acc);
@@ -109,7 +111,7 @@ __global__ void __launch_bounds__(kThreads) mla_values_kernel(MlaCoreArgs a, int
     return h0 + h < heads ? p[(h0 + h) * a.selection_stride + k] : 0.0f;
   };
   auto load_b = [&](std::int64_t k, int n) -> float {
-    return c0 + n < R ? a.latent[static_cast<std::int64_t>(sel[k]) * R + c0 + n] : 0.0f;
+    return c0 + n < R ? kv_value(a.latent, sel[k], c0 + n) : 0.0f;
   };
   float acc[2][2] = {};
   tile_product(k_begin, k_end, load_a, load_b, acc);

@@ -38,8 +38,8 @@ void CudaBackend::mla_attention(const MlaAttentionArgs& a) {
     c.q_rope = a.q + q0 * H * qk + a.nope_dim;
     c.q_rope_token_stride = H * qk;
     c.q_rope_head_stride = qk;
-    c.latent = a.latent;
-    c.k_rope = a.k_rope;
+    c.latent = kv_view(a.latent);
+    c.k_rope = kv_view(a.k_rope);
     c.selection = a.selection + q0 * a.selection_stride;
     c.selection_count = a.selection_count + q0;
     c.selection_stride = a.selection_stride;
@@ -68,7 +68,7 @@ void CudaBackend::indexer_select(const IndexerArgs& a) {
     c.positions_bound = a.positions_bound;
     c.q = a.q + q0 * a.heads * a.head_dim;
     c.head_weights = a.head_weights + q0 * a.heads;
-    c.keys = a.keys;
+    c.keys = kv_view(a.keys);
     c.positions = a.positions + q0;
     c.scale = a.scale;
     c.scores = scores;

@@ -67,6 +67,15 @@ void CudaBackend::copy_rows(float* dst, std::int64_t dst_stride, const float* sr
   launch_copy_rows(dst, dst_stride, src, src_stride, n, width, stream_);
 }
 
+void CudaBackend::store_kv_rows(const KvRows& dst, std::int64_t first, const float* src, std::int64_t src_stride,
+                                std::int64_t n) {
+  launch_store_kv_rows(kv_view(dst), first, src, src_stride, n, stream_);
+}
+
+void CudaBackend::load_kv_rows(const KvRows& src, std::int64_t first, std::int64_t n, float* dst) {
+  launch_load_kv_rows(kv_view(src), first, n, dst, stream_);
+}
+
 void CudaBackend::fill(float* x, float value, std::int64_t count) { launch_fill(x, value, count, stream_); }
 void CudaBackend::add(float* x, const float* y, std::int64_t count) { launch_add(x, y, count, stream_); }
 void CudaBackend::scale(float* x, float s, std::int64_t count) { launch_scale(x, s, count, stream_); }

@@ -5,6 +5,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/kv_decode.cuh"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/weight_decode.cuh"
 
@@ -31,12 +32,11 @@ __global__ void __launch_bounds__(kScoreThreads) indexer_scores_kernel(IndexerCo
   float* out = a.scores + t * a.positions_bound;
   for (std::int64_t j = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < visible;
        j += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const float4* k = reinterpret_cast<const float4*>(a.keys + j * D);
     float score = 0.0f;
     for (std::int64_t g0 = 0; g0 < H; g0 += kHeadGroup) {
       float acc[kHeadGroup] = {};
       for (std::int64_t d4 = 0; d4 < D / 4; ++d4) {
-        const float4 kv = __ldg(k + d4);
+        const float4 kv = kv_value4(a.keys, j, 4 * d4);  // decoded from the cache format
 #pragma unroll
         for (int g = 0; g < kHeadGroup; ++g) {
           if (g0 + g < H) {
@@ -136,9 +136,12 @@ __global__ void __launch_bounds__(kSelectThreads) topk_kernel(IndexerCoreArgs a)
 
 void launch_indexer(const IndexerCoreArgs& a, int sm_count, cudaStream_t s) {
   if (a.nq <= 0) return;
-  if (a.heads * a.head_dim > kMaxQueryFloats || a.head_dim % 4 != 0)
-    fail(ErrorKind::InvalidArgument, "indexer on CUDA needs head_dim divisible by 4 and heads·head_dim ≤ " +
-                                         std::to_string(kMaxQueryFloats));
+  if (a.heads * a.head_dim > kMaxQueryFloats || a.head_dim % 4 != 0 || a.keys.width != a.head_dim)
+    fail(ErrorKind::InvalidArgument, "indexer on CUDA needs head_dim divisible by 4, keys of head_dim values and "
+                                     "heads·head_dim ≤ " + std::to_string(kMaxQueryFloats));
+  // Keys are read four values at a time (kv_value4): quantized groups must not split a run of four.
+  if (a.keys.groups > 0 && a.keys.group_shift < 2)
+    fail(ErrorKind::InvalidArgument, "indexer on CUDA needs quantized key groups of at least 4 values");
   const std::int64_t want = std::max<std::int64_t>(1, 8 * sm_count / a.nq);
   const dim3 grid(grid_for(a.positions_bound, kScoreThreads, want), static_cast<unsigned>(a.nq));
   indexer_scores_kernel<<<grid, kScoreThreads, 0, s>>>(a);

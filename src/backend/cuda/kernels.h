@@ -6,8 +6,28 @@
 #include <cstdint>
 
 #include "backend/cuda/device_weight.h"
+#include "backend/kv_rows.h"
 
 namespace glmq::cuda {
+
+// A KvRows view as kernels take it (kv_decode.cuh reads it): the group size as a shift, so a value's group
+// is an index shift rather than a division in the attention and indexer inner loops.
+struct KvView {
+  KvFormat format = KvFormat::F32;
+  std::int64_t width = 0, groups = 0;
+  int group_shift = 0;
+  std::uint8_t* data = nullptr;
+  std::uint16_t* scales = nullptr;
+  std::uint16_t* biases = nullptr;
+};
+// Fails (InvalidArgument) on a quantized view whose group size is not a power of two.
+KvView kv_view(const KvRows& rows);
+
+// --- kv_rows.cu: rows [first, first + n) of a cache from float rows (src_stride apart) and back (dst rows
+// width apart). Quantized codes equal the CPU backend's (same float16 rounding, same IEEE arithmetic).
+void launch_store_kv_rows(const KvView& dst, std::int64_t first, const float* src, std::int64_t src_stride,
+                          std::int64_t n, cudaStream_t stream);
+void launch_load_kv_rows(const KvView& src, std::int64_t first, std::int64_t n, float* dst, cudaStream_t stream);
 
 // --- elementwise.cu
 void launch_fill(float* x, float value, std::int64_t count, cudaStream_t stream);
@@ -93,8 +113,8 @@ struct MlaCoreArgs {
   const float* q_latent = nullptr;  // [nq × heads × latent_dim]  (W_UKᵀ q_nope)
   const float* q_rope = nullptr;    // query t head h rope part at q_rope + t·q_rope_token_stride + h·q_rope_head_stride
   std::int64_t q_rope_token_stride = 0, q_rope_head_stride = 0;
-  const float* latent = nullptr;    // cache [positions × latent_dim]
-  const float* k_rope = nullptr;    // cache [positions × rope_dim]
+  KvView latent;                    // cache [positions × latent_dim]
+  KvView k_rope;                    // cache [positions × rope_dim]
   const std::int32_t* selection = nullptr;  // query t: selection + t·selection_stride, count selection_count[t]
   const std::int32_t* selection_count = nullptr;
   std::int64_t selection_stride = 0;
@@ -110,7 +130,7 @@ struct IndexerCoreArgs {
   std::int64_t positions_bound = 0;  // > every positions[t]
   const float* q = nullptr;          // [nq × heads × head_dim]
   const float* head_weights = nullptr;  // [nq × heads]
-  const float* keys = nullptr;       // [positions × head_dim]
+  KvView keys;                       // cache [positions × head_dim]
   const std::int32_t* positions = nullptr;
   float scale = 1.0f;
   float* scores = nullptr;           // scratch [nq × positions_bound]
