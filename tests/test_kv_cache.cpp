@@ -49,9 +49,9 @@ TEST(KvCache, BytesPerTokenMatchTheModelCard) {
   auto per_token = [&](KvCacheOptions o) { return LatentKvCache(c, backend, 1, o).bytes_per_token(); };
   // 78 layers × 576-value records, plus 128 float16 indexer keys on the 21 full layers.
   EXPECT_EQ(per_token({.kv_bits = 16}), 78u * 1152 + 21u * 256);
-  EXPECT_EQ(per_token({.kv_bits = 8}), 78u * 612 + 21u * 256);   // 9 groups × (64 + 4): the card's ~48 GB at 1M
-  EXPECT_EQ(per_token({.kv_bits = 8, .rope_bits = 16}), 78u * 672 + 21u * 256);
-  EXPECT_EQ(per_token({.kv_bits = 4}), 78u * (288 + 36) + 21u * 256);
+  EXPECT_EQ(per_token({.kv_bits = 8, .rope_bits = 8}), 78u * 612 + 21u * 256);  // 9 groups × (64 + 4): the card's ~48 GB at 1M
+  EXPECT_EQ(per_token({.kv_bits = 8}), 78u * 672 + 21u * 256);                   // default: rope part kept float16
+  EXPECT_EQ(per_token({.kv_bits = 4, .rope_bits = 4}), 78u * (288 + 36) + 21u * 256);
   // 1M tokens: 16-bit ≈ 94.2 GB of latent records, int8 ≈ 50.1 GB (shared/docs/arch_glm_moe_dsa.md §6).
   const double million = 1048576.0;
   EXPECT_NEAR(78.0 * 1152 * million / 1e9, 94.2, 0.1);
@@ -62,7 +62,8 @@ TEST(KvCache, OptionsAreValidated) {
   EXPECT_THROW((KvCacheOptions{.kv_bits = 12}.validate()), Error);
   EXPECT_THROW((KvCacheOptions{.kv_bits = 8, .group_size = 48}.validate()), Error);
   EXPECT_THROW((KvCacheOptions{.kv_bits = 8, .indexer_bits = 3}.validate()), Error);
-  EXPECT_EQ((KvCacheOptions{.kv_bits = 8, .rope_bits = 16}.describe()), "latent q8 g64, rope f16, indexer keys f16");
+  EXPECT_EQ((KvCacheOptions{.kv_bits = 8}.describe()), "latent q8 g64, rope f16, indexer keys f16");
+  EXPECT_EQ((KvCacheOptions{.kv_bits = 8, .rope_bits = 8}.describe()), "latent q8 g64, rope q8 g64, indexer keys f16");
 }
 
 class KvFormats : public ::testing::TestWithParam<std::string> {};
@@ -83,9 +84,9 @@ TEST_P(KvFormats, KlDivergenceAgainstFloat32Cache) {
   };
   const auto exact = logits({.kv_bits = 32});
   const double kl16 = mean_kl(exact, logits({.kv_bits = 16}), V);
-  const double kl8 = mean_kl(exact, logits({.kv_bits = 8}), V);
-  const double kl8r = mean_kl(exact, logits({.kv_bits = 8, .rope_bits = 16}), V);
-  const double kl4 = mean_kl(exact, logits({.kv_bits = 4, .rope_bits = 16}), V);
+  const double kl8 = mean_kl(exact, logits({.kv_bits = 8, .rope_bits = 8}), V);
+  const double kl8r = mean_kl(exact, logits({.kv_bits = 8}), V);
+  const double kl4 = mean_kl(exact, logits({.kv_bits = 4}), V);
   std::printf("[%s] mean KL vs float32 cache: f16 %.2e | q8 %.2e | q8 + f16 rope %.2e | q4 + f16 rope %.2e\n", GetParam().c_str(),
               kl16, kl8, kl8r, kl4);
   // The fixtures' random weights amplify any perturbation (8-bit weights move their logits by several standard

@@ -54,7 +54,7 @@ void add_kv_cache_options(CLI::App* cmd, KvCacheOptions& kv) {
   cmd->add_option("--kv-group-size", kv.group_size, "Group size of 8/4-bit cache rows (32, 64, 128)")->capture_default_str();
   cmd->add_option("--quantized-kv-start", kv.quantized_start,
                   "Keep the cache float16 until it holds this many tokens, then quantize it (as mlx-lm)");
-  cmd->add_option("--kv-rope-bits", kv.rope_bits, "Storage of the 64 rope values per token: 32, 16, 8, 4 (default: as --kv-bits)");
+  cmd->add_option("--kv-rope-bits", kv.rope_bits, "Storage of the rope values per token: 32, 16, 8, 4 (default: 16 under 8/4-bit latents, else as --kv-bits)");
   cmd->add_option("--indexer-kv-bits", kv.indexer_bits, "Storage of the indexer keys: 32, 16 (default), 8, 4");
 }
 

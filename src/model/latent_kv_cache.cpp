@@ -26,7 +26,7 @@ void KvCacheOptions::validate() const {
 
 std::string KvCacheOptions::describe() const {
   const KvFormat latent = kv_format_for_bits(kv_bits, "--kv-bits");
-  const KvFormat rope = rope_bits ? kv_format_for_bits(rope_bits, "--kv-rope-bits") : latent;
+  const KvFormat rope = kv_format_for_bits(effective_rope_bits(), "--kv-rope-bits");
   const KvFormat keys = indexer_bits ? kv_format_for_bits(indexer_bits, "--indexer-kv-bits")
                                      : (kv_bits == 32 ? KvFormat::F32 : KvFormat::F16);
   auto name = [&](KvFormat f) {
@@ -45,7 +45,7 @@ LatentKvCache::LatentKvCache(const GlmConfig& c, Backend& backend, std::int64_t 
   options.validate();
   if (capacity <= 0) fail(ErrorKind::InvalidArgument, "cache capacity must be positive, found " + std::to_string(capacity));
   latent_format_ = kv_format_for_bits(options.kv_bits, "--kv-bits");
-  rope_format_ = options.rope_bits ? kv_format_for_bits(options.rope_bits, "--kv-rope-bits") : latent_format_;
+  rope_format_ = kv_format_for_bits(options.effective_rope_bits(), "--kv-rope-bits");
   const KvFormat keys = options.indexer_bits ? kv_format_for_bits(options.indexer_bits, "--indexer-kv-bits")
                                              : (options.kv_bits == 32 ? KvFormat::F32 : KvFormat::F16);
   auto is_quantized = [](KvFormat f) { return f == KvFormat::Q8 || f == KvFormat::Q4; };

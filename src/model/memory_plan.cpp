@@ -73,7 +73,7 @@ double bits_for(const QuantTarget& t, std::int64_t cols) {
 void add_runtime(MemoryPlan& plan, const GlmConfig& c, const PlanRequest& r) {
   // Cache: bytes per token from the real storage layout (a one-position cache is cheap to build on the CPU).
   const KvFormat latent = kv_format_for_bits(r.kv.kv_bits, "--kv-bits");
-  const KvFormat rope = r.kv.rope_bits ? kv_format_for_bits(r.kv.rope_bits, "--kv-rope-bits") : latent;
+  const KvFormat rope = kv_format_for_bits(r.kv.effective_rope_bits(), "--kv-rope-bits");
   const KvFormat keys = r.kv.indexer_bits ? kv_format_for_bits(r.kv.indexer_bits, "--indexer-kv-bits")
                                           : (r.kv.kv_bits == 32 ? KvFormat::F32 : KvFormat::F16);
   auto row_bytes = [&](KvFormat f, std::int64_t width) {
