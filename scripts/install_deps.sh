@@ -2,7 +2,7 @@
 # Installs what glmq needs to build and test on Debian/Ubuntu. Idempotent: does nothing when all is present.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libpcre2-dev
+packages=(build-essential cmake pkg-config libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev
           libomp-dev python3 python3-pip)
 missing=()
 for p in "${packages[@]}"; do

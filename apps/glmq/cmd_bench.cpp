@@ -90,7 +90,7 @@ void run_bench(const BenchOptions& o) {
 void add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Prompt and generation tokens/s, time to first token, peak memory");
   auto o = std::make_shared<BenchOptions>();
-  cmd->add_option("--model", o->model, "Model directory (HF layout)")->required();
+  cmd->add_option("--model", o->model, "Model directory (HF layout) or .gguf file")->required();
   cmd->add_option("--prompt-lengths", o->prompt_lengths, "Comma-separated prompt lengths in tokens (default 128,512)");
   cmd->add_option("--gen", o->generate, "Tokens to generate after each prompt (default 64)");
   cmd->add_option("--repetitions", o->repetitions, "Runs per prompt length; the fastest is reported (default 1)");

@@ -60,7 +60,7 @@ void run_eval(const EvalOptions& o) {
   std::vector<eval::MultipleChoiceTask> tasks;
   for (const auto& name : names) tasks.push_back(eval::load_task(name, o.data_dir, o.limit));
   auto model = load_model(o.model);
-  const Tokenizer tokenizer = Tokenizer::from_directory(o.model);
+  const Tokenizer tokenizer = load_tokenizer(o.model);
   CpuBackend backend(o.threads);
   Session session(model->weights, backend,
                   std::min<std::int64_t>(o.context, model->weights.config.max_position_embeddings), o.kv);
@@ -91,7 +91,7 @@ void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "eval", "Zero-shot multiple-choice accuracy (HellaSwag, PIQA, WinoGrande) as lm-eval scores it");
   auto o = std::make_shared<EvalOptions>();
-  cmd->add_option("--model", o->model, "Model directory (HF layout, with tokenizer.json)")->required();
+  cmd->add_option("--model", o->model, "Model directory (HF layout, with tokenizer.json) or .gguf file")->required();
   cmd->add_option("--tasks", o->tasks, "Comma-separated tasks (default hellaswag,piqa,winogrande)");
   cmd->add_option("--limit", o->limit, "Score only the first N documents of each task (default: all)");
   cmd->add_option("--data-dir", o->data_dir, "The shared data folder (default ../shared/data)");

@@ -5,6 +5,7 @@
 #include "apps/glmq/cli_common.h"
 #include "apps/glmq/commands.h"
 #include "core/progress.h"
+#include "formats/ggml_types.h"
 
 namespace glmq::cli {
 
@@ -13,7 +14,7 @@ namespace {
 void print_inspect(const Model& model) {
   const Weights& w = model.weights;
   const GlmConfig& c = w.config;
-  std::printf("model: %s\n", model.store->location().c_str());
+  std::printf("model: %s\n", model.gguf ? model.gguf->path().c_str() : model.store->location().c_str());
   std::printf("architecture: glm_moe_dsa, %lld layers (+%lld MTP %s), hidden %lld, vocab %lld\n",
               static_cast<long long>(c.num_hidden_layers), static_cast<long long>(c.num_nextn_predict_layers),
               w.mtp ? "loaded" : "absent", static_cast<long long>(c.hidden_size), static_cast<long long>(c.vocab_size));
@@ -84,11 +85,21 @@ void print_inspect(const Model& model) {
               8.0 * static_cast<double>(all_bytes) / static_cast<double>(all_params));
 
   std::map<std::string, std::pair<std::size_t, std::size_t>> by_type;  // dtype → (count, bytes)
-  for (const auto& name : model.store->names()) {
-    const TensorSource* t = model.store->find(name);
-    auto& e = by_type[file_dtype_name(t->dtype)];
-    e.first += 1;
-    e.second += t->nbytes;
+  if (model.gguf) {
+    // A GGUF model has no TensorStore: its tensor infos (all shards) give the stored GGML type and size.
+    for (const auto& file : model.gguf->files())
+      for (const GgufTensor& t : file->tensors()) {
+        auto& e = by_type[ggml_type_name(t.ggml_type)];
+        e.first += 1;
+        e.second += t.nbytes;
+      }
+  } else {
+    for (const auto& name : model.store->names()) {
+      const TensorSource* t = model.store->find(name);
+      auto& e = by_type[file_dtype_name(t->dtype)];
+      e.first += 1;
+      e.second += t->nbytes;
+    }
   }
   std::printf("tensors by file dtype:\n");
   std::size_t total = 0, count = 0;
@@ -105,7 +116,7 @@ void print_inspect(const Model& model) {
 void add_inspect_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "Print a model's config summary, layer schedule and tensor bytes by type");
   auto model_path = std::make_shared<std::string>();
-  cmd->add_option("--model", *model_path, "Model directory (HF layout)")->required();
+  cmd->add_option("--model", *model_path, "Model directory (HF/MLX layout) or .gguf file")->required();
   cmd->callback([model_path] {
     set_quiet(true);
     auto model = load_model(*model_path);

@@ -47,7 +47,7 @@ void run_logits(const LogitsOptions& o) {
 void add_logits_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("logits", "Write the logits of every position as raw little-endian float32 [T × vocab]");
   auto o = std::make_shared<LogitsOptions>();
-  cmd->add_option("--model", o->model, "Model directory (HF layout)")->required();
+  cmd->add_option("--model", o->model, "Model directory (HF layout) or .gguf file")->required();
   cmd->add_option("--tokens", o->tokens, "Comma-separated token ids")->required();
   cmd->add_option("--out", o->out, "Output file")->required();
   cmd->add_flag("--decode", o->decode, "Prefill the first token, then feed the rest one at a time through the cache");

@@ -153,7 +153,7 @@ void run_ppl(const PplOptions& o) {
 void add_ppl_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("ppl", "Perplexity of a text: strided windows, or sampled sequences (--samples)");
   auto o = std::make_shared<PplOptions>();
-  cmd->add_option("--model", o->model, "Model directory (HF layout, with tokenizer.json)")->required();
+  cmd->add_option("--model", o->model, "Model directory (HF layout, with tokenizer.json) or .gguf file")->required();
   cmd->add_option("--data", o->data,
                   "Text file (tokenized whole); for --samples also jsonl with a \"text\" field per line")
       ->required();

@@ -102,7 +102,7 @@ void run_generate(const RunOptions& o) {
 void add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "Answer one prompt (streamed text) or continue token ids");
   auto o = std::make_shared<RunOptions>();
-  cmd->add_option("--model", o->model, "Model directory")->required();
+  cmd->add_option("--model", o->model, "Model directory or .gguf file (first shard of a split one)")->required();
   cmd->add_option("--prompt", o->prompt, "User message (goes through the chat template unless --raw)");
   cmd->add_option("--system", o->system, "System message");
   cmd->add_flag("--raw", o->raw, "Send --prompt as plain text, without the chat template");

@@ -1,4 +1,4 @@
-// glmq tokenize / detokenize: text <-> ids with a model directory's tokenizer.json.
+// glmq tokenize / detokenize: text <-> ids with a model directory's tokenizer.json or a GGUF file's tokenizer.
 #include <charconv>
 #include <cstdio>
 #include <fstream>
@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/glmq/cli_common.h"
 #include "apps/glmq/commands.h"
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
@@ -60,14 +61,14 @@ struct DetokenizeOptions {
 void add_tokenize_command(CLI::App& app) {
   auto tok = std::make_shared<TokenizeOptions>();
   CLI::App* t = app.add_subcommand("tokenize", "Print the token ids of a text (comma-separated), as HF tokenizers encodes it");
-  t->add_option("--model", tok->model, "Model directory holding tokenizer.json")->required();
+  t->add_option("--model", tok->model, "Model directory holding tokenizer.json, or a .gguf file")->required();
   auto* text_opt = t->add_option("--text", tok->text, "Text to encode");
   auto* file_opt = t->add_option("--file", tok->file, "Encode the bytes of this file instead of --text");
   text_opt->excludes(file_opt);
   t->add_flag("--no-special-tokens", tok->no_special, "Do not add the post-processor's special tokens (BOS/EOS)");
   t->callback([tok, text_opt, file_opt] {
     if (text_opt->count() == 0 && file_opt->count() == 0) fail(ErrorKind::InvalidArgument, "tokenize: give --text or --file");
-    const Tokenizer tokenizer = Tokenizer::from_directory(tok->model);
+    const Tokenizer tokenizer = load_tokenizer(tok->model);
     const std::string text = tok->file.empty() ? tok->text : read_file_bytes(tok->file);
     const std::vector<uint32_t> ids = tokenizer.encode(text, !tok->no_special);
     std::string line;
@@ -81,11 +82,11 @@ void add_tokenize_command(CLI::App& app) {
 
   auto detok = std::make_shared<DetokenizeOptions>();
   CLI::App* d = app.add_subcommand("detokenize", "Print the text of comma-separated token ids (exact bytes, no newline added)");
-  d->add_option("--model", detok->model, "Model directory holding tokenizer.json")->required();
+  d->add_option("--model", detok->model, "Model directory holding tokenizer.json, or a .gguf file")->required();
   d->add_option("--ids", detok->ids, "Comma-separated token ids")->required();
   d->add_flag("--skip-special-tokens", detok->skip_special, "Leave out special tokens");
   d->callback([detok] {
-    const Tokenizer tokenizer = Tokenizer::from_directory(detok->model);
+    const Tokenizer tokenizer = load_tokenizer(detok->model);
     const std::string text = tokenizer.decode(parse_ids(detok->ids), detok->skip_special);
     std::fwrite(text.data(), 1, text.size(), stdout);
   });

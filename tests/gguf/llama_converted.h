@@ -1,0 +1,27 @@
+#pragma once
+// glm-small converted by llama.cpp's convert_hf_to_gguf.py (tests/gguf/llama_convert.py), cached under the build
+// folder; the `interop` tests share it. Needs -DGLMQ_LLAMA_CPP_DIR (llama.cpp b11434's source folder).
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace glmq::test {
+
+inline const std::string kLlamaConvertedDir = std::string(GLMQ_BINARY_DIR) + "/gguf_quant_interop";
+
+// The path of glm-small-<outtype>.gguf, converting it on first use; "" when the converter fails (log beside it).
+inline std::string llama_converted(const std::string& llama_src, const std::string& outtype) {
+  std::filesystem::create_directories(kLlamaConvertedDir);
+  const std::string path = kLlamaConvertedDir + "/glm-small-" + outtype + ".gguf";
+  if (!std::filesystem::exists(path)) {
+    // Convert under a temporary name: an interrupted conversion must not leave a file the next run trusts.
+    const std::string part = kLlamaConvertedDir + "/glm-small-" + outtype + ".part.gguf";
+    const std::string cmd = "python3 " + std::string(GLMQ_SOURCE_DIR) + "/tests/gguf/llama_convert.py " + llama_src + " " +
+                            GLMQ_SHARED_DIR + "/models/glm-small " + part + " " + outtype + " > " + path + ".log 2>&1";
+    if (std::system(cmd.c_str()) != 0) return "";
+    std::filesystem::rename(part, path);
+  }
+  return path;
+}
+
+}  // namespace glmq::test
