@@ -275,18 +275,22 @@ TEST(ServerIntegration, FullQueueAnswers503) {
     holders.emplace_back([&] { stream(server, "/v1/chat/completions", body, [&](const std::vector<json>&) { return !release.load(); }); });
   // Wait until one request holds the slot and the other waits in the queue.
   const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (std::chrono::steady_clock::now() < deadline &&
-         server.metrics().find("glmq_requests_queued 1") == std::string::npos)
-    std::this_thread::sleep_for(20ms);
+  auto holding = [&] {
+    const std::string m = server.metrics();
+    return m.find("glmq_requests_active 1") != std::string::npos && m.find("glmq_requests_queued 1") != std::string::npos;
+  };
+  while (std::chrono::steady_clock::now() < deadline && !holding()) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(holding()) << server.metrics();
   auto r = server.client().Post("/v1/chat/completions", chat_body("hi", 2).dump(), "application/json");
+  // The holders are let go before any check can end the test.
+  release = true;
+  for (auto& t : holders) t.join();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(r->get_header_value("Retry-After"), "1");
   const json err = json::parse(r->body);
   EXPECT_EQ(err["error"]["type"], "server_error");
   EXPECT_EQ(err["error"]["code"], "server_overloaded");
-  release = true;
-  for (auto& t : holders) t.join();
   EXPECT_EQ(server.post("/v1/chat/completions", chat_body("hi", 2).dump()).first, 200);
 }
 
