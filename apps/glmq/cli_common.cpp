@@ -58,4 +58,12 @@ void add_kv_cache_options(CLI::App* cmd, KvCacheOptions& kv) {
   cmd->add_option("--indexer-kv-bits", kv.indexer_bits, "Storage of the indexer keys: 32, 16 (default), 8, 4");
 }
 
+void add_sampling_options(CLI::App* cmd, SamplingParams& sampling) {
+  cmd->add_option("--temperature", sampling.temperature, "0 = greedy (default)");
+  cmd->add_option("--top-k", sampling.top_k, "Keep the k most likely tokens (0 = off)");
+  cmd->add_option("--top-p", sampling.top_p, "Nucleus sampling mass (1 = off)");
+  cmd->add_option("--min-p", sampling.min_p, "Drop tokens below min_p × the best one's probability");
+  cmd->add_option("--seed", sampling.seed, "Random seed");
+}
+
 }  // namespace glmq::cli

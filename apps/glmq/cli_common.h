@@ -9,6 +9,7 @@
 
 #include "model/latent_kv_cache.h"
 #include "model/weights.h"
+#include "runtime/sampler.h"
 #include "tokenizer/tokenizer.h"
 
 namespace glmq::cli {
@@ -24,5 +25,7 @@ Tokenizer load_tokenizer(const std::string& path);
 // --kv-bits, --kv-group-size, --quantized-kv-start, --kv-rope-bits, --indexer-kv-bits: the latent cache's
 // storage. `kv` holds the command's default (16-bit for generation, 32 for exact comparisons).
 void add_kv_cache_options(CLI::App* cmd, KvCacheOptions& kv);
+// --temperature, --top-k, --top-p, --min-p, --seed.
+void add_sampling_options(CLI::App* cmd, SamplingParams& sampling);
 
 }  // namespace glmq::cli

@@ -199,11 +199,7 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("--think", o->think, "on/off: the template's enable_thinking (off also closes a pre-opened <think>)");
   cmd->add_option("--chat-template-file", o->chat_template_file, "Jinja chat template to use instead of the model's");
   cmd->add_option("--max-tokens", o->max_tokens, "Most tokens per answer (default 1024)");
-  cmd->add_option("--temperature", o->sampling.temperature, "0 = greedy (default)");
-  cmd->add_option("--top-k", o->sampling.top_k, "Keep the k most likely tokens (0 = off)");
-  cmd->add_option("--top-p", o->sampling.top_p, "Nucleus sampling mass (1 = off)");
-  cmd->add_option("--min-p", o->sampling.min_p, "Drop tokens below min_p × the best one's probability");
-  cmd->add_option("--seed", o->sampling.seed, "Random seed");
+  add_sampling_options(cmd, o->sampling);
   cmd->add_option("--ctx", o->context, "Context length (default 4096, capped at the model's maximum)");
   cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
   add_kv_cache_options(cmd, o->kv);

@@ -48,29 +48,42 @@ std::int32_t Sampler::sample(std::span<const float> logits, std::span<const std:
   if (params_.temperature == 0.0f)
     return static_cast<std::int32_t>(std::max_element(adjusted_.begin(), adjusted_.end()) - adjusted_.begin());
 
-  // Candidates in order of probability, cut by top-k, min-p and top-p, then drawn from.
-  candidates_.resize(static_cast<std::size_t>(V));
-  std::iota(candidates_.begin(), candidates_.end(), 0);
-  auto by_prob = [&](std::int32_t a, std::int32_t b) {
-    return log_probs_[static_cast<std::size_t>(a)] > log_probs_[static_cast<std::size_t>(b)] ||
-           (log_probs_[static_cast<std::size_t>(a)] == log_probs_[static_cast<std::size_t>(b)] && a < b);
-  };
-  std::size_t keep = candidates_.size();
-  if (params_.top_k > 0 && static_cast<std::size_t>(params_.top_k) < keep) {
-    keep = static_cast<std::size_t>(params_.top_k);
-    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(), by_prob);
+  // Candidates, cut by top-k, min-p and top-p, then drawn from. Only top-k and top-p need them ordered by
+  // probability; without those cuts the full-vocabulary sort (most of a decode step's sampling time on a
+  // large vocabulary) is skipped and the draw runs over the ids in order.
+  const bool ordered = params_.top_k > 0 || params_.top_p < 1.0f;
+  std::size_t keep = static_cast<std::size_t>(V);
+  if (!ordered) {
+    candidates_.clear();
+    const float best = *std::max_element(log_probs_.begin(), log_probs_.end());
+    const float cut = params_.min_p > 0.0f ? best + std::log(params_.min_p) : -INFINITY;
+    for (std::int32_t i = 0; i < V; ++i)
+      if (log_probs_[static_cast<std::size_t>(i)] >= cut) candidates_.push_back(i);
+    keep = candidates_.size();
   } else {
-    std::sort(candidates_.begin(), candidates_.end(), by_prob);
-  }
-  const float best = log_probs_[static_cast<std::size_t>(candidates_[0])];
-  if (params_.min_p > 0.0f) {
-    const float cut = best + std::log(params_.min_p);
-    std::size_t k = 1;
-    while (k < keep && log_probs_[static_cast<std::size_t>(candidates_[k])] >= cut) ++k;
-    keep = k;
+    candidates_.resize(static_cast<std::size_t>(V));
+    std::iota(candidates_.begin(), candidates_.end(), 0);
+    auto by_prob = [&](std::int32_t a, std::int32_t b) {
+      return log_probs_[static_cast<std::size_t>(a)] > log_probs_[static_cast<std::size_t>(b)] ||
+             (log_probs_[static_cast<std::size_t>(a)] == log_probs_[static_cast<std::size_t>(b)] && a < b);
+    };
+    if (params_.top_k > 0 && static_cast<std::size_t>(params_.top_k) < keep) {
+      keep = static_cast<std::size_t>(params_.top_k);
+      std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(), by_prob);
+    } else {
+      std::sort(candidates_.begin(), candidates_.end(), by_prob);
+    }
+    const float best = log_probs_[static_cast<std::size_t>(candidates_[0])];
+    if (params_.min_p > 0.0f) {
+      const float cut = best + std::log(params_.min_p);
+      std::size_t k = 1;
+      while (k < keep && log_probs_[static_cast<std::size_t>(candidates_[k])] >= cut) ++k;
+      keep = k;
+    }
   }
   double total = 0.0;
-  std::vector<double> weights(keep);
+  std::vector<double>& weights = weights_;
+  weights.resize(keep);
   for (std::size_t k = 0; k < keep; ++k) {
     weights[k] = std::exp(static_cast<double>(log_probs_[static_cast<std::size_t>(candidates_[k])]));
     total += weights[k];

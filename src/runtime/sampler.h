@@ -34,6 +34,7 @@ class Sampler {
   std::vector<float> adjusted_, log_probs_;
   std::vector<std::int32_t> candidates_;
   std::vector<std::int32_t> counts_;
+  std::vector<double> weights_;
 };
 
 }  // namespace glmq

@@ -51,21 +51,6 @@ std::span<const float> Session::decode(std::int32_t token) {
   return {logits_.data(), static_cast<std::size_t>(vocab)};
 }
 
-std::vector<std::int32_t> Session::generate_greedy(std::span<const std::int32_t> prompt, std::int64_t max_new,
-                                                   bool stop_at_eos) {
-  std::vector<std::int32_t> out;
-  if (max_new <= 0) return out;
-  const auto& eos = weights_.config.eos_token_ids;
-  std::int32_t next = argmax(prefill(prompt));
-  for (std::int64_t i = 0; i < max_new; ++i) {
-    out.push_back(next);
-    if (stop_at_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) break;
-    if (i + 1 == max_new || position() >= context()) break;
-    next = argmax(decode(next));
-  }
-  return out;
-}
-
 void Session::set_prefill_chunk(std::int64_t tokens) {
   if (tokens <= 0) fail(ErrorKind::InvalidArgument, "prefill chunk must be positive, found " + std::to_string(tokens));
   prefill_chunk_ = tokens;

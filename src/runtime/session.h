@@ -29,9 +29,6 @@ class Session {
                                  ForwardTrace* trace = nullptr);
   // Appends one token and returns its logits.
   std::span<const float> decode(std::int32_t token);
-  // Greedy generation: feeds the prompt, then up to max_new tokens, stopping after an end-of-sequence id.
-  std::vector<std::int32_t> generate_greedy(std::span<const std::int32_t> prompt, std::int64_t max_new,
-                                            bool stop_at_eos = true);
 
   void reset();
   // Prompts longer than this go through the forward pass in pieces of this many tokens (default 512).

@@ -5,6 +5,7 @@
 #include "serve/chat_output.h"
 #include "serve/chat_prompt.h"
 #include "serve/client_connection.h"
+#include "serve/completion_response.h"
 
 namespace glmq::serve {
 
@@ -141,23 +142,7 @@ void handle_chat_completions(const ServeContext& ctx, const httplib::Request& re
   auto completion = std::make_shared<ChatCompletion>(ctx, req, ctx.scheduler.submit(std::move(input)),
                                                      ChatOutput(ctx.model.require_tokenizer(), std::move(prepared.output)),
                                                      request.options, prompt_tokens);
-  if (!request.options.stream) {
-    completion->respond(res);
-    return;
-  }
-  res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [completion](std::size_t, httplib::DataSink& sink) {
-        try {
-          return completion->pump(sink);
-        } catch (const std::exception&) {  // the stream breaks off; the server and other requests go on
-          completion->job().cancel();
-          return false;
-        }
-      },
-      // Runs however the response ends (done, write failure, server stop): a stream never outlives its job.
-      [completion](bool) { completion->job().cancel(); });
+  send_completion(std::move(completion), request.options.stream, res);
 }
 
 }  // namespace glmq::serve

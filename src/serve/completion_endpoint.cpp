@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "serve/client_connection.h"
+#include "serve/completion_response.h"
 #include "serve/text_output.h"
 
 namespace glmq::serve {
@@ -128,22 +129,7 @@ void handle_completions(const ServeContext& ctx, const httplib::Request& req, ht
   const auto prompt_tokens = static_cast<std::int64_t>(prompt.size());
   GenerationInput input = generation_input(ctx, request.options, std::move(prompt));
   auto completion = std::make_shared<TextCompletion>(ctx, req, ctx.scheduler.submit(std::move(input)), request.options, prompt_tokens);
-  if (!request.options.stream) {
-    completion->respond(res);
-    return;
-  }
-  res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [completion](std::size_t, httplib::DataSink& sink) {
-        try {
-          return completion->pump(sink);
-        } catch (const std::exception&) {  // the stream breaks off; the server and other requests go on
-          completion->job().cancel();
-          return false;
-        }
-      },
-      [completion](bool) { completion->job().cancel(); });
+  send_completion(std::move(completion), request.options.stream, res);
 }
 
 }  // namespace glmq::serve
