@@ -3,7 +3,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev
-          libomp-dev python3 python3-pip)
+          libomp-dev python3 python3-pip curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -8,7 +8,14 @@ jobs="$(nproc)"
 # Tests run in parallel; one OpenMP thread each keeps ctest -j from oversubscribing the cores.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DGLMQ_WERROR=ON >/dev/null
+# The interop tests compare against llama.cpp b11434 (its converter and tools), built once outside the repository.
+peer_args=()
+if [[ "${GLMQ_INTEROP:-1}" == "1" ]]; then
+  peer="$(./scripts/llama_cpp_peer.sh)"
+  peer_args=(-DGLMQ_LLAMA_CPP_DIR="$(sed -n 's/^SRC=//p' <<<"$peer")" -DGLMQ_LLAMA_BIN="$(sed -n 's/^BIN=//p' <<<"$peer")")
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DGLMQ_WERROR=ON "${peer_args[@]}" >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
 

@@ -5,6 +5,12 @@
 #include <filesystem>
 #include <string>
 
+// scripts/test.sh configures the peer (scripts/llama_cpp_peer.sh prints its folders); a build configured without it
+// has nothing to compare with, so these tests skip there and fail only when a configured peer misbehaves.
+#define GLMQ_SKIP_WITHOUT_LLAMA_CPP()                 \
+  if (std::string(GLMQ_LLAMA_CPP_DIR).empty())        \
+  GTEST_SKIP() << "configure with -DGLMQ_LLAMA_CPP_DIR=<llama.cpp source> (scripts/llama_cpp_peer.sh prints it)"
+
 namespace glmq::test {
 
 inline const std::string kLlamaConvertedDir = std::string(GLMQ_BINARY_DIR) + "/gguf_quant_interop";

@@ -32,6 +32,7 @@ std::string corpus_head(std::size_t bytes) {
 }
 
 TEST(GgufModelInterop, Bf16GgufLogitsEqualHf) {
+  GLMQ_SKIP_WITHOUT_LLAMA_CPP();
   const std::string gguf = converted_bf16();
   ASSERT_FALSE(gguf.empty());
   const LoadedModel hf = load_model_bundle(kModelDir), gg = load_model_bundle(gguf);
@@ -51,6 +52,7 @@ TEST(GgufModelInterop, Bf16GgufLogitsEqualHf) {
 }
 
 TEST(GgufModelInterop, BundleFromGgufHasTokenizerTemplateAndStopIds) {
+  GLMQ_SKIP_WITHOUT_LLAMA_CPP();
   const std::string gguf = converted_bf16();
   ASSERT_FALSE(gguf.empty());
   const LoadedModel hf = load_model_bundle(kModelDir), gg = load_model_bundle(gguf);

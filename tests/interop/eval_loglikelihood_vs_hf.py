@@ -43,7 +43,9 @@ def main():
 
     samples_path = os.path.join(args.work, "eval_interop_samples.jsonl")
     cmd = [args.glmq, "eval", "--model", args.model, "--data-dir", args.data_dir, "--tasks",
-           "hellaswag,piqa,winogrande", "--limit", str(args.limit), "--log-samples", samples_path, "--threads", "1"]
+           "hellaswag,piqa,winogrande", "--limit", str(args.limit), "--log-samples", samples_path, "--threads", "1",
+           # The float32 cache is the reference path; glmq eval's default float16 cache moves sums by ~1e-2.
+           "--kv-bits", "32", "--indexer-kv-bits", "32"]
     print(" ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
     with open(samples_path, encoding="utf-8") as f:
