@@ -98,6 +98,31 @@ TEST_F(Cli, RunGeneratesTheReferenceArgmaxFirst) {
   EXPECT_NE(r.output.find("tokens/s"), std::string::npos);
 }
 
+TEST_F(Cli, BenchDepthTimesDecodeAtEachDepth) {
+  auto r = run_glmq("bench --model " + fixture_dir("tiny-a") + " --depth 8,20 --gen 3 --repetitions 2 --threads 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Json doc = Json::parse(r.output.substr(r.output.find('{')));
+  const auto per_token = doc.at("cache_bytes_per_token").get<double>();
+  EXPECT_GT(per_token, 0);
+  ASSERT_EQ(doc.at("results").size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const Json& d = doc["results"][i];
+    const auto depth = d.at("depth").get<std::int64_t>();
+    EXPECT_EQ(depth, i == 0 ? 8 : 20);
+    EXPECT_EQ(d.at("decoded_tokens").get<std::int64_t>(), 3);
+    EXPECT_EQ(d.at("decode_runs").get<int>(), 2);
+    const auto lo = d.at("decode_tokens_per_second_min").get<double>();
+    const auto mid = d.at("decode_tokens_per_second_median").get<double>();
+    EXPECT_GT(lo, 0);
+    EXPECT_LE(lo, mid);
+    EXPECT_LE(mid, d.at("decode_tokens_per_second_max").get<double>());
+    EXPECT_DOUBLE_EQ(d.at("cache_bytes_at_depth").get<double>(), per_token * static_cast<double>(depth));
+  }
+  r = run_glmq("bench --model " + fixture_dir("tiny-a") + " --depth 4,0 --gen 2");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--depth: depths must be positive"), std::string::npos) << r.output;
+}
+
 TEST_F(Cli, BadInputFailsClearly) {
   auto r = run_glmq("logits --model /nonexistent --tokens 1,2 --out " + tmp(".bin"));
   EXPECT_EQ(r.exit_code, 1);

@@ -1,6 +1,10 @@
-// glmq bench: prompt-processing and generation speed, time to first token, peak memory.
+// glmq bench: prompt-processing and generation speed, time to first token, peak memory; with --depth, decode
+// speed at a context depth (one prefill, then several timed decode runs from the same cache).
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
+#include <random>
 
 #include "apps/glmq/cli_common.h"
 #include "apps/glmq/commands.h"
@@ -14,7 +18,7 @@ namespace glmq::cli {
 
 namespace {
 struct BenchOptions {
-  std::string model, prompt_lengths = "128,512";
+  std::string model, prompt_lengths = "128,512", depths;
   std::int64_t generate = 64;
   int repetitions = 1;
   int threads = 0;
@@ -22,7 +26,87 @@ struct BenchOptions {
   bool json = false;
 };
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// --depth: for each depth N, prefill N pseudo-random tokens once, then `repetitions` times cut the cache back to N
+// tokens and time `generate` greedy decode steps (positions N … N + generate − 1). Reports the median, fastest and
+// slowest run, so that noise on a shared machine shows without prefilling a long context again.
+void run_depth_bench(const BenchOptions& o) {
+  std::vector<std::int64_t> depths;
+  for (auto d : parse_token_list(o.depths, "--depth")) {
+    if (d < 1) fail(ErrorKind::InvalidArgument, "--depth: depths must be positive");
+    depths.push_back(d);
+  }
+  if (o.repetitions < 1) fail(ErrorKind::InvalidArgument, "--repetitions must be at least 1");
+  if (o.generate < 1) fail(ErrorKind::InvalidArgument, "--gen must be at least 1 with --depth");
+  auto model = load_model(o.model);
+  const GlmConfig& c = model->weights.config;
+  const std::int64_t context = *std::max_element(depths.begin(), depths.end()) + o.generate;
+  CpuBackend backend(o.threads);
+  Session session(model->weights, backend, context, o.kv);
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<std::int32_t> pick(0, static_cast<std::int32_t>(c.vocab_size - 1));
+
+  Json results = Json::array();
+  if (!o.json)
+    std::printf("| depth | decoded | decode tokens/s (median) | slowest | fastest | prefill tokens/s | cache MiB |\n"
+                "|---|---|---|---|---|---|---|\n");
+  for (auto depth : depths) {
+    std::vector<std::int32_t> prompt(static_cast<std::size_t>(depth));
+    for (auto& id : prompt) id = pick(rng);
+    session.reset();
+    auto t0 = std::chrono::steady_clock::now();
+    const std::int32_t first = argmax(session.prefill(prompt, false));
+    const double prefill_seconds = seconds_since(t0);
+    std::vector<double> rates;
+    for (int rep = 0; rep < o.repetitions; ++rep) {
+      session.truncate(depth);
+      std::int32_t next = first;
+      t0 = std::chrono::steady_clock::now();
+      for (std::int64_t i = 0; i < o.generate; ++i) next = argmax(session.decode(next));
+      rates.push_back(static_cast<double>(o.generate) / seconds_since(t0));
+    }
+    std::sort(rates.begin(), rates.end());
+    const std::size_t n = rates.size();
+    const double median = n % 2 ? rates[n / 2] : 0.5 * (rates[n / 2 - 1] + rates[n / 2]);
+    const double cache_bytes = static_cast<double>(session.cache().bytes_per_token()) * static_cast<double>(depth);
+    results.push_back({{"depth", depth},
+                       {"decoded_tokens", o.generate},
+                       {"decode_runs", o.repetitions},
+                       {"decode_tokens_per_second_median", median},
+                       {"decode_tokens_per_second_min", rates.front()},
+                       {"decode_tokens_per_second_max", rates.back()},
+                       {"prefill_seconds", prefill_seconds},
+                       {"cache_bytes_at_depth", cache_bytes}});
+    if (!o.json) {
+      std::printf("| %lld | %lld × %d | %.2f | %.2f | %.2f | %.1f | %.1f |\n", static_cast<long long>(depth),
+                  static_cast<long long>(o.generate), o.repetitions, median, rates.front(), rates.back(),
+                  static_cast<double>(depth) / prefill_seconds, cache_bytes / (1024.0 * 1024.0));
+      std::fflush(stdout);
+    }
+  }
+  if (o.json) {
+    Json doc = {{"model", o.model},
+                {"backend", backend.name()},
+                {"threads", backend.threads()},
+                {"kv_cache", o.kv.describe()},
+                {"cache_bytes_per_token", session.cache().bytes_per_token()},
+                {"weight_bytes", model->weights.total_bytes()},
+                {"peak_rss_bytes", eval::peak_rss_bytes()},
+                {"results", results}};
+    std::printf("%s\n", doc.dump(2).c_str());
+  } else {
+    std::printf("backend %s, %d threads, cache %s (%zu bytes/token) | weights %.1f MiB | peak RSS %.1f MiB\n",
+                backend.name().c_str(), backend.threads(), o.kv.describe().c_str(), session.cache().bytes_per_token(),
+                static_cast<double>(model->weights.total_bytes()) / (1024.0 * 1024.0),
+                static_cast<double>(eval::peak_rss_bytes()) / (1024.0 * 1024.0));
+  }
+}
+
 void run_bench(const BenchOptions& o) {
+  if (!o.depths.empty()) return run_depth_bench(o);
   std::vector<std::int64_t> lengths;
   for (auto id : parse_token_list(o.prompt_lengths, "--prompt-lengths")) {
     if (id < 1) fail(ErrorKind::InvalidArgument, "--prompt-lengths: lengths must be positive");
@@ -93,7 +177,11 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--model", o->model, "Model directory (HF layout) or .gguf file")->required();
   cmd->add_option("--prompt-lengths", o->prompt_lengths, "Comma-separated prompt lengths in tokens (default 128,512)");
   cmd->add_option("--gen", o->generate, "Tokens to generate after each prompt (default 64)");
-  cmd->add_option("--repetitions", o->repetitions, "Runs per prompt length; the fastest is reported (default 1)");
+  cmd->add_option("--depth", o->depths,
+                  "Comma-separated context depths: prefill N tokens once, then time --gen decode steps from there, "
+                  "--repetitions times (median reported); replaces --prompt-lengths");
+  cmd->add_option("--repetitions", o->repetitions,
+                  "Runs per prompt length (the fastest is reported) or per depth (the median) (default 1)");
   cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
   cmd->add_flag("--json", o->json, "Print the results as JSON");
   add_kv_cache_options(cmd, o->kv);

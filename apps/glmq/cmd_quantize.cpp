@@ -1,10 +1,17 @@
-// glmq quantize: make an MLX-layout quantized build from an HF checkpoint, following a recipe.
+// glmq quantize: make a quantized build from an HF checkpoint — MLX layout following a recipe, or a glm-dsa GGUF as
+// llama.cpp's converter + llama-quantize would make it.
+#include <cctype>
 #include <cstdio>
+#include <memory>
+#include <optional>
 
 #include "apps/glmq/commands.h"
 #include "core/error.h"
+#include "formats/gguf_split.h"
 #include "model/config.h"
+#include "model/gguf_model_writer.h"
 #include "model/mlx_writer.h"
+#include "quant/importance_matrix.h"
 
 namespace glmq::cli {
 
@@ -12,6 +19,11 @@ namespace {
 struct QuantizeOptions {
   std::string model, out, format = "mlx", recipe = "mixed-3.5";
   double max_shard_gb = 5.0;
+  // GGUF
+  std::string type = "IQ4_NL", imatrix, split_max_size;
+  std::vector<std::string> tensor_types;
+  bool strict = false, dry_run = false;
+  int threads = 0;
 };
 
 void print_summary(const QuantizeSummary& s, const std::string& recipe) {
@@ -27,8 +39,54 @@ void print_summary(const QuantizeSummary& s, const std::string& recipe) {
               static_cast<double>(s.total_bytes) / 1e6);
 }
 
+void print_gguf_summary(const GgufQuantizePlan& plan, bool dry_run) {
+  if (dry_run)
+    for (const auto& t : plan.tensors) {
+      std::string ne;
+      for (auto d : t.ne) ne += (ne.empty() ? "" : ", ") + std::to_string(d);
+      std::printf("%-40s [%s] %s%s%s  shard %d\n", t.name.c_str(), ne.c_str(), std::string(weight_type_name(t.choice.type)).c_str(),
+                  t.choice.fell_back ? " (fallback)" : "", t.imatrix_used ? " imatrix" : "", t.shard + 1);
+    }
+  std::printf("%-8s %8s %14s %14s %8s\n", "type", "tensors", "parameters", "bytes", "bits/w");
+  for (const auto& t : plan.by_type)
+    std::printf("%-8s %8d %14lld %14llu %8.4f\n", t.type.c_str(), t.tensors, static_cast<long long>(t.params),
+                static_cast<unsigned long long>(t.bytes),
+                t.params ? 8.0 * static_cast<double>(t.bytes) / static_cast<double>(t.params) : 0.0);
+  std::printf("%-8s %8zu %14lld %14llu %8.4f  %zu file(s), %.2f MB%s\n", "total", plan.tensors.size(),
+              static_cast<long long>(plan.total_params), static_cast<unsigned long long>(plan.total_bytes), plan.bits_per_weight(),
+              plan.files.size(), static_cast<double>(plan.total_bytes) / 1e6, plan.files.size() > 1 ? " (first: metadata only)" : "");
+  for (const auto& f : plan.fallbacks) std::printf("fallback %s\n", f.c_str());
+  if (!dry_run)
+    std::printf("wrote %s%s%s\n", plan.files.front().c_str(), plan.files.size() > 1 ? " ... " : "",
+                plan.files.size() > 1 ? plan.files.back().c_str() : "");
+}
+
+void run_gguf(const QuantizeOptions& o) {
+  GgufQuantizeOptions g;
+  std::string upper = o.type;
+  for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  const auto type = weight_type_from_name(upper);
+  if (!type || !(is_float_type(*type) || is_ggml_block(*type)))
+    fail(ErrorKind::InvalidArgument, "--type '" + o.type + "' is not a GGML type (e.g. IQ4_NL, Q4_K, Q6_K, Q8_0, IQ2_S) or F32/F16/BF16");
+  g.default_type = *type;
+  g.rules = Recipe::from_tensor_types(o.tensor_types);
+  std::optional<ImportanceMatrix> imatrix;
+  if (!o.imatrix.empty()) {
+    imatrix = read_importance_matrix(o.imatrix);
+    g.imatrix = &*imatrix;
+    g.imatrix_path = o.imatrix;
+  }
+  if (!o.split_max_size.empty()) g.split_max_bytes = parse_gguf_split_size(o.split_max_size);
+  g.strict = o.strict;
+  g.threads = o.threads;
+  print_gguf_summary(o.dry_run ? plan_gguf_quantization(o.model, o.out, g) : write_glm_dsa_gguf(o.model, o.out, g), o.dry_run);
+}
+
 void run_quantize(const QuantizeOptions& o) {
-  if (o.format != "mlx") fail(ErrorKind::InvalidArgument, "--format '" + o.format + "' is not supported (expected 'mlx')");
+  if (o.format == "gguf") return run_gguf(o);
+  if (o.format != "mlx") fail(ErrorKind::InvalidArgument, "--format '" + o.format + "' is not supported (expected 'mlx' or 'gguf')");
+  if (!o.tensor_types.empty() || !o.imatrix.empty() || !o.split_max_size.empty() || o.strict || o.dry_run)
+    fail(ErrorKind::InvalidArgument, "--tensor-type, --imatrix, --split-max-size, --strict and --dry-run apply to --format gguf");
   if (!(o.max_shard_gb > 0)) fail(ErrorKind::InvalidArgument, "--max-shard-size must be positive");
   const GlmConfig config = GlmConfig::from_hf_dir(o.model);
   const Recipe recipe = Recipe::load(o.recipe, config.num_hidden_layers);
@@ -39,14 +97,24 @@ void run_quantize(const QuantizeOptions& o) {
 }  // namespace
 
 void add_quantize_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("quantize", "Quantize an HF checkpoint into an MLX-layout build, following a recipe");
+  auto* cmd = app.add_subcommand("quantize", "Quantize an HF checkpoint into an MLX-layout build (recipe) or a glm-dsa GGUF");
   auto o = std::make_shared<QuantizeOptions>();
   cmd->add_option("--model", o->model, "HF checkpoint directory (F32/F16/BF16)")->required();
-  cmd->add_option("--out", o->out, "Output directory")->required();
-  cmd->add_option("--format", o->format, "Output format (mlx)");
+  cmd->add_option("--out", o->out, "Output directory (mlx) or .gguf file (gguf; split shards are named <out>-0000N-of-0000M.gguf)")
+      ->required();
+  cmd->add_option("--format", o->format, "Output format: mlx (default) or gguf");
   cmd->add_option("--recipe", o->recipe,
-                  "Preset (mixed-3.5, uniform-{2,3,4,5,6,8}, mixed_2_6, mixed_3_6) or a rule file of 'pattern = target' lines");
-  cmd->add_option("--max-shard-size", o->max_shard_gb, "Largest shard in GB (default 5)");
+                  "mlx: preset (mixed-3.5, uniform-{2,3,4,5,6,8}, mixed_2_6, mixed_3_6) or a rule file of 'pattern = target' lines");
+  cmd->add_option("--max-shard-size", o->max_shard_gb, "mlx: largest shard in GB (default 5)");
+  cmd->add_option("--type", o->type, "gguf: type of every quantizable tensor no --tensor-type matches (default IQ4_NL)");
+  cmd->add_option("--tensor-type", o->tensor_types,
+                  "gguf: REGEX=TYPE, repeatable, first match wins (llama-quantize's --tensor-type), e.g. 'ffn_(gate|up|down)_exps=iq2_s'");
+  cmd->add_option("--imatrix", o->imatrix, "gguf: importance matrix (glmq imatrix or llama-imatrix output); IQ2_S needs one");
+  cmd->add_option("--split-max-size", o->split_max_size,
+                  "gguf: split into shards of at most N M/G bytes of tensors (e.g. 30G), the first holding only metadata");
+  cmd->add_flag("--strict", o->strict, "gguf: refuse instead of falling back where a type's blocks do not divide a tensor's rows");
+  cmd->add_flag("--dry-run", o->dry_run, "gguf: print every tensor's type and the size table without writing");
+  cmd->add_option("--threads", o->threads, "gguf: quantization threads (default: all cores)");
   cmd->callback([o] { run_quantize(*o); });
 }
 

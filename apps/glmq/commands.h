@@ -8,6 +8,7 @@ void add_inspect_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+void add_imatrix_command(CLI::App& app);
 void add_plan_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);  // registers tokenize and detokenize
 void add_template_command(CLI::App& app);

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   glmq::cli::add_logits_command(app);
   glmq::cli::add_run_command(app);
   glmq::cli::add_quantize_command(app);
+  glmq::cli::add_imatrix_command(app);
   glmq::cli::add_plan_command(app);
   glmq::cli::add_tokenize_command(app);
   glmq::cli::add_template_command(app);

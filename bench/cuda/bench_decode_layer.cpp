@@ -3,6 +3,7 @@
 // (which cancels embedding, head and the per-step host work), i.e. the mean of one indexer ("full") layer
 // and one "shared" layer. Achieved bandwidth counts the bytes a step must read: the layer's attention,
 // indexer, router and shared-expert weights, the 8 routed experts, and the cached latents/keys it scans.
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
 #include <chrono>
@@ -47,7 +48,9 @@ struct Timing {
   double prefill_s = 0, decode_us = 0, graph_us = 0;
 };
 
-Timing measure(const Weights& w, CudaBackend& be, std::int64_t context, int iters, bool prefill) {
+// With GLMQ_PROFILE_DECODE set, one eager decode step of the model given `profile` runs between
+// cudaProfilerStart/Stop, so `ncu --profile-from-start off` sees exactly one step's kernels.
+Timing measure(const Weights& w, CudaBackend& be, std::int64_t context, int iters, bool prefill, bool profile = false) {
   Timing r;
   LatentKvCache cache(w.config, be, context + 8);
   Forward forward(w, be);
@@ -92,6 +95,13 @@ Timing measure(const Weights& w, CudaBackend& be, std::int64_t context, int iter
   float ms = 0;
   cudaEventElapsedTime(&ms, e0, e1);
   r.graph_us = ms * 1e3 / iters;
+  if (profile && std::getenv("GLMQ_PROFILE_DECODE")) {
+    cache.set_length(context);
+    cudaProfilerStart();
+    forward.run(&token, 1, cache, false);
+    be.synchronize();
+    cudaProfilerStop();
+  }
   return r;
 }
 
@@ -125,7 +135,7 @@ int main(int argc, char** argv) {
   CudaBackend be(options);
   bench::SyntheticGlm52 big(4, 1024, recipe);
   bench::SyntheticGlm52 small(2, 1024, recipe, &big);
-  const Timing tb = measure(big.weights(), be, context, iters, prefill);
+  const Timing tb = measure(big.weights(), be, context, iters, prefill, true);
   const Timing ts = measure(small.weights(), be, context, iters, prefill);
 
   const GlmConfig& c = big.weights().config;

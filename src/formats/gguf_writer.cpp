@@ -103,9 +103,27 @@ void GgufWriter::pad() {
   }
 }
 
+void GgufWriter::append_part(const void* data, std::size_t nbytes) {
+  if (next_ >= tensors_.size()) fail(ErrorKind::InvalidArgument, path_ + ": more tensor data than tensors declared");
+  const GgufTensorSpec& t = tensors_[next_];
+  const std::size_t total = gguf_tensor_bytes(t);
+  if (nbytes > total - part_written_)
+    fail(ErrorKind::InvalidArgument, path_ + ": tensor '" + t.name + "' got " + std::to_string(part_written_ + nbytes) +
+                                         " bytes, expected " + std::to_string(total));
+  raw(data, nbytes);
+  part_written_ += nbytes;
+  if (part_written_ == total) {
+    pad();
+    part_written_ = 0;
+    ++next_;
+  }
+}
+
 void GgufWriter::append(const void* data, std::size_t nbytes) {
   if (next_ >= tensors_.size()) fail(ErrorKind::InvalidArgument, path_ + ": more tensor data than tensors declared");
   const GgufTensorSpec& t = tensors_[next_];
+  if (part_written_ != 0)
+    fail(ErrorKind::InvalidArgument, path_ + ": tensor '" + t.name + "' is partly written with append_part");
   if (nbytes != gguf_tensor_bytes(t))
     fail(ErrorKind::InvalidArgument, path_ + ": tensor '" + t.name + "' got " + std::to_string(nbytes) + " bytes, expected " +
                                          std::to_string(gguf_tensor_bytes(t)));

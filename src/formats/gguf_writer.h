@@ -30,6 +30,9 @@ class GgufWriter {
              std::size_t alignment = 32);
   // The next tensor's bytes (exactly gguf_tensor_bytes of its spec), then its padding.
   void append(const void* data, std::size_t nbytes);
+  // The next tensor's bytes in pieces (e.g. one expert at a time): the padding follows once the pieces add up to
+  // its size; a piece passing that size is an error.
+  void append_part(const void* data, std::size_t nbytes);
   // Checks every tensor was written and closes the file.
   void finish();
   std::uint64_t bytes_written() const { return written_; }
@@ -43,6 +46,7 @@ class GgufWriter {
   std::vector<GgufTensorSpec> tensors_;
   std::size_t alignment_;
   std::size_t next_ = 0;
+  std::size_t part_written_ = 0;  // bytes of tensor next_ written by append_part so far
   std::uint64_t written_ = 0;
 };
 

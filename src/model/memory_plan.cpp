@@ -66,6 +66,7 @@ double bits_for(const QuantTarget& t, std::int64_t cols) {
     case QuantTarget::Kind::Affine:
       if (cols % t.group_size != 0) return 16.0;  // stays float, as the writer does
       return affine_bits(t.type) + 32.0 / static_cast<double>(t.group_size);  // bf16 scale + bias per group
+    case QuantTarget::Kind::Ggml: return weight_bits_per_weight(t.type);
   }
   return 16.0;
 }

@@ -233,6 +233,9 @@ QuantizeSummary write_mlx_checkpoint(const std::string& hf_dir, const std::strin
     }
     QuantTarget target = recipe.target_for(j.match_name);
     if (target.kind == QuantTarget::Kind::Keep && j.match_name != j.module) target = recipe.target_for(j.module);
+    if (target.kind == QuantTarget::Kind::Ggml)
+      fail(ErrorKind::InvalidArgument, "recipe " + recipe.name() + ": '" + j.module + "' gets the GGML type " + target.to_string() +
+                                           ", which an MLX build cannot hold (use --format gguf, or affineN/bf16/f16/f32)");
     // MLX quantizes only rows that split into whole groups; others stay in floating point (as mlx-lm does).
     if (target.kind == QuantTarget::Kind::Affine && j.cols % target.group_size != 0) target = QuantTarget{};
     j.target = target;

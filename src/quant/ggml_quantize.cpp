@@ -23,14 +23,38 @@ void quantize_q8_0_block(const float* x, std::uint8_t* b) {
 
 }  // namespace ggml
 
-bool ggml_can_quantize(WeightType type) {
-  return type == WeightType::Q8_0 || type == WeightType::Q6_K || type == WeightType::IQ4_NL;
+namespace {
+
+using BlockQuantizer = void (*)(const float*, std::uint8_t*, const float*);
+
+// Q8_0 ignores the importance, as quantize_q8_0 does.
+void quantize_q8_0_ignoring_importance(const float* x, std::uint8_t* b, const float*) { ggml::quantize_q8_0_block(x, b); }
+
+BlockQuantizer block_quantizer(WeightType type) {
+  switch (type) {
+    case WeightType::Q8_0: return quantize_q8_0_ignoring_importance;
+    case WeightType::Q2_K: return ggml::quantize_q2_k_block;
+    case WeightType::Q3_K: return ggml::quantize_q3_k_block;
+    case WeightType::Q4_K: return ggml::quantize_q4_k_block;
+    case WeightType::Q5_K: return ggml::quantize_q5_k_block;
+    case WeightType::Q6_K: return ggml::quantize_q6_k_block;
+    case WeightType::IQ4_NL: return ggml::quantize_iq4_nl_block;
+    case WeightType::IQ4_XS: return ggml::quantize_iq4_xs_block;
+    case WeightType::IQ2_S: return ggml::quantize_iq2_s_block;
+    default: return nullptr;
+  }
 }
+
+}  // namespace
+
+bool ggml_can_quantize(WeightType type) { return block_quantizer(type) != nullptr; }
 
 void quantize_ggml(WeightType type, const float* src, std::uint8_t* dst, std::int64_t rows, std::int64_t cols,
                    const float* importance) {
-  if (!ggml_can_quantize(type))
-    fail(ErrorKind::DType, "glmq cannot quantize to " + std::string(weight_type_name(type)) + " (it can to Q8_0, Q6_K, IQ4_NL)");
+  const BlockQuantizer quantize_block = block_quantizer(type);
+  if (!quantize_block)
+    fail(ErrorKind::DType, "glmq cannot quantize to " + std::string(weight_type_name(type)) +
+                               " (it can to Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, IQ2_S)");
   const std::int64_t bs = weight_block_size(type);
   if (cols % bs != 0)
     fail(ErrorKind::Shape, "quantize " + std::string(weight_type_name(type)) + ": rows of " + std::to_string(cols) +
@@ -42,13 +66,7 @@ void quantize_ggml(WeightType type, const float* src, std::uint8_t* dst, std::in
     for (std::int64_t b = 0; b < cols / bs; ++b) {
       const float* xb = x + b * bs;
       std::uint8_t* yb = y + static_cast<std::size_t>(b) * bb;
-      const float* qw = importance ? importance + b * bs : nullptr;
-      switch (type) {
-        case WeightType::Q8_0: ggml::quantize_q8_0_block(xb, yb); break;
-        case WeightType::Q6_K: ggml::quantize_q6_k_block(xb, yb, qw); break;
-        case WeightType::IQ4_NL: ggml::quantize_iq4_nl_block(xb, yb, qw); break;
-        default: break;
-      }
+      quantize_block(xb, yb, importance ? importance + b * bs : nullptr);
     }
   }
 }

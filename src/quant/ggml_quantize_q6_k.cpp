@@ -3,64 +3,11 @@
 #include <cmath>
 #include <cstring>
 
+#include "quant/ggml_quant_fits.h"
 #include "quant/ggml_quant_math.h"
 #include "quant/ggml_quantizers.h"
 
 namespace glmq::ggml {
-
-namespace {
-
-// Symmetric fit x ≈ scale·l, l ∈ [−nmax, nmax−1], minimising Σw(x − scale·l)² over 19 candidate inverse scales
-// (rmse_type 1: w = x² unless importance weights are given). L gets l + nmax. Returns the scale.
-float make_qx_quants(int n, int nmax, const float* x, std::int8_t* L, const float* qw) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
-    for (int i = 0; i < n; ++i) L[i] = 0;
-    return 0.0f;
-  }
-  auto code = [&](float iscale, int i) {
-    const int l = nearest_int(iscale * x[i]);
-    return l < -nmax ? -nmax : (l > nmax - 1 ? nmax - 1 : l);
-  };
-  auto weight = [&](int i) { return qw ? qw[i] : x[i] * x[i]; };
-  float iscale = static_cast<float>(-nmax) / max;
-  float sumlx = 0, suml2 = 0;
-  for (int i = 0; i < n; ++i) {
-    const int l = code(iscale, i);
-    L[i] = static_cast<std::int8_t>(l + nmax);
-    const float w = weight(i);
-    sumlx += w * x[i] * static_cast<float>(l);
-    suml2 += w * static_cast<float>(l) * static_cast<float>(l);
-  }
-  float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
-  float best = scale * sumlx;
-  for (int is = -9; is <= 9; ++is) {
-    if (is == 0) continue;
-    iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is)) / max;
-    sumlx = suml2 = 0;
-    for (int i = 0; i < n; ++i) {
-      const int l = code(iscale, i);
-      const float w = weight(i);
-      sumlx += w * x[i] * static_cast<float>(l);
-      suml2 += w * static_cast<float>(l) * static_cast<float>(l);
-    }
-    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-      for (int i = 0; i < n; ++i) L[i] = static_cast<std::int8_t>(nmax + code(iscale, i));
-      scale = sumlx / suml2;
-      best = scale * sumlx;
-    }
-  }
-  return scale;
-}
-
-}  // namespace
 
 void quantize_q6_k_block(const float* x, std::uint8_t* b, const float* qw) {
   std::int8_t L[256];

@@ -1,12 +1,19 @@
 #pragma once
 // One super-block/block quantizer per GGML type (internal to quant/; quantize_ggml dispatches to them).
-// `qw` is the block's slice of the per-column importance, or null.
+// `qw` is the block's slice of the per-column importance, or null; with it the K-quants switch from ggml's _ref
+// algorithm to its _impl one, exactly as quantize_<type> does.
 #include <cstdint>
 
 namespace glmq::ggml {
 
 void quantize_q8_0_block(const float* x, std::uint8_t* block);                    // 32 values → 34 bytes
+void quantize_q2_k_block(const float* x, std::uint8_t* block, const float* qw);   // 256 values → 84 bytes
+void quantize_q3_k_block(const float* x, std::uint8_t* block, const float* qw);   // 256 values → 110 bytes
+void quantize_q4_k_block(const float* x, std::uint8_t* block, const float* qw);   // 256 values → 144 bytes
+void quantize_q5_k_block(const float* x, std::uint8_t* block, const float* qw);   // 256 values → 176 bytes
 void quantize_q6_k_block(const float* x, std::uint8_t* block, const float* qw);   // 256 values → 210 bytes
 void quantize_iq4_nl_block(const float* x, std::uint8_t* block, const float* qw); // 32 values → 18 bytes
+void quantize_iq4_xs_block(const float* x, std::uint8_t* block, const float* qw); // 256 values → 136 bytes
+void quantize_iq2_s_block(const float* x, std::uint8_t* block, const float* qw);  // 256 values → 82 bytes
 
 }  // namespace glmq::ggml

@@ -1,5 +1,6 @@
 #include "quant/recipe.h"
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -49,6 +50,7 @@ std::string QuantTarget::to_string() const {
     case Kind::Keep: return "keep";
     case Kind::Float: return std::string(weight_type_name(type));
     case Kind::Affine: return std::string(weight_type_name(type)) + " g" + std::to_string(group_size);
+    case Kind::Ggml: return std::string(weight_type_name(type));
   }
   return "?";
 }
@@ -70,6 +72,12 @@ QuantTarget parse_quant_target(const std::string& text, const std::string& where
   if (type == "bf16" || type == "BF16") return float_type(WeightType::BF16);
   if (type == "f16" || type == "F16") return float_type(WeightType::F16);
   if (type == "f32" || type == "F32") return float_type(WeightType::F32);
+  std::string upper = type;
+  for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  if (auto t = weight_type_from_name(upper); t && is_ggml_block(*t)) {
+    if (!group.empty()) fail(ErrorKind::Config, where + ": unexpected '" + group + "' after the GGML type " + upper);
+    return QuantTarget{QuantTarget::Kind::Ggml, *t, 0};
+  }
   if (type.rfind("affine", 0) == 0) {
     int bits = 0;
     try {
@@ -89,7 +97,8 @@ QuantTarget parse_quant_target(const std::string& text, const std::string& where
     }
     return affine(bits, gs);
   }
-  fail(ErrorKind::Config, where + ": unknown target '" + type + "' (expected affineN [gG], bf16, f16, f32 or keep)");
+  fail(ErrorKind::Config, where + ": unknown target '" + type +
+                              "' (expected affineN [gG], bf16, f16, f32, keep or a GGML type such as q8_0, q6_k, iq4_nl, iq2_s)");
 }
 
 Recipe Recipe::parse(const std::string& text, const std::string& where) {
@@ -107,7 +116,7 @@ Recipe Recipe::parse(const std::string& text, const std::string& where) {
     if (eq == std::string::npos) fail(ErrorKind::Config, loc + ": expected 'pattern = target', found '" + line + "'");
     const std::string pattern = trim(line.substr(0, eq));
     if (pattern.empty()) fail(ErrorKind::Config, loc + ": empty pattern");
-    r.rules_.push_back({pattern, parse_quant_target(trim(line.substr(eq + 1)), loc)});
+    r.rules_.push_back({pattern, parse_quant_target(trim(line.substr(eq + 1)), loc), RecipeRule::Syntax::Glob, nullptr});
   }
   if (r.rules_.empty()) fail(ErrorKind::Config, where + ": no rules");
   return r;
@@ -120,7 +129,7 @@ std::vector<std::string> Recipe::preset_names() {
 Recipe Recipe::preset(const std::string& name, std::int64_t num_layers) {
   Recipe r;
   r.name_ = name;
-  auto add = [&](const std::string& p, QuantTarget t) { r.rules_.push_back({p, t}); };
+  auto add = [&](const std::string& p, QuantTarget t) { r.rules_.push_back({p, t, RecipeRule::Syntax::Glob, nullptr}); };
   if (name == "mixed-3.5") {
     // The MLX build of GLM-5.2's model card: experts 3-bit, attention/shared/dense 4-bit, embedding and
     // head 6-bit, router bf16, indexer fp16, all groups of 64.
@@ -179,10 +188,44 @@ Recipe Recipe::load(const std::string& name_or_path, std::int64_t num_layers) {
   return preset(name_or_path, num_layers);
 }
 
-QuantTarget Recipe::target_for(const std::string& module) const {
+bool RecipeRule::matches(const std::string& name) const {
+  return syntax == Syntax::Regex ? std::regex_search(name, *regex) : module_matches(pattern, name);
+}
+
+Recipe Recipe::from_tensor_types(const std::vector<std::string>& items) {
+  Recipe r;
+  r.name_ = "--tensor-type";
+  for (const auto& item : items) {
+    const std::string where = "--tensor-type '" + item + "'";
+    const std::size_t eq = item.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      fail(ErrorKind::InvalidArgument, where + ": expected REGEX=TYPE, e.g. 'ffn_(gate|up|down)_exps=iq2_s'");
+    RecipeRule rule;
+    rule.syntax = RecipeRule::Syntax::Regex;
+    rule.pattern = item.substr(0, eq);
+    for (char& ch : rule.pattern) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    try {
+      rule.regex = std::make_shared<const std::regex>(rule.pattern);
+    } catch (const std::regex_error& e) {
+      fail(ErrorKind::InvalidArgument, where + ": '" + rule.pattern + "' is not a valid regex (" + e.what() + ")");
+    }
+    rule.target = parse_quant_target(item.substr(eq + 1), where);
+    if (rule.target.kind != QuantTarget::Kind::Ggml && rule.target.kind != QuantTarget::Kind::Float)
+      fail(ErrorKind::InvalidArgument, where + ": the type must be a GGML type (q8_0, q6_k, iq4_nl, iq2_s, ...) or f32/f16/bf16");
+    r.rules_.push_back(std::move(rule));
+  }
+  return r;
+}
+
+const RecipeRule* Recipe::rule_for(const std::string& name) const {
   for (const auto& rule : rules_)
-    if (module_matches(rule.pattern, module)) return rule.target;
-  return QuantTarget{};
+    if (rule.matches(name)) return &rule;
+  return nullptr;
+}
+
+QuantTarget Recipe::target_for(const std::string& name) const {
+  const RecipeRule* rule = rule_for(name);
+  return rule ? rule->target : QuantTarget{};
 }
 
 }  // namespace glmq

@@ -90,4 +90,16 @@ inline double relative_max_error(const std::vector<float>& a, const std::vector<
   return err / scale;
 }
 
+// ‖a − b‖ / ‖b‖ (Euclidean): the error measure of the int8 decode path, whose per-element errors are
+// rounding noise rather than a bound.
+inline double relative_norm_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double err = 0, ref = 1e-300;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i])) return INFINITY;
+    err += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    ref += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(err / ref);
+}
+
 }  // namespace glmq::test

@@ -1,6 +1,8 @@
 // The GGML block types with CUDA kernels (Q8_0, Q4_K, Q6_K, IQ4_NL, IQ2_S) against the CPU reference: the
 // fused matvec (whole-warp and 8-lane row groups), the dequantize+GEMM prefill path, embedding, and routed
-// experts in the IQ2_S/IQ4_NL mix of the seed GGUF build. Skips without a CUDA device.
+// experts in the IQ2_S/IQ4_NL mix of the seed GGUF build; the exact float decode kernels within 2e-5 of the
+// CPU, the default int8 decode path (Q8_0, IQ4_NL, IQ2_S; Q4_K and Q6_K stay float) within 1e-2 norm-wise
+// (‖out − ref‖ / ‖ref‖) for one product and 3e-2 for the expert block. Skips without a CUDA device.
 #include <gtest/gtest.h>
 
 #include "backend/cpu/cpu_backend.h"
@@ -44,8 +46,14 @@ class CudaGgml : public ::testing::Test {
   std::mt19937 rng{11};
 };
 
-TEST_F(CudaGgml, LinearFewAndManyTokens) {
-  CudaBackend gpu;
+CudaOptions exact_options() {
+  CudaOptions o;
+  o.exact_decode = true;
+  return o;
+}
+
+void check_linear_types(CudaBackend& gpu, CpuBackend& cpu, std::mt19937& rng, bool exact) {
+  double worst = 0;
   for (WeightType type : kGgmlTypes) {
     // 512 columns: 8-lane row groups for the 256-element types; 3072: whole-warp groups for every type.
     struct Shape { std::int64_t rows, cols; };
@@ -57,11 +65,22 @@ TEST_F(CudaGgml, LinearFewAndManyTokens) {
         cpu.linear(w.m, x.data(), n, want.data());
         DeviceArray<float> dx(gpu, x), dy(gpu, want.size());
         gpu.linear(w.m, dx.data(), n, dy.data());
-        EXPECT_LE(relative_max_error(dy.get(), want), 2e-5)
-            << weight_type_name(type) << " " << s.rows << "x" << s.cols << " n=" << n;
+        const bool int8_path = !exact && n <= 8 && type != WeightType::Q4_K && type != WeightType::Q6_K;
+        const double err = int8_path ? relative_norm_error(dy.get(), want) : relative_max_error(dy.get(), want);
+        EXPECT_LE(err, int8_path ? 1e-2 : 2e-5)
+            << weight_type_name(type) << " " << s.rows << "x" << s.cols << " n=" << n << (exact ? " exact" : "");
+        if (int8_path) worst = std::max(worst, err);
       }
     }
   }
+  if (!exact) std::printf("int8 decode path, GGML linear: worst relative error %.3g\n", worst);
+}
+
+TEST_F(CudaGgml, LinearFewAndManyTokens) {
+  CudaBackend exact(exact_options());
+  check_linear_types(exact, cpu, rng, true);
+  CudaBackend int8;
+  check_linear_types(int8, cpu, rng, false);
 }
 
 TEST_F(CudaGgml, EmbedMatchesCpu) {
@@ -79,7 +98,8 @@ TEST_F(CudaGgml, EmbedMatchesCpu) {
 }
 
 TEST_F(CudaGgml, RoutedExpertsIq2sIq4nlMix) {
-  CudaBackend gpu;
+  for (const bool exact : {true, false}) {
+  CudaBackend gpu(exact ? exact_options() : CudaOptions{});
   const std::int64_t hidden = 512, inter = 256, E = 6, top_k = 3;
   std::vector<TestWeight> store;
   std::vector<SwigluWeights> experts(E);
@@ -116,7 +136,10 @@ TEST_F(CudaGgml, RoutedExpertsIq2sIq4nlMix) {
   g.weights = drw.data();
   g.out = dout.data();
   gpu.moe_experts(g);
-  EXPECT_LE(relative_max_error(dout.get(), want), 2e-5);
+  const double err = exact ? relative_max_error(dout.get(), want) : relative_norm_error(dout.get(), want);
+  EXPECT_LE(err, exact ? 2e-5 : 3e-2) << (exact ? "exact" : "int8");
+  std::printf("IQ2_S/IQ4_NL routed experts, %s decode path: relative error %.3g\n", exact ? "exact" : "int8", err);
+  }
 }
 
 }  // namespace

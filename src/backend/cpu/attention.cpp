@@ -15,6 +15,12 @@ namespace glmq {
 void CpuBackend::mla_attention(const MlaAttentionArgs& a) {
   const std::int64_t qk = a.nope_dim + a.rope_dim, R = a.latent_dim, P = a.rope_dim;
   const bool direct = a.latent.format == KvFormat::F32 && a.k_rope.format == KvFormat::F32;
+  if (observer_) {
+    // The absorbed halves of kv_b multiply per head: W_UK the nope part of each query, W_UV the attention output õ.
+    for (std::int64_t h = 0; h < a.heads; ++h)
+      observer_->observe(a.k_absorb.row_range(h * R, R), a.q + h * qk, a.n_queries, a.heads * qk);
+    observed_latent_.resize(static_cast<std::size_t>(a.n_queries * a.heads * R));
+  }
   for (std::int64_t t = 0; t < a.n_queries; ++t) {
     const std::int64_t count = a.selection_count[t];
     const std::int32_t* sel = a.selection + t * a.selection_stride;
@@ -55,11 +61,15 @@ void CpuBackend::mla_attention(const MlaAttentionArgs& a) {
         std::fill(o_latent.begin(), o_latent.end(), 0.0f);
         for (std::int64_t j = 0; j < count; ++j)
           cpu::axpy_f32(scores[static_cast<std::size_t>(j)] / sum, row_ptrs_[static_cast<std::size_t>(2 * j)], o_latent.data(), R);
+        if (observer_) std::copy(o_latent.begin(), o_latent.end(), observed_latent_.begin() + (t * a.heads + h) * R);
         float* out = a.out + (t * a.heads + h) * a.v_dim;
         for (std::int64_t i = 0; i < a.v_dim; ++i) out[i] = cpu::dot_row(a.v_expand, h * a.v_dim + i, o_latent.data());
       }
     }
   }
+  if (observer_)
+    for (std::int64_t h = 0; h < a.heads; ++h)
+      observer_->observe(a.v_expand.row_range(h * a.v_dim, a.v_dim), observed_latent_.data() + h * R, a.n_queries, a.heads * R);
 }
 
 }  // namespace glmq

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/matmul_observer.h"
 
 namespace glmq {
 
@@ -13,6 +14,8 @@ class CpuBackend : public Backend {
   explicit CpuBackend(int threads = 0);
   std::string name() const override { return "cpu"; }
   int threads() const { return threads_; }
+  // Shows every matrix product's weight and input rows to `observer` (null: none); see matmul_observer.h.
+  void set_matmul_observer(MatmulObserver* observer) { observer_ = observer; }
 
   void* alloc(std::size_t bytes) override;
   void release(void* p) override;
@@ -45,6 +48,8 @@ class CpuBackend : public Backend {
   enum class ScratchSlot { RopeTable, Gate, Up, ExpertIn, ExpertOut, Count };
   std::vector<float>& scratch(ScratchSlot slot, std::size_t count);
   int threads_;
+  MatmulObserver* observer_ = nullptr;
+  std::vector<float> observed_latent_;  // with an observer: each query's attention output per head, before W_UV
   // Attention: selected cache rows decoded to floats, and pointers to each row's latent and rope part.
   std::vector<float> gathered_;
   std::vector<const float*> row_ptrs_;

@@ -17,6 +17,7 @@ constexpr std::int64_t kParallelWork = 1 << 20;
 
 void CpuBackend::linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) {
   const std::int64_t rows = w.rows, cols = w.cols;
+  if (observer_) observer_->observe(w, x, n, cols);
   const bool parallel = rows * cols * n >= kParallelWork && threads_ > 1;
   if (n == 1) {
 #pragma omp parallel for schedule(static) num_threads(threads_) if (parallel)

@@ -12,23 +12,37 @@ namespace glmq::cuda {
 
 namespace {
 
-constexpr int kTileH = 32, kTileN = 32, kTileK = 16;
+// 64-deep k steps: each step's loads (16 per thread) are issued together, and a 576-wide score product takes
+// 9 barrier-separated steps rather than 36 (at decode the kernels are bound by these steps' latency).
+constexpr int kTileH = 32, kTileN = 32, kTileK = 64;
+constexpr int kSoftmaxThreads = 256;
+
+constexpr int kTileLoads = kTileK * kTileH / kThreads;  // elements of A (and of B) each thread loads per step
+constexpr int kTileRowStep = kThreads / kTileK;            // thread t loads rows t / kTileK + kTileRowStep·i
 
 // acc[i][j] += Σ_k A(2·hh + i, k)·B(k, 2·jj + j) over k in [k_begin, k_end), for the block's 32×32 tile;
-// thread (hh, jj) = (tid / 16, tid % 16). load_a(h, k) and load_b(k, n) take tile-local h and n.
+// thread (hh, jj) = (tid / 16, tid % 16). Per step thread t loads column k = k0 + t % kTileK of A and row k
+// of B for the tile rows m = t / kTileK + kTileRowStep·i (i < kTileLoads), all with one call each:
+// load_a(m0, k, in, a) and load_b(k, m0, in, b) fill a[i], b[i] for m = m0 + kTileRowStep·i (0 where !in).
+// Batched loads let a loader issue all its independent loads (cache rows are gathered through the selection)
+// before waiting on any: element-wise loaders behind the cache format's branches ran one round trip at a time.
 template <class LoadA, class LoadB>
 __device__ __forceinline__ void tile_product(std::int64_t k_begin, std::int64_t k_end, LoadA load_a, LoadB load_b,
                                              float (&acc)[2][2]) {
   __shared__ __align__(16) float as[kTileK][kTileH + 2];
   __shared__ __align__(16) float bs[kTileK][kTileN + 2];
   const int tid = static_cast<int>(threadIdx.x), hh = tid / 16, jj = tid % 16;
+  const int kk = tid % kTileK, m0 = tid / kTileK;
   for (std::int64_t k0 = k_begin; k0 < k_end; k0 += kTileK) {
+    const std::int64_t k = k0 + kk;
+    const bool in = k < k_end;
+    float a[kTileLoads], b[kTileLoads];
+    load_a(m0, k, in, a);
+    load_b(k, m0, in, b);
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const int idx = tid + i * kThreads, k = idx % kTileK, m = idx / kTileK;
-      const bool in = k0 + k < k_end;
-      as[k][m] = in ? load_a(m, k0 + k) : 0.0f;
-      bs[k][m] = in ? load_b(k0 + k, m) : 0.0f;
+    for (int i = 0; i < kTileLoads; ++i) {
+      as[kk][m0 + kTileRowStep * i] = a[i];
+      bs[kk][m0 + kTileRowStep * i] = b[i];
     }
     __syncthreads();
 #pragma unroll
@@ -46,21 +60,33 @@ __device__ __forceinline__ void tile_product(std::int64_t k_begin, std::int64_t 
 
 // grid: (selection tiles, head tiles, queries). scores[t, h, j] = scale·(q̃_h·c_sel[j] + q_pe_h·k_pe_sel[j]).
 __global__ void __launch_bounds__(kThreads) mla_scores_kernel(MlaCoreArgs a) {
+  __shared__ std::int64_t tile_pos[kTileN];
   const std::int64_t t = blockIdx.z, h0 = blockIdx.y * kTileH, j0 = blockIdx.x * kTileN;
   const std::int64_t count = a.selection_count[t];
   if (j0 >= count) return;
   const std::int32_t* sel = a.selection + t * a.selection_stride;
+  // The tile's cache positions, read once (−1 past the selection).
+  if (threadIdx.x < kTileN) tile_pos[threadIdx.x] = j0 + threadIdx.x < count ? sel[j0 + threadIdx.x] : -1;
+  __syncthreads();
   const std::int64_t R = a.latent_dim, heads = a.heads;
   const float* ql = a.q_latent + t * heads * R;
   const float* qr = a.q_rope + t * a.q_rope_token_stride;
-  auto load_a = [&](int h, std::int64_t k) -> float {
-    if (h0 + h >= heads) return 0.0f;
-    return k < R ? ql[(h0 + h) * R + k] : qr[(h0 + h) * a.q_rope_head_stride + (k - R)];
+  auto load_a = [&](int m0, std::int64_t k, bool in, float (&v)[kTileLoads]) {
+#pragma unroll
+    for (int i = 0; i < kTileLoads; ++i) {
+      const std::int64_t h = h0 + m0 + kTileRowStep * i;
+      v[i] = !in || h >= heads ? 0.0f : k < R ? ql[h * R + k] : qr[h * a.q_rope_head_stride + (k - R)];
+    }
   };
-  auto load_b = [&](std::int64_t k, int n) -> float {
-    if (j0 + n >= count) return 0.0f;
-    const std::int64_t pos = sel[j0 + n];
-    return k < R ? kv_value(a.latent, pos, k) : kv_value(a.k_rope, pos, k - R);
+  auto load_b = [&](std::int64_t k, int m0, bool in, float (&v)[kTileLoads]) {
+    std::int64_t pos[kTileLoads];
+#pragma unroll
+    for (int i = 0; i < kTileLoads; ++i) pos[i] = in ? tile_pos[m0 + kTileRowStep * i] : -1;
+    if (k < R) {
+      kv_values(a.latent, pos, k, v);
+    } else {
+      kv_values(a.k_rope, pos, in ? k - R : 0, v);
+    }
   };
   float acc[2][2] = {};
   tile_product(0, R + a.rope_dim, load_a, load_b, acc);
@@ -74,26 +100,46 @@ __global__ void __launch_bounds__(kThreads) mla_scores_kernel(MlaCoreArgs a) {
     }
 }
 
-// One warp per (query, head): scores → probabilities in place over the query's selection.
-__global__ void softmax_kernel(MlaCoreArgs a) {
-  const std::int64_t row = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
-  if (row >= a.nq * a.heads) return;
-  const int lane = static_cast<int>(threadIdx.x & 31);
+// Reduction over a block of kSoftmaxThreads threads (max or sum); every thread gets the result.
+template <bool MAX>
+__device__ float softmax_block_reduce(float v, float* scratch) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float w = __shfl_xor_sync(0xffffffffu, v, o);
+    v = MAX ? fmaxf(v, w) : v + w;
+  }
+  const int lane = static_cast<int>(threadIdx.x & 31), warp = static_cast<int>(threadIdx.x >> 5);
+  __syncthreads();  // scratch may still be read from a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < kSoftmaxThreads / 32 ? scratch[lane] : (MAX ? -INFINITY : 0.0f);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float w = __shfl_xor_sync(0xffffffffu, v, o);
+    v = MAX ? fmaxf(v, w) : v + w;
+  }
+  return v;
+}
+
+// One block per (query, head): scores → probabilities in place over the query's selection (a block rather
+// than a warp per row: each pass then has few dependent loads per thread).
+__global__ void __launch_bounds__(kSoftmaxThreads) softmax_kernel(MlaCoreArgs a) {
+  __shared__ float scratch[kSoftmaxThreads / 32];
+  const std::int64_t row = blockIdx.x;
   const std::int64_t count = a.selection_count[row / a.heads];
   float* s = a.scores + row * a.selection_stride;
   float m = -INFINITY;
-  for (std::int64_t j = lane; j < count; j += 32) m = fmaxf(m, s[j]);
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  for (std::int64_t j = threadIdx.x; j < count; j += kSoftmaxThreads) m = fmaxf(m, s[j]);
+  m = softmax_block_reduce<true>(m, scratch);
   float sum = 0.0f;
-  for (std::int64_t j = lane; j < count; j += 32) {
+  for (std::int64_t j = threadIdx.x; j < count; j += kSoftmaxThreads) {
     const float e = expf(s[j] - m);
     s[j] = e;
     sum += e;
   }
-  sum = warp_sum(sum);
+  sum = softmax_block_reduce<false>(sum, scratch);
   const float inv = 1.0f / sum;
-  for (std::int64_t j = lane; j < count; j += 32) s[j] *= inv;
+  for (std::int64_t j = threadIdx.x; j < count; j += kSoftmaxThreads) s[j] *= inv;
 }
 
 // grid: (latent tiles, head tiles, queries × splits). o[t, h, :] (+)= Σ_j p[t, h, j]·c_sel[j] over the split.
@@ -107,11 +153,19 @@ __global__ void __launch_bounds__(kThreads) mla_values_kernel(MlaCoreArgs a, int
   const std::int32_t* sel = a.selection + t * a.selection_stride;
   const std::int64_t R = a.latent_dim, heads = a.heads;
   const float* p = a.scores + t * heads * a.selection_stride;
-  auto load_a = [&](int h, std::int64_t k) -> float {
-    return h0 + h < heads ? p[(h0 + h) * a.selection_stride + k] : 0.0f;
+  auto load_a = [&](int m0, std::int64_t k, bool in, float (&v)[kTileLoads]) {
+#pragma unroll
+    for (int i = 0; i < kTileLoads; ++i) {
+      const std::int64_t h = h0 + m0 + kTileRowStep * i;
+      v[i] = in && h < heads ? p[h * a.selection_stride + k] : 0.0f;
+    }
   };
-  auto load_b = [&](std::int64_t k, int n) -> float {
-    return c0 + n < R ? kv_value(a.latent, sel[k], c0 + n) : 0.0f;
+  auto load_b = [&](std::int64_t k, int m0, bool in, float (&v)[kTileLoads]) {
+    const std::int64_t row = in ? sel[k] : -1;
+    std::int64_t pos[kTileLoads];
+#pragma unroll
+    for (int i = 0; i < kTileLoads; ++i) pos[i] = c0 + m0 + kTileRowStep * i < R ? row : -1;
+    kv_values(a.latent, pos, c0 + m0, v, kTileRowStep);
   };
   float acc[2][2] = {};
   tile_product(k_begin, k_end, load_a, load_b, acc);
@@ -136,7 +190,7 @@ void launch_mla_core(const MlaCoreArgs& a, int sm_count, cudaStream_t s) {
   const dim3 score_grid(tiles(a.selection_stride, kTileN), tiles(a.heads, kTileH), static_cast<unsigned>(a.nq));
   mla_scores_kernel<<<score_grid, kThreads, 0, s>>>(a);
   check_launch("mla_scores");
-  softmax_kernel<<<grid_for(a.nq * a.heads * 32, kThreads, 1 << 30), kThreads, 0, s>>>(a);
+  softmax_kernel<<<static_cast<unsigned>(a.nq * a.heads), kSoftmaxThreads, 0, s>>>(a);
   check_launch("mla_softmax");
   // Split each query's selection so that even one query fills the chip; splits add into a zeroed output.
   const std::int64_t base = static_cast<std::int64_t>(tiles(a.latent_dim, kTileN)) * tiles(a.heads, kTileH) * a.nq;

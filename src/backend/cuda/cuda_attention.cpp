@@ -19,6 +19,7 @@ constexpr std::int64_t kMaxChunkQueries = 8192;
 void CudaBackend::mla_attention(const MlaAttentionArgs& a) {
   const std::int64_t n = a.n_queries, H = a.heads, R = a.latent_dim, qk = a.nope_dim + a.rope_dim;
   if (n <= 0) return;
+  written_all();  // writes its own work buffers and a.out
   const DeviceWeight& k_absorb = weights_.matrix(a.k_absorb);
   const DeviceWeight& v_expand = weights_.matrix(a.v_expand);
   float* q_latent = scratch_.get<float>(Scratch::QLatent, static_cast<std::size_t>(n * H * R));
@@ -54,6 +55,7 @@ void CudaBackend::mla_attention(const MlaAttentionArgs& a) {
 
 void CudaBackend::indexer_select(const IndexerArgs& a) {
   if (a.n_queries <= 0) return;
+  written_all();
   if (a.positions_bound <= 0)
     fail(ErrorKind::InvalidArgument, "indexer_select on CUDA needs positions_bound (an upper bound on positions + 1)");
   const std::int64_t chunk = std::clamp<std::int64_t>(kScoreFloats / a.positions_bound, 1,
@@ -74,7 +76,7 @@ void CudaBackend::indexer_select(const IndexerArgs& a) {
     c.scores = scores;
     c.selection = a.selection + q0 * a.topk;
     c.selection_count = a.selection_count + q0;
-    launch_indexer(c, sm_count_, stream_);
+    launch_indexer(c, stream_);
   }
 }
 

@@ -38,6 +38,7 @@ void* CudaBackend::alloc(std::size_t bytes) {
 }
 
 void CudaBackend::release(void* p) {
+  written_all();  // a later allocation may reuse the address
   if (p) check(cudaFree(p), "freeing device memory");
 }
 
@@ -54,6 +55,7 @@ void CudaBackend::upload(void* dst, const void* host_src, std::size_t bytes) {
     host_src = pinned;
   }
   check(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_), "upload");
+  written(dst, bytes);
 }
 
 void CudaBackend::download(void* host_dst, const void* src, std::size_t bytes) {
@@ -65,36 +67,58 @@ void CudaBackend::download(void* host_dst, const void* src, std::size_t bytes) {
 void CudaBackend::copy_rows(float* dst, std::int64_t dst_stride, const float* src, std::int64_t src_stride,
                             std::int64_t n, std::int64_t width) {
   launch_copy_rows(dst, dst_stride, src, src_stride, n, width, stream_);
+  if (n > 0) written(dst, static_cast<std::size_t>((n - 1) * dst_stride + width) * sizeof(float));
 }
 
 void CudaBackend::store_kv_rows(const KvRows& dst, std::int64_t first, const float* src, std::int64_t src_stride,
                                 std::int64_t n) {
   launch_store_kv_rows(kv_view(dst), first, src, src_stride, n, stream_);
+  written_all();
 }
 
 void CudaBackend::load_kv_rows(const KvRows& src, std::int64_t first, std::int64_t n, float* dst) {
   launch_load_kv_rows(kv_view(src), first, n, dst, stream_);
+  written_all();
 }
 
-void CudaBackend::fill(float* x, float value, std::int64_t count) { launch_fill(x, value, count, stream_); }
-void CudaBackend::add(float* x, const float* y, std::int64_t count) { launch_add(x, y, count, stream_); }
-void CudaBackend::scale(float* x, float s, std::int64_t count) { launch_scale(x, s, count, stream_); }
+void CudaBackend::fill(float* x, float value, std::int64_t count) {
+  launch_fill(x, value, count, stream_);
+  written(x, static_cast<std::size_t>(count) * sizeof(float));
+}
+void CudaBackend::add(float* x, const float* y, std::int64_t count) {
+  launch_add(x, y, count, stream_);
+  written(x, static_cast<std::size_t>(count) * sizeof(float));
+}
+void CudaBackend::scale(float* x, float s, std::int64_t count) {
+  launch_scale(x, s, count, stream_);
+  written(x, static_cast<std::size_t>(count) * sizeof(float));
+}
 void CudaBackend::silu_mul(const float* gate, const float* up, std::int64_t count, float* out) {
   launch_silu_mul(gate, up, count, out, stream_);
+  written(out, static_cast<std::size_t>(count) * sizeof(float));
 }
 
 void CudaBackend::embed(const WeightMatrix& table, const std::int32_t* tokens, std::int64_t n, float* out) {
   launch_embed(weights_.matrix(table), tokens, n, out, stream_);
+  written(out, static_cast<std::size_t>(n * table.cols) * sizeof(float));
 }
 
 void CudaBackend::rms_norm(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim,
                            float eps, float* y) {
+  written(y, static_cast<std::size_t>(n * dim) * sizeof(float));
+  if (!options_.exact_decode && n <= kDecodeMaxTokens && rms_norm_q8_applies(dim)) {
+    // Decode: the normalised rows feed int8 products next (q_a, kv_a, wk; q_b, wq_b; the experts), so the
+    // norm writes their int8 copy too, saving a quantization launch per consumer group.
+    launch_rms_norm_q8(x, x_stride, weights_.vector(w, dim), n, dim, eps, y, q8_claim(y, n, dim), stream_);
+    return;
+  }
   launch_rms_norm(x, x_stride, weights_.vector(w, dim), n, dim, eps, y, stream_);
 }
 
 void CudaBackend::layer_norm(const float* x, const float* w, const float* b, std::int64_t n, std::int64_t dim, float eps,
                              float* y) {
   launch_layer_norm(x, weights_.vector(w, dim), weights_.vector(b, dim), n, dim, eps, y, stream_);
+  written(y, static_cast<std::size_t>(n * dim) * sizeof(float));
 }
 
 void CudaBackend::rope(float* x, std::int64_t n, std::int64_t row_stride, std::int64_t heads, std::int64_t head_stride,
@@ -108,6 +132,7 @@ void CudaBackend::rope(float* x, std::int64_t n, std::int64_t row_stride, std::i
   table.attention_factor = spec.attention_factor;
   table.interleaved = spec.interleaved;
   launch_rope(x, n, row_stride, heads, head_stride, offset, positions, table, stream_);
+  written(x, static_cast<std::size_t>(n * row_stride) * sizeof(float));
 }
 
 void CudaBackend::moe_route(const MoeRouteArgs& a) {
@@ -124,9 +149,13 @@ void CudaBackend::moe_route(const MoeRouteArgs& a) {
   r.experts = a.experts;
   r.weights = a.weights;
   launch_moe_route(r, stream_);
+  written(a.experts, static_cast<std::size_t>(a.n_tokens * a.top_k) * sizeof(std::int32_t));
+  written(a.weights, static_cast<std::size_t>(a.n_tokens * a.top_k) * sizeof(float));
 }
 
 void CudaBackend::begin_capture() {
+  // Int8 copies made before the capture are not in the graph: a replay must quantize its own.
+  written_all();
   check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed), "beginning graph capture");
 }
 
@@ -137,10 +166,14 @@ CudaGraph CudaBackend::end_capture() {
   const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
   cudaGraphDestroy(graph);
   check(status, "instantiating the captured graph");
+  written_all();  // what the capture recorded has not run
   return CudaGraph(exec);
 }
 
-void CudaBackend::replay(const CudaGraph& graph) { check(cudaGraphLaunch(graph.get(), stream_), "launching a graph"); }
+void CudaBackend::replay(const CudaGraph& graph) {
+  check(cudaGraphLaunch(graph.get(), stream_), "launching a graph");
+  written_all();
+}
 
 void CudaBackend::synchronize() { check(cudaStreamSynchronize(stream_), "synchronising the stream"); }
 

@@ -15,12 +15,26 @@
 
 namespace glmq {
 
+namespace cuda {
+struct Q8View;
+}
+
+// Up to this many tokens a product streams the weights once per token (decode, short speculative runs);
+// beyond it the weights are expanded once and multiplied with cuBLAS.
+constexpr std::int64_t kDecodeMaxTokens = 8;
+
 struct CudaOptions {
   int device = 0;
   // Prefill matmuls on 16-bit and quantized weights: false = float32 (SGEMM on dequantized tiles, agrees
   // with the CPU reference to float rounding); true = bf16 tensor cores with float32 accumulation (the
   // activations are rounded to bf16, as HF runs the model in bf16).
   bool bf16_prefill = false;
+  // Decode-sized products (≤ 8 tokens) on quantized weights with int8 kernels: false = activations quantized
+  // per block of 32 to int8 (scale and exact float sum per block) and multiplied by dp4a, about one integer
+  // instruction per weight, so the products run at memory bandwidth (≈1e-2 relative to the float result;
+  // tests/cuda states the bounds); true = the float32 kernels, which agree with the CPU reference to float
+  // rounding (the reference the int8 path is tested against). Float weight types always take the float kernels.
+  bool exact_decode = false;
 };
 
 class CudaBackend : public Backend {
@@ -81,6 +95,18 @@ class CudaBackend : public Backend {
   void headwise_linear(const cuda::DeviceWeight& w, std::int64_t segments, const float* x, std::int64_t x_token_stride,
                        std::int64_t x_segment_stride, std::int64_t n, float* y, std::int64_t y_token_stride);
   void moe_experts_on_host_groups(const MoeExpertsArgs& args);
+  // Whether a decode-sized product on w takes the int8 kernels.
+  bool use_q8(const cuda::DeviceWeight& w) const;
+  // The int8 copy of `rows` rows of `cols` floats at x (dense), quantized now or reused: one normalised
+  // hidden state feeds q_a, kv_a and the indexer's wk, and another the shared and the routed experts.
+  cuda::Q8View quantized(const float* x, std::int64_t rows, std::int64_t cols);
+  // A cache slot for the int8 copy of these floats, recorded as current (the caller fills it now).
+  cuda::Q8View q8_claim(const float* x, std::int64_t rows, std::int64_t cols);
+  // Every op that writes device memory reports it, so that a cached int8 copy of changed floats is
+  // never reused: `written` drops the copies whose source overlaps [p, p + bytes), `written_all` every copy
+  // (ops whose outputs are not one range, and graph capture and replay).
+  void written(const void* p, std::size_t bytes);
+  void written_all();
 
   CudaOptions options_;
   int sm_count_ = 0;
@@ -88,6 +114,13 @@ class CudaBackend : public Backend {
   cublasHandle_t cublas_ = nullptr;
   cuda::WeightCache weights_;
   cuda::DeviceScratch scratch_;
+  struct Q8Cached {
+    const float* x = nullptr;
+    std::int64_t rows = 0, cols = 0;
+  };
+  static constexpr int kQ8Cached = 4;
+  Q8Cached q8_cache_[kQ8Cached];
+  int q8_next_ = 0;
   // Host inputs uploaded while capturing, copied to pinned memory the graph's copy nodes read on replay.
   std::vector<void*> captured_inputs_;
 };

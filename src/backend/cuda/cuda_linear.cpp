@@ -10,12 +10,52 @@ namespace glmq {
 using namespace cuda;
 
 namespace {
-// Up to this many tokens a product streams the weights once per token (decode, short speculative runs);
-// beyond it the weights are expanded once and multiplied with cuBLAS.
-constexpr std::int64_t kMatvecMaxTokens = 8;
+constexpr std::int64_t kMatvecMaxTokens = kDecodeMaxTokens;
 // Dequantized weight tiles are at most this many elements (256 MB as float32).
 constexpr std::int64_t kTileElements = std::int64_t{64} << 20;
 }  // namespace
+
+bool CudaBackend::use_q8(const DeviceWeight& w) const { return !options_.exact_decode && q8_applies(w); }
+
+Q8View CudaBackend::q8_claim(const float* x, std::int64_t rows, std::int64_t cols) {
+  static_assert(static_cast<int>(Scratch::Q8Act3) - static_cast<int>(Scratch::Q8Act0) + 1 == kQ8Cached);
+  int slot = -1;
+  for (int i = 0; i < kQ8Cached; ++i)
+    if (q8_cache_[i].x == x) slot = i;
+  if (slot < 0) {
+    slot = q8_next_;
+    q8_next_ = (q8_next_ + 1) % kQ8Cached;
+  }
+  q8_cache_[slot] = Q8Cached{x, rows, cols};
+  const auto scratch = static_cast<Scratch>(static_cast<int>(Scratch::Q8Act0) + slot);
+  return q8_view(scratch_.get<std::uint8_t>(scratch, q8_bytes(rows, cols)), rows, cols);
+}
+
+Q8View CudaBackend::quantized(const float* x, std::int64_t rows, std::int64_t cols) {
+  for (int i = 0; i < kQ8Cached; ++i) {
+    const Q8Cached& c = q8_cache_[i];
+    if (c.x == x && c.rows == rows && c.cols == cols) {
+      const auto scratch = static_cast<Scratch>(static_cast<int>(Scratch::Q8Act0) + i);
+      return q8_view(scratch_.get<std::uint8_t>(scratch, q8_bytes(rows, cols)), rows, cols);
+    }
+  }
+  const Q8View v = q8_claim(x, rows, cols);
+  launch_quantize_q8(x, rows, 1, cols, 0, cols, v, stream_);
+  return v;
+}
+
+void CudaBackend::written(const void* p, std::size_t bytes) {
+  const auto* lo = static_cast<const char*>(p);
+  for (Q8Cached& c : q8_cache_) {
+    if (!c.x) continue;
+    const auto* x = reinterpret_cast<const char*>(c.x);
+    if (lo < x + static_cast<std::size_t>(c.rows * c.cols) * sizeof(float) && x < lo + bytes) c = Q8Cached{};
+  }
+}
+
+void CudaBackend::written_all() {
+  for (Q8Cached& c : q8_cache_) c = Q8Cached{};
+}
 
 void CudaBackend::linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) {
   const DeviceWeight& d = weights_.matrix(w);
@@ -27,10 +67,15 @@ void CudaBackend::linear(const WeightMatrix& w, const float* x, std::int64_t n, 
     a.x_token_stride = d.cols;
     a.y = y;
     a.y_token_stride = d.rows;
-    launch_matvec(a, sm_count_, stream_);
-    return;
+    if (use_q8(d)) {
+      launch_matvec_q8(a, quantized(x, n, d.cols), sm_count_, stream_);
+    } else {
+      launch_matvec(a, sm_count_, stream_);
+    }
+  } else {
+    gemm_linear(d, x, n, y);
   }
-  gemm_linear(d, x, n, y);
+  written(y, static_cast<std::size_t>(n * d.rows) * sizeof(float));
 }
 
 void CudaBackend::gemm_linear(const DeviceWeight& w, const float* x, std::int64_t n, float* y) {
@@ -87,7 +132,15 @@ void CudaBackend::headwise_linear(const DeviceWeight& w, std::int64_t segments, 
     a.x_segment_stride = x_segment_stride;
     a.y = y;
     a.y_token_stride = y_token_stride;
-    launch_matvec(a, sm_count_, stream_);
+    if (use_q8(w)) {
+      // Per-head activation rows, quantized each call (they live in the attention op's own buffers).
+      const std::int64_t rows = n * segments;
+      const Q8View xq = q8_view(scratch_.get<std::uint8_t>(Scratch::Q8Headwise, q8_bytes(rows, w.cols)), rows, w.cols);
+      launch_quantize_q8(x, n, segments, x_token_stride, x_segment_stride, w.cols, xq, stream_);
+      launch_matvec_q8(a, xq, sm_count_, stream_);
+    } else {
+      launch_matvec(a, sm_count_, stream_);
+    }
     return;
   }
   // Batched over segments: Y_s [rps × n] = W_s [rps × cols] · X_s [cols × n], column-major.
@@ -110,11 +163,28 @@ void CudaBackend::swiglu(const SwigluWeights& w, const float* x, std::int64_t n,
   if (n <= kMatvecMaxTokens) {
     GroupedSwigluArgs a;
     a.table = weights_.swiglu_table(&w, 1, a.probe);
+    if (!options_.exact_decode && swiglu_q8_applies(a.probe, 1)) {
+      GroupedSwigluQ8Args q;
+      q.table = a.table;
+      q.probe = a.probe;
+      q.n_tokens = n;
+      q.n_slots = n;
+      q.top_k = 1;
+      q.x = quantized(x, n, a.probe.gate.cols);
+      const std::int64_t inter = a.probe.gate.rows;
+      q.h = q8_view(scratch_.get<std::uint8_t>(Scratch::Q8Hidden, q8_bytes(n, inter)), n, inter);
+      q.out = out;
+      q.accumulate = false;
+      launch_grouped_swiglu_q8(q, stream_);
+      written(out, static_cast<std::size_t>(n * a.probe.down.rows) * sizeof(float));
+      return;
+    }
     a.n_slots = n;
     a.x = x;
     a.h = scratch_.get<float>(Scratch::SwigluHidden, static_cast<std::size_t>(n * w.gate.rows));
     a.y = out;
     launch_grouped_swiglu(a, sm_count_, stream_);
+    written(out, static_cast<std::size_t>(n * w.down.rows) * sizeof(float));
     return;
   }
   const auto width = static_cast<std::size_t>(n * w.gate.rows);
@@ -123,7 +193,7 @@ void CudaBackend::swiglu(const SwigluWeights& w, const float* x, std::int64_t n,
   linear(w.gate, x, n, g);
   linear(w.up, x, n, u);
   launch_silu_mul(g, u, static_cast<std::int64_t>(width), g, stream_);
-  linear(w.down, g, n, out);
+  linear(w.down, g, n, out);  // linear reports `out` written
 }
 
 }  // namespace glmq

@@ -26,6 +26,23 @@ void CudaBackend::moe_experts(const MoeExpertsArgs& a) {
   GroupedSwigluArgs g;
   g.table = weights_.swiglu_table(a.expert_weights, a.n_experts, g.probe);
   const std::int64_t hidden = g.probe.down.rows, inter = g.probe.gate.rows;
+  if (!options_.exact_decode && swiglu_q8_applies(g.probe, a.top_k)) {
+    GroupedSwigluQ8Args q;
+    q.table = g.table;
+    q.probe = g.probe;
+    q.expert_ids = a.experts;
+    q.n_tokens = a.n_tokens;
+    q.n_slots = slots;
+    q.top_k = a.top_k;
+    q.x = quantized(a.x, a.n_tokens, hidden);
+    q.h = q8_view(scratch_.get<std::uint8_t>(Scratch::Q8Hidden, q8_bytes(slots, inter)), slots, inter);
+    q.slot_weights = a.weights;
+    q.out = a.out;
+    q.accumulate = true;
+    launch_grouped_swiglu_q8(q, stream_);
+    written(a.out, static_cast<std::size_t>(a.n_tokens * hidden) * sizeof(float));
+    return;
+  }
   g.expert_ids = a.experts;
   g.n_slots = slots;
   g.top_k = a.top_k;
@@ -35,9 +52,11 @@ void CudaBackend::moe_experts(const MoeExpertsArgs& a) {
   g.y = scratch_.get<float>(Scratch::MoeSlots, static_cast<std::size_t>(slots * hidden));
   launch_grouped_swiglu(g, sm_count_, stream_);
   launch_sum_slots(g.y, a.n_tokens, a.top_k, hidden, a.out, stream_);
+  written(a.out, static_cast<std::size_t>(a.n_tokens * hidden) * sizeof(float));
 }
 
 void CudaBackend::moe_experts_on_host_groups(const MoeExpertsArgs& a) {
+  written_all();  // scatters into a.out row by row
   const std::int64_t slots = a.n_tokens * a.top_k;
   const std::int64_t hidden = a.expert_weights[0].gate.cols;
   std::vector<std::int32_t> experts(static_cast<std::size_t>(slots));
@@ -73,6 +92,7 @@ void CudaBackend::moe_experts_on_host_groups(const MoeExpertsArgs& a) {
     const std::int64_t first = start[static_cast<std::size_t>(e)], m = start[static_cast<std::size_t>(e + 1)] - first;
     if (m == 0) continue;
     launch_gather_rows(a.x, d_rows + first, m, hidden, in, stream_);
+    written(in, static_cast<std::size_t>(m * hidden) * sizeof(float));  // a cached int8 copy of `in` is stale
     swiglu(a.expert_weights[e], in, m, res);
     // Experts run one after another on the stream, so a token's rows are never added to concurrently.
     launch_scatter_add_rows(res, d_rows + first, d_weights + first, m, hidden, a.out, stream_);

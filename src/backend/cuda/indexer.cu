@@ -14,43 +14,64 @@ namespace glmq::cuda {
 namespace {
 
 constexpr int kScoreThreads = 128;
-constexpr int kHeadGroup = 16;
+constexpr int kHeadGroups = 4;                                // threads per position, each a share of the heads
+constexpr int kPositionsPerBlock = kScoreThreads / kHeadGroups;
 constexpr int kMaxQueryFloats = 8192;  // heads × head_dim staged in shared memory
+constexpr int kMaxHeads = 64;
+constexpr int kKeyChunk = 8;  // float4s of a key row loaded together
 constexpr int kSelectThreads = 1024;
 
-// grid: (position blocks, queries); each thread scores positions j, j + stride, ... below the query's view.
+// grid: (position blocks, queries). kHeadGroups consecutive threads score one position, thread g taking
+// heads g, g + kHeadGroups, …; query rows are staged with 4 floats of padding, so the group's threads read
+// consecutive rows from distinct banks while the 8 positions of a warp share them (broadcast).
 __global__ void __launch_bounds__(kScoreThreads) indexer_scores_kernel(IndexerCoreArgs a) {
-  __shared__ __align__(16) float q[kMaxQueryFloats];
-  __shared__ float w[kMaxQueryFloats / 4];
+  __shared__ __align__(16) float q[kMaxQueryFloats + 4 * kMaxHeads];
+  __shared__ float w[kMaxHeads];
   const std::int64_t t = blockIdx.y;
   const std::int64_t visible = static_cast<std::int64_t>(a.positions[t]) + 1;
   if (visible <= a.topk) return;  // everything visible is selected; no scores needed
-  const std::int64_t H = a.heads, D = a.head_dim;
-  for (std::int64_t i = threadIdx.x; i < H * D; i += blockDim.x) q[i] = a.q[t * H * D + i];
-  for (std::int64_t i = threadIdx.x; i < H; i += blockDim.x) w[i] = a.head_weights[t * H + i];
+  const int H = static_cast<int>(a.heads), D = static_cast<int>(a.head_dim), stride = D + 4;
+  const int per_group = (H + kHeadGroups - 1) / kHeadGroups;
+  for (int e = static_cast<int>(threadIdx.x); e < H * D; e += blockDim.x) {
+    const int h = e / D, d = e % D;
+    q[h * stride + d] = a.q[t * H * D + e];
+  }
+  for (int h = static_cast<int>(threadIdx.x); h < H; h += blockDim.x) w[h] = a.head_weights[t * H + h];
   __syncthreads();
-  float* out = a.scores + t * a.positions_bound;
-  for (std::int64_t j = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < visible;
-       j += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    float score = 0.0f;
-    for (std::int64_t g0 = 0; g0 < H; g0 += kHeadGroup) {
-      float acc[kHeadGroup] = {};
-      for (std::int64_t d4 = 0; d4 < D / 4; ++d4) {
-        const float4 kv = kv_value4(a.keys, j, 4 * d4);  // decoded from the cache format
+  const int g = static_cast<int>(threadIdx.x) % kHeadGroups;
+  const std::int64_t j = static_cast<std::int64_t>(blockIdx.x) * kPositionsPerBlock + threadIdx.x / kHeadGroups;
+  float score = 0.0f;
+  if (j < visible) {
+    for (int i0 = 0; i0 < per_group; i0 += 8) {
+      float acc[8] = {};
+      for (int c0 = 0; c0 < D / 4; c0 += kKeyChunk) {
+        // A chunk of the key row, loaded (decoded from the cache format) before any use: one round trip per
+        // chunk rather than one per 4 values.
+        float4 kv[kKeyChunk];
+        kv_value4_run(a.keys, j, 4 * c0, D, kv);
 #pragma unroll
-        for (int g = 0; g < kHeadGroup; ++g) {
-          if (g0 + g < H) {
-            const float4 qv = *reinterpret_cast<const float4*>(q + (g0 + g) * D + 4 * d4);
-            acc[g] = fmaf(qv.x, kv.x, fmaf(qv.y, kv.y, fmaf(qv.z, kv.z, fmaf(qv.w, kv.w, acc[g]))));
+        for (int c = 0; c < kKeyChunk; ++c) {
+          if (c0 + c >= D / 4) break;
+#pragma unroll
+          for (int i = 0; i < 8; ++i) {
+            if (i0 + i < per_group && (i0 + i) * kHeadGroups + g < H) {
+              const int h = (i0 + i) * kHeadGroups + g;
+              const float4 qv = *reinterpret_cast<const float4*>(q + h * stride + 4 * (c0 + c));
+              acc[i] = fmaf(qv.x, kv[c].x, fmaf(qv.y, kv[c].y, fmaf(qv.z, kv[c].z, fmaf(qv.w, kv[c].w, acc[i]))));
+            }
           }
         }
       }
 #pragma unroll
-      for (int g = 0; g < kHeadGroup; ++g)
-        if (g0 + g < H) score += w[g0 + g] * fmaxf(acc[g] * a.scale, 0.0f);
+      for (int i = 0; i < 8; ++i)
+        if (i0 + i < per_group && (i0 + i) * kHeadGroups + g < H)
+          score += w[(i0 + i) * kHeadGroups + g] * fmaxf(acc[i] * a.scale, 0.0f);
     }
-    out[j] = score;
   }
+  // The group's 4 threads are consecutive lanes of one warp.
+#pragma unroll
+  for (int o = kHeadGroups / 2; o > 0; o >>= 1) score += __shfl_xor_sync(0xffffffffu, score, o);
+  if (g == 0 && j < visible) a.scores[t * a.positions_bound + j] = score;
 }
 
 // Order-preserving map of a float onto an unsigned key (larger float → larger key).
@@ -92,14 +113,37 @@ __global__ void __launch_bounds__(kSelectThreads) topk_kernel(IndexerCoreArgs a)
       if ((key & high_mask) == prefix) atomicAdd(&hist[(key >> shift) & 0xffu], 1);
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
-      int remaining = s_remaining, bin = 255;
-      for (; bin > 0; --bin) {
-        if (hist[bin] >= remaining) break;
-        remaining -= hist[bin];
+    if (threadIdx.x < 32) {
+      // The bin holding the remaining-th largest key, found by warp 0: lane l sums bins 8l..8l+7, an
+      // exclusive suffix sum over the lanes gives the count above each lane's bins, and the one lane whose
+      // range crosses `remaining` walks its 8 bins down (bin 0 if none does, as a sequential walk would).
+      const int lane = static_cast<int>(threadIdx.x), remaining = s_remaining;
+      int local = 0;
+      for (int b = 0; b < 8; ++b) local += hist[8 * lane + b];
+      int above = 0;  // Σ over the lanes above this one
+      for (int l = 31; l > 0; --l) {
+        const int v = __shfl_sync(0xffffffffu, local, l);
+        if (l > lane) above += v;
       }
-      s_prefix = prefix | (static_cast<std::uint32_t>(bin) << shift);
-      s_remaining = remaining;
+      const bool mine = above < remaining && above + local >= remaining;
+      int bin = -1, left = remaining - above;
+      if (mine) {
+        for (int b = 8 * lane + 7; b >= 8 * lane; --b) {
+          if (hist[b] >= left) {
+            bin = b;
+            break;
+          }
+          left -= hist[b];
+        }
+      }
+      const unsigned found = __ballot_sync(0xffffffffu, mine);
+      if (found == 0 && lane == 0) {
+        s_prefix = prefix;  // bin 0
+        s_remaining = remaining - above;
+      } else if (mine) {
+        s_prefix = prefix | (static_cast<std::uint32_t>(bin) << shift);
+        s_remaining = left;
+      }
     }
     __syncthreads();
   }
@@ -134,16 +178,18 @@ __global__ void __launch_bounds__(kSelectThreads) topk_kernel(IndexerCoreArgs a)
 
 }  // namespace
 
-void launch_indexer(const IndexerCoreArgs& a, int sm_count, cudaStream_t s) {
+void launch_indexer(const IndexerCoreArgs& a, cudaStream_t s) {
   if (a.nq <= 0) return;
-  if (a.heads * a.head_dim > kMaxQueryFloats || a.head_dim % 4 != 0 || a.keys.width != a.head_dim)
-    fail(ErrorKind::InvalidArgument, "indexer on CUDA needs head_dim divisible by 4, keys of head_dim values and "
-                                     "heads·head_dim ≤ " + std::to_string(kMaxQueryFloats));
+  if (a.heads * a.head_dim > kMaxQueryFloats || a.head_dim % 4 != 0 || a.keys.width != a.head_dim ||
+      a.heads > kMaxHeads)
+    fail(ErrorKind::InvalidArgument, "indexer on CUDA needs head_dim divisible by 4, keys of head_dim values, "
+                                     "heads·head_dim ≤ " + std::to_string(kMaxQueryFloats) + " and at most " +
+                                     std::to_string(kMaxHeads) + " heads");
   // Keys are read four values at a time (kv_value4): quantized groups must not split a run of four.
   if (a.keys.groups > 0 && a.keys.group_shift < 2)
     fail(ErrorKind::InvalidArgument, "indexer on CUDA needs quantized key groups of at least 4 values");
-  const std::int64_t want = std::max<std::int64_t>(1, 8 * sm_count / a.nq);
-  const dim3 grid(grid_for(a.positions_bound, kScoreThreads, want), static_cast<unsigned>(a.nq));
+  const dim3 grid(static_cast<unsigned>((a.positions_bound + kPositionsPerBlock - 1) / kPositionsPerBlock),
+                  static_cast<unsigned>(a.nq));
   indexer_scores_kernel<<<grid, kScoreThreads, 0, s>>>(a);
   check_launch("indexer_scores");
   topk_kernel<<<static_cast<unsigned>(a.nq), kSelectThreads, 0, s>>>(a);

@@ -3,6 +3,7 @@
 // Every launcher is asynchronous on `stream` and checks the launch; none synchronises with the host.
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "backend/cuda/device_weight.h"
@@ -95,6 +96,45 @@ void launch_grouped_swiglu(const GroupedSwigluArgs& args, int sm_count, cudaStre
 void launch_sum_slots(const float* y, std::int64_t n_tokens, std::int64_t top_k, std::int64_t width, float* out,
                       cudaStream_t stream);
 
+// --- matvec_q8.cu / swiglu_q8.cu: the int8 decode path (CudaOptions::exact_decode false). Activations are
+// quantized per block of 32 to int8 with a float scale and the block's exact float sum (Q8View rows of
+// `cols` codes); the kernels multiply packed weight codes with them by dp4a.
+struct Q8View {
+  std::int8_t* q = nullptr;  // row v: q + v·cols
+  float2* ds = nullptr;      // row v: ds + v·cols/32, {scale, Σx} per block
+  std::int64_t cols = 0;
+};
+// Bytes of a buffer for `rows` rows of `cols` int8 activations, and the view of such a buffer.
+std::size_t q8_bytes(std::int64_t rows, std::int64_t cols);
+Q8View q8_view(void* buffer, std::int64_t rows, std::int64_t cols);
+// Whether the int8 kernels take w (its type has an int8 unit, rows of whole 32-blocks).
+bool q8_applies(const DeviceWeight& w);
+// Quantizes n_tok × segments rows of `cols` floats, row (t, s) at x + t·tok_stride + s·seg_stride, into rows
+// t·segments + s of out.
+// RMSNorm (as launch_rms_norm) that also writes y as int8 rows into out, for dims with rms_norm_q8_applies.
+bool rms_norm_q8_applies(std::int64_t dim);
+void launch_rms_norm_q8(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
+                        float* y, const Q8View& out, cudaStream_t stream);
+void launch_quantize_q8(const float* x, std::int64_t n_tok, std::int64_t segments, std::int64_t tok_stride,
+                        std::int64_t seg_stride, std::int64_t cols, const Q8View& out, cudaStream_t stream);
+// As launch_matvec, with token t segment s multiplying row t·segments + s of xq (a.x is not read).
+void launch_matvec_q8(const MatvecArgs& args, const Q8View& xq, int sm_count, cudaStream_t stream);
+struct GroupedSwigluQ8Args {
+  const DeviceSwiglu* table = nullptr;       // device array indexed by expert id
+  DeviceSwiglu probe;                        // host copy of one entry
+  const std::int32_t* expert_ids = nullptr;  // [n_slots] device, or null: every slot uses table[0]
+  std::int64_t n_tokens = 0, n_slots = 0, top_k = 1;  // slot s belongs to token s / top_k
+  Q8View x;                                  // [n_tokens × hidden]
+  Q8View h;                                  // [n_slots × inter] scratch
+  const float* slot_weights = nullptr;       // [n_slots] or null (weight 1)
+  float* out = nullptr;                      // [n_tokens × hidden]: (+)= Σ_k weight·down·h_k
+  bool accumulate = false;
+};
+// Whether the int8 grouped kernels take these experts (their types have int8 units, inter a multiple of 32,
+// at most 16 slots per token).
+bool swiglu_q8_applies(const DeviceSwiglu& probe, std::int64_t top_k);
+void launch_grouped_swiglu_q8(const GroupedSwigluQ8Args& args, cudaStream_t stream);
+
 // --- route.cu: sigmoid router with correction bias and group-limited top-k (one block per token).
 struct RouteArgs {
   std::int64_t n_tokens = 0, n_experts = 0, top_k = 0, n_group = 1, topk_group = 1;
@@ -137,6 +177,6 @@ struct IndexerCoreArgs {
   std::int32_t* selection = nullptr;
   std::int32_t* selection_count = nullptr;
 };
-void launch_indexer(const IndexerCoreArgs& args, int sm_count, cudaStream_t stream);
+void launch_indexer(const IndexerCoreArgs& args, cudaStream_t stream);
 
 }  // namespace glmq::cuda

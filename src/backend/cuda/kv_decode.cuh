@@ -60,4 +60,47 @@ __device__ __forceinline__ float4 kv_value4(const KvView& v, std::int64_t r, std
                      kv_affine(s, b, q >> 24));
 }
 
+// out[i] = values c + 4i .. c + 4i + 3 of cache row r for i < N with c + 4i < limit (else zeros); the format
+// is decided once, so the N loads are independent and issued together.
+template <int N>
+__device__ __forceinline__ void kv_value4_run(const KvView& v, std::int64_t r, std::int64_t c, std::int64_t limit,
+                                              float4 (&out)[N]) {
+  switch (v.format) {
+    case KvFormat::F32:
+#pragma unroll
+      for (int i = 0; i < N; ++i)
+        out[i] = c + 4 * i < limit ? __ldg(reinterpret_cast<const float4*>(v.data + 4 * (r * v.width + c + 4 * i)))
+                                   : float4{0.0f, 0.0f, 0.0f, 0.0f};
+      return;
+    default:
+#pragma unroll
+      for (int i = 0; i < N; ++i) out[i] = c + 4 * i < limit ? kv_value4(v, r, c + 4 * i) : float4{0.0f, 0.0f, 0.0f, 0.0f};
+      return;
+  }
+}
+
+// v[i] = value c + i·c_step of cache row pos[i] for i < N (0 where pos[i] < 0). The format is decided once
+// for the batch, so all N loads are independent and issued together.
+template <int N>
+__device__ __forceinline__ void kv_values(const KvView& v, const std::int64_t (&pos)[N], std::int64_t c, float (&out)[N],
+                                          std::int64_t c_step = 0) {
+  switch (v.format) {
+    case KvFormat::F32:
+#pragma unroll
+      for (int i = 0; i < N; ++i)
+        out[i] = pos[i] < 0 ? 0.0f : __ldg(reinterpret_cast<const float*>(v.data) + pos[i] * v.width + c + i * c_step);
+      return;
+    case KvFormat::F16:
+#pragma unroll
+      for (int i = 0; i < N; ++i)
+        out[i] = pos[i] < 0 ? 0.0f
+                            : kv_half(__ldg(reinterpret_cast<const unsigned short*>(v.data) + pos[i] * v.width + c + i * c_step));
+      return;
+    default:
+#pragma unroll
+      for (int i = 0; i < N; ++i) out[i] = pos[i] < 0 ? 0.0f : kv_value(v, pos[i], c + i * c_step);
+      return;
+  }
+}
+
 }  // namespace glmq::cuda

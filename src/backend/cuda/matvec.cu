@@ -11,23 +11,32 @@ namespace {
 
 constexpr int kRowsPerGroup = 4;
 
+// Block: kRowThreads / LANES lane groups; `split` consecutive groups share kRowsPerGroup rows and take one
+// slice of their units each (split-K for matrices with few rows), partial sums reduced in shared memory.
 template <int KIND, int LANES>
-__global__ void __launch_bounds__(kRowThreads, 3) matvec_kernel(MatvecArgs a) {
+__global__ void __launch_bounds__(kRowThreads, 3) matvec_kernel(MatvecArgs a, int split) {
   extern __shared__ unsigned long long smem[];
+  __shared__ float partial[kRowThreads / LANES][kRowsPerGroup];
   const DeviceWeight& w = a.w;
   const Codebook cb = stage_codebook<KIND>(w, smem);
-  constexpr int kGroupsPerWarp = 32 / LANES;
+  constexpr int kGroups = kRowThreads / LANES;
+  const int group = static_cast<int>(threadIdx.x) / LANES, slice = group % split;
+  const int per_block = kGroups / split;
   const std::int64_t t = blockIdx.y;
   const std::int64_t rows_per_seg = w.rows / a.segments;
   const std::int64_t groups_per_seg = (rows_per_seg + kRowsPerGroup - 1) / kRowsPerGroup;
   const std::int64_t groups = groups_per_seg * a.segments;
-  const std::int64_t warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  const int sub = static_cast<int>((threadIdx.x & 31) / LANES);
+  const int units = static_cast<int>(w.cols / RowUnit<KIND>::kElems);
+  // Slices of whole staging steps (LANES·kBatch units), so every slice but the last stages full ranges.
+  constexpr int kStep = LANES * RowUnit<KIND>::kBatch;
+  const int per_slice = ((units + split - 1) / split + kStep - 1) / kStep * kStep;
+  const int begin = min(units, slice * per_slice), end = min(units, begin + per_slice);
   const bool leader = (threadIdx.x & (LANES - 1)) == 0;
-  // The loop runs per warp (all its lanes together, for the shuffles); groups past the end redo the last.
-  for (std::int64_t g0 = (blockIdx.x * warps + warp) * kGroupsPerWarp; g0 < groups;
-       g0 += static_cast<std::int64_t>(gridDim.x) * warps * kGroupsPerWarp) {
-    const std::int64_t g = min(g0 + sub, groups - 1);
+  // Every thread of the block runs the same iterations (the loop bound depends on the block only).
+  for (std::int64_t g0 = static_cast<std::int64_t>(blockIdx.x) * per_block; g0 < groups;
+       g0 += static_cast<std::int64_t>(gridDim.x) * per_block) {
+    const std::int64_t gi = g0 + group / split;
+    const std::int64_t g = min(gi, groups - 1);
     const std::int64_t seg = g / groups_per_seg, r0 = (g % groups_per_seg) * kRowsPerGroup;
     const DeviceWeight* mats[kRowsPerGroup];
     std::int64_t rows[kRowsPerGroup];
@@ -38,13 +47,30 @@ __global__ void __launch_bounds__(kRowThreads, 3) matvec_kernel(MatvecArgs a) {
     }
     float out[kRowsPerGroup];
     group_rows_dot<KIND, LANES, kRowsPerGroup>(mats, rows, a.x + t * a.x_token_stride + seg * a.x_segment_stride, cb,
-                                               warp_stage<KIND>(smem), out);
-    if (leader && g0 + sub < groups) {
-      float* y = a.y + t * a.y_token_stride + seg * rows_per_seg;
+                                               warp_stage<KIND>(smem), out, begin, end);
+    float* y = a.y + t * a.y_token_stride + seg * rows_per_seg;
+    if (split == 1) {
+      if (leader && gi < groups) {
 #pragma unroll
-      for (int k = 0; k < kRowsPerGroup; ++k)
-        if (r0 + k < rows_per_seg) y[r0 + k] = out[k];
+        for (int k = 0; k < kRowsPerGroup; ++k)
+          if (r0 + k < rows_per_seg) y[r0 + k] = out[k];
+      }
+      continue;
     }
+    if (leader) {
+#pragma unroll
+      for (int k = 0; k < kRowsPerGroup; ++k) partial[group][k] = out[k];
+    }
+    __syncthreads();
+    if (leader && slice == 0 && gi < groups) {
+#pragma unroll
+      for (int k = 0; k < kRowsPerGroup; ++k) {
+        float sum = 0.0f;
+        for (int i = 0; i < split; ++i) sum += partial[group + i][k];
+        if (r0 + k < rows_per_seg) y[r0 + k] = sum;
+      }
+    }
+    __syncthreads();
   }
 }
 
@@ -68,8 +94,15 @@ void launch_matvec(const MatvecArgs& a, int sm_count, cudaStream_t s) {
     constexpr int KIND = decltype(kind)::value;
     dispatch_lanes<KIND>(w.cols, [&](auto lanes) {
       constexpr int LANES = decltype(lanes)::value;
-      const dim3 grid(row_group_grid(groups, LANES, a.n_tokens, sm_count), static_cast<unsigned>(a.n_tokens));
-      matvec_kernel<KIND, LANES><<<grid, kRowThreads, row_kernel_smem_bytes<KIND>(), s>>>(a);
+      // Few row groups (router, indexer head weights): split the columns over the warps of a block.
+      constexpr int kGroups = kRowThreads / LANES;
+      int split = 1;
+      if (LANES == 32 && KIND != kGenericKind)
+        while (split < kGroups && groups * a.n_tokens * split < std::int64_t{8} * sm_count) split *= 2;
+      const std::int64_t per_block = kGroups / split;
+      const std::int64_t cap = std::max<std::int64_t>(1, std::int64_t{sm_count} * 32 / a.n_tokens);
+      const dim3 grid(grid_for(groups, per_block, cap), static_cast<unsigned>(a.n_tokens));
+      matvec_kernel<KIND, LANES><<<grid, kRowThreads, row_kernel_smem_bytes<KIND>(), s>>>(a, split);
       check_launch("matvec");
     });
   };

@@ -2,6 +2,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch_util.cuh"
+#include "backend/cuda/q8_dot.cuh"
 #include "backend/cuda/weight_decode.cuh"
 
 namespace glmq::cuda {
@@ -30,6 +31,38 @@ __global__ void rms_norm_kernel(const float* x, std::int64_t x_stride, const flo
   ss = block_sum(ss);
   const float inv = rsqrtf(ss / static_cast<float>(dim) + eps);
   for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = w[i] * (xr[i] * inv);
+}
+
+// RMSNorm that also writes its output as int8 blocks (the decode path's next products read those): warp w
+// holds blocks w·per_warp … of the row in registers (one value per lane), so x is read once and each block's
+// scale is a warp reduction. One block of kNormQ8Threads per row.
+constexpr int kNormQ8Threads = 1024, kNormQ8MaxPerWarp = 8;
+__global__ void __launch_bounds__(kNormQ8Threads) rms_norm_q8_kernel(const float* x, std::int64_t x_stride, const float* w,
+                                                                     std::int64_t dim, float eps, float* y, Q8View out) {
+  const float* xr = x + blockIdx.x * x_stride;
+  float* yr = y + blockIdx.x * dim;
+  const int lane = static_cast<int>(threadIdx.x & 31), warp = static_cast<int>(threadIdx.x >> 5);
+  const int blocks = static_cast<int>(dim / 32), per_warp = (blocks + kNormQ8Threads / 32 - 1) / (kNormQ8Threads / 32);
+  float v[kNormQ8MaxPerWarp];
+  float ss = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kNormQ8MaxPerWarp; ++j) {
+    const int b = warp * per_warp + j;
+    v[j] = j < per_warp && b < blocks ? xr[32 * b + lane] : 0.0f;
+    ss += v[j] * v[j];
+  }
+  ss = block_sum(ss);
+  const float inv = rsqrtf(ss / static_cast<float>(dim) + eps);
+#pragma unroll
+  for (int j = 0; j < kNormQ8MaxPerWarp; ++j) {
+    const int b = warp * per_warp + j;
+    if (j < per_warp && b < blocks) {  // uniform over the warp
+      const float f = w[32 * b + lane] * (v[j] * inv);
+      yr[32 * b + lane] = f;
+      const std::int64_t block = static_cast<std::int64_t>(blockIdx.x) * blocks + b;
+      quantize_block_warp(f, out.q + 32 * block, out.ds + block);
+    }
+  }
 }
 
 __global__ void layer_norm_kernel(const float* x, const float* w, const float* b, std::int64_t dim, float eps, float* y) {
@@ -73,6 +106,16 @@ void launch_rms_norm(const float* x, std::int64_t x_stride, const float* w, std:
   if (n <= 0) return;
   rms_norm_kernel<<<static_cast<unsigned>(n), norm_threads(dim), 0, s>>>(x, x_stride, w, dim, eps, y);
   check_launch("rms_norm");
+}
+
+bool rms_norm_q8_applies(std::int64_t dim) { return dim % 32 == 0 && dim <= 32 * kNormQ8Threads / 32 * kNormQ8MaxPerWarp; }
+
+void launch_rms_norm_q8(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
+                        float* y, const Q8View& out, cudaStream_t s) {
+  if (n <= 0) return;
+  if (!rms_norm_q8_applies(dim)) fail(ErrorKind::InvalidArgument, "rms_norm_q8: dim " + std::to_string(dim) + " unsupported");
+  rms_norm_q8_kernel<<<static_cast<unsigned>(n), kNormQ8Threads, 0, s>>>(x, x_stride, w, dim, eps, y, out);
+  check_launch("rms_norm_q8");
 }
 
 void launch_layer_norm(const float* x, const float* w, const float* b, std::int64_t n, std::int64_t dim, float eps, float* y,

@@ -66,7 +66,8 @@ __device__ __forceinline__ float* warp_stage(void* smem) {
   return base + (threadIdx.x >> 5) * stage_floats_per_warp<KIND>();
 }
 
-// out[k] = row rows[k] of *mats[k] · x for k < R, in every lane of the group. x: the row's activations
+// out[k] = units [begin, end) of row rows[k] of *mats[k] · x for k < R (begin < 0: the whole row), in every
+// lane of the group. x: the row's activations
 // (16-byte aligned unless KIND is generic); every matrix has mats[0]'s type and columns. stage: this warp's
 // shared-memory stage (warp_stage). Each step the group copies the activations of its next LANES·kBatch
 // units from global memory with coalesced 16-byte loads into the padded stage, so each lane then reads its
@@ -74,11 +75,16 @@ __device__ __forceinline__ float* warp_stage(void* smem) {
 // every 16-byte load of the warp touch 32 different cache lines).
 template <int KIND, int LANES, int R>
 __device__ __forceinline__ void group_rows_dot(const DeviceWeight* const (&mats)[R], const std::int64_t (&rows)[R],
-                                               const float* x, const Codebook& cb, float* stage, float (&out)[R]) {
+                                               const float* x, const Codebook& cb, float* stage, float (&out)[R],
+                                               int begin = -1, int end = -1) {
   using U = RowUnit<KIND>;
   // 32-bit unit and element indices (rows hold far fewer than 2^31 elements): cheaper index arithmetic.
   const int cols = static_cast<int>(mats[0]->cols);
-  const int units = cols / U::kElems;
+  if (begin < 0) {
+    begin = 0;
+    end = cols / U::kElems;
+  }
+  const int units = end, limit = end * U::kElems;
   const int lane = static_cast<int>(threadIdx.x & (LANES - 1));
   const int sub = static_cast<int>((threadIdx.x & 31) / LANES);
   constexpr int kRange = LANES * U::kElems;            // activations of one step of the group
@@ -93,7 +99,7 @@ __device__ __forceinline__ void group_rows_dot(const DeviceWeight* const (&mats)
     row[k] = U::row(*mats[k], rows[k]);
   }
   // The loop runs the same steps in every lane of the warp (staging and __syncwarp need all of them).
-  for (int step = 0; step < units; step += LANES * U::kBatch) {
+  for (int step = begin; step < units; step += LANES * U::kBatch) {
     const int u0 = step + lane;
     typename U::Raw raw[U::kBatch][R];
 #pragma unroll
@@ -109,7 +115,7 @@ __device__ __forceinline__ void group_rows_dot(const DeviceWeight* const (&mats)
 #pragma unroll
       for (int j = 0; j < U::kBatch; ++j) {
         const int first = (step + j * LANES) * U::kElems;
-        const int left = cols - first;
+        const int left = limit - first;
         const float4* src = reinterpret_cast<const float4*>(x + first);
         float* dst = stage + (j * (32 / LANES) + sub) * kRangePadded;
 #pragma unroll

@@ -29,6 +29,10 @@ void* WeightCache::upload(const void* host, std::size_t bytes) {
   allocations_.push_back(p);
   bytes_ += bytes;
   check(cudaMemcpy(p, host, bytes, cudaMemcpyHostToDevice), "uploading weights");
+  // A copy from pageable memory may return before its DMA lands, and the kernels that read the weights run
+  // on a non-blocking stream that does not wait for the default stream: wait here (first use only). Seen as
+  // garbage results on a weight's first decode-sized product once those kernels got fast enough.
+  check(cudaDeviceSynchronize(), "uploading weights (synchronise)");
   return p;
 }
 

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Regenerates the numbers of bench/quality.md: for each model and build, strided perplexity of the python-docs and
+# python-code test texts (ctx 512, stride 256, as MODEL.md), KL divergence and top-1 agreement against the bf16
+# build on both texts, and zero-shot HellaSwag / PIQA / WinoGrande (first LIMIT documents each).
+#
+#   GLMQ=build-meas/glmq bench/quality.sh        # glm-mini, every build: about 2.5 h of CPU at --threads 1
+#   MODELS="glm-mini glm-small" BUILDS="bf16 uniform-4 mixed-3.5" bench/quality.sh
+#
+# Builds: bf16 (as shipped), glmq presets (glmq quantize --recipe NAME), mlxlm-q4 / mlxlm-mixed_3_6 (mlx_lm.convert,
+# see quality_mlxlm.py), and kv16 / kv8r8 / kv8 / kv4: the bf16 weights with a 16-bit / 8-bit (rope 8) / 8-bit
+# (rope 16, the default) / 4-bit (rope 16) latent cache. Every weight build runs with the float32 cache
+# (--kv-bits 32), so its KL divergence is the weights' alone; the kv builds differ from bf16 only in the cache.
+# An mlx-lm build whose tensors equal those of the matching glmq preset (uniform-4, mixed_3_6) bit for bit
+# (quality_compare.py) gets only a short check — perplexity of the first 20,000 bytes of python-code with both —
+# and the preset's numbers; one that differs is measured in full.
+# Steps already done (their log exists) are skipped, so an interrupted run resumes; delete $WORK/MODEL/logs to
+# start over. The table is printed at the end (bench/quality_table.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GLMQ=${GLMQ:-build-meas/glmq}
+SHARED=${SHARED:-../shared}
+WORK=${WORK:-/work/meas_models}
+THREADS=${THREADS:-1}
+LIMIT=${LIMIT:-300}
+MODELS=${MODELS:-glm-mini}
+BUILDS=${BUILDS:-"bf16 uniform-8 uniform-6 uniform-4 uniform-3 mixed-3.5 mixed_2_6 mixed_3_6 mlxlm-q4 mlxlm-mixed_3_6 kv16 kv8r8 kv8 kv4"}
+DOCS=$SHARED/data/corpus/python-docs-test.txt
+CODE=$SHARED/data/corpus/python-code-test.txt
+
+# step LOG command...: runs the command unless LOG exists; the log gets the command, its output and wall time.
+step() {
+  local log=$1
+  shift
+  [[ -s $log ]] && return 0
+  local t0=$SECONDS
+  echo "+ $*" >"$log.tmp"
+  "$@" >>"$log.tmp" 2>&1
+  echo "wall_seconds $((SECONDS - t0))" >>"$log.tmp"
+  mv "$log.tmp" "$log"
+  echo "$(date +%T) $(basename "$log") $((SECONDS - t0)) s" >&2
+}
+
+for M in $MODELS; do
+  HF=$SHARED/models/$M
+  W=$WORK/$M
+  mkdir -p "$W/logs"
+  head -c 20000 "$CODE" >"$W/code-head.txt"
+  # The bf16 base first: its saved log-probabilities are every other build's KLD reference.
+  for B in bf16 $BUILDS; do
+    [[ $B == bf16 && -s $W/logs/bf16.eval.log && $BUILDS != *bf16* ]] && continue
+    kv=(--kv-bits 32)
+    dir=$HF
+    case $B in
+      bf16) ;;
+      kv16) kv=(--kv-bits 16) ;;
+      kv8r8) kv=(--kv-bits 8 --kv-rope-bits 8) ;;
+      kv8) kv=(--kv-bits 8) ;;
+      kv4) kv=(--kv-bits 4) ;;
+      mlxlm-q4 | mlxlm-mixed_3_6)
+        dir=$W/$B
+        [[ -s $dir/config.json ]] || step "$W/logs/$B.make.log" python3 bench/quality_mlxlm.py "$HF" "$dir" "${B#mlxlm-}"
+        twin=uniform-4
+        [[ $B == mlxlm-mixed_3_6 ]] && twin=mixed_3_6
+        [[ -s $W/glmq-$twin/config.json ]] || step "$W/logs/$twin.make.log" "$GLMQ" quantize --model "$HF" \
+          --out "$W/glmq-$twin" --recipe "$twin"
+        if python3 bench/quality_compare.py "$dir" "$W/glmq-$twin" >"$W/logs/$B.compare.log" 2>&1; then
+          for d in "$dir" "$W/glmq-$twin"; do
+            step "$W/logs/$B.check-$(basename "$d").log" "$GLMQ" ppl --model "$d" --data "$W/code-head.txt" \
+              --ctx 512 --stride 256 --threads "$THREADS" "${kv[@]}"
+          done
+          continue
+        fi
+        ;;
+      *)
+        dir=$W/glmq-$B
+        [[ -s $dir/config.json ]] || step "$W/logs/$B.make.log" "$GLMQ" quantize --model "$HF" --out "$dir" --recipe "$B"
+        ;;
+    esac
+    for text in docs code; do
+      data=$DOCS
+      [[ $text == code ]] && data=$CODE
+      if [[ $B == bf16 ]]; then
+        lp=(--save-logits "$W/bf16-$text.lp")
+      else
+        lp=(--kld-base "$W/bf16-$text.lp")
+      fi
+      step "$W/logs/$B.$text.log" "$GLMQ" ppl --model "$dir" --data "$data" --ctx 512 --stride 256 \
+        --threads "$THREADS" "${kv[@]}" "${lp[@]}"
+    done
+    step "$W/logs/$B.eval.log" "$GLMQ" eval --model "$dir" --tasks hellaswag,piqa,winogrande --limit "$LIMIT" \
+      --data-dir "$SHARED/data" --threads "$THREADS" "${kv[@]}"
+  done
+  python3 bench/quality_table.py "$W" "$HF" $BUILDS
+done

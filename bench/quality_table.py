@@ -1,0 +1,130 @@
+"""Print bench/quality.md's tables from the logs bench/quality.sh leaves in WORK/MODEL/logs.
+
+Usage: quality_table.py WORK_MODEL_DIR HF_MODEL_DIR BUILD...
+Size = the build's *.safetensors files (10^6 bytes); bits/weight = their tensor bytes (headers excluded) × 8 over
+the bf16 model's parameter count.
+"""
+import glob
+import json
+import os
+import re
+import struct
+import sys
+
+work, hf, builds = sys.argv[1], sys.argv[2], sys.argv[3:]
+if "bf16" not in builds:
+    builds = ["bf16"] + builds
+
+
+def tensor_bytes_and_params(directory):
+    total_file, total_data, params = 0, 0, 0
+    for f in sorted(glob.glob(os.path.join(directory, "*.safetensors"))):
+        size = os.path.getsize(f)
+        with open(f, "rb") as fh:
+            n = struct.unpack("<Q", fh.read(8))[0]
+            header = json.loads(fh.read(n))
+        total_file += size
+        total_data += size - 8 - n
+        for name, t in header.items():
+            if name != "__metadata__":
+                p = 1
+                for d in t["shape"]:
+                    p *= d
+                params += p
+    return total_file, total_data, params
+
+
+_, _, base_params = tensor_bytes_and_params(hf)
+
+
+def read(path):
+    return open(path).read() if os.path.exists(path) else None
+
+
+def ppl(log):
+    m = re.search(r"\| (\d+) predictions \| PPL ([\d.]+) ± ([\d.]+) \|.* in ([\d.]+) s", log or "")
+    return (m.group(2), m.group(3)) if m else None
+
+
+def kld(log):
+    if not log or "Mean KLD" not in log:
+        return None
+    g = lambda key: re.search(re.escape(key) + r"\s*:\s*([-\d.]+)(?: ± ([\d.]+))?", log)
+    return {"mean": g("Mean KLD").group(1), "mean_se": g("Mean KLD").group(2), "p99": g("99.0% KLD").group(1),
+            "top": g("Same top p").group(1), "top_se": g("Same top p").group(2)}
+
+
+def tasks(log):
+    out = {}
+    for m in re.finditer(r"^\| (\w+) \| (\d+) \| ([\d.]+) ± ([\d.]+) \| (?:([\d.]+) ± ([\d.]+)|—) \|", log or "", re.M):
+        out[m.group(1)] = {"docs": m.group(2), "acc": (m.group(3), m.group(4)),
+                           "acc_norm": (m.group(5), m.group(6)) if m.group(5) else None}
+    return out
+
+
+def wall(log):
+    m = re.search(r"wall_seconds (\d+)", log or "")
+    return int(m.group(1)) if m else None
+
+
+names = {
+    "bf16": "bf16 (as shipped; float32 compute, float32 cache)",
+    "mlxlm-q4": "mlx-lm `convert -q --q-bits 4 --q-group-size 64`",
+    "mlxlm-mixed_3_6": "mlx-lm `convert --quant-predicate mixed_3_6`",
+    "kv16": "bf16, cache `--kv-bits 16`",
+    "kv8r8": "bf16, cache `--kv-bits 8 --kv-rope-bits 8`",
+    "kv8": "bf16, cache `--kv-bits 8` (rope 16)",
+    "kv4": "bf16, cache `--kv-bits 4` (rope 16)",
+}
+rows, times, notes = [], [], []
+for b in builds:
+    d = {"bf16": hf, "mlxlm-q4": os.path.join(work, "mlxlm-q4"),
+         "mlxlm-mixed_3_6": os.path.join(work, "mlxlm-mixed_3_6")}.get(b, hf if b.startswith("kv") else
+                                                                       os.path.join(work, "glmq-" + b))
+    if not os.path.isdir(d):
+        continue
+    src = b  # whose measurement logs give the numbers
+    compare = read(os.path.join(work, "logs", f"{b}.compare.log"))
+    if compare and compare.startswith("identical"):
+        src = "mixed_3_6" if b == "mlxlm-mixed_3_6" else "uniform-4"
+        checks = [ppl(read(os.path.join(work, "logs", f"{b}.check-{x}.log"))) for x in (b, "glmq-" + src)]
+        notes.append(f"`{b}`: its {compare.split()[1]} tensors equal glmq `{src}`'s bit for bit, so its row repeats "
+                     f"that build's numbers; check, python-code's first 20,000 bytes: PPL "
+                     f"{checks[0][0] if checks[0] else '–'} (mlx-lm folder) vs {checks[1][0] if checks[1] else '–'}"
+                     f" (glmq folder)")
+    logs = {k: read(os.path.join(work, "logs", f"{src}.{k}.log")) for k in ("docs", "code", "eval")}
+    logs["make"] = read(os.path.join(work, "logs", f"{b}.make.log"))
+    size, data, _ = tensor_bytes_and_params(d)
+    docs, code, ev = ppl(logs["docs"]), ppl(logs["code"]), tasks(logs["eval"])
+    kc, kd = kld(logs["code"]), kld(logs["docs"])
+    fmt_ppl = lambda p: f"{float(p[0]):.4f} ± {float(p[1]):.4f}" if p else "–"
+    if b == "bf16":
+        kcol = ["0 (base)", "0 (base)", "100% (base)", "0 (base)"]
+    else:
+        kcol = [f"{float(kc['mean']):.5f} ± {float(kc['mean_se']):.5f}" if kc else "–",
+                f"{float(kc['p99']):.4f}" if kc else "–",
+                f"{float(kc['top']):.2f}%" if kc else "–",
+                f"{float(kd['mean']):.5f}" if kd else "–"]
+    acc = lambda t, k: (f"{float(ev[t][k][0]):.3f}" if t in ev and ev[t][k] else "–")
+    label = names.get(b, f"glmq MLX `{b}`") + (f" (= glmq `{src}`)" if src != b else "")
+    if b.startswith("kv"):
+        size_col, bpw = "(as bf16)", "16"
+    else:
+        size_col, bpw = f"{size / 1e6:.1f}", f"{8 * data / base_params:.2f}"
+    rows.append(f"| {label} | {size_col} | {bpw} | {fmt_ppl(docs)} | {fmt_ppl(code)} | " + " | ".join(kcol) +
+                f" | {acc('hellaswag', 'acc_norm')} | {acc('piqa', 'acc')} | {acc('winogrande', 'acc')} |")
+    if src == b:
+        times.append(f"| {b} | " + " | ".join(str(wall(logs[k]) or "–") for k in ("make", "docs", "code", "eval")) + " |")
+
+limit = next((t["docs"] for b in builds for t in tasks(read(os.path.join(work, "logs", f"{b}.eval.log"))).values()),
+             "?")
+print(f"{base_params:,} parameters; tasks: first {limit} documents each\n")
+print("| build | size (MB) | bits/weight | python-docs ppl | python-code ppl | KLD vs bf16, code (mean) | KLD 99th pct, code "
+      "| same top-1, code | KLD vs bf16, docs (mean) | HellaSwag acc_norm | PIQA acc | WinoGrande acc |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("\n".join(rows))
+for n in notes:
+    print("\n- " + n)
+print("\nWall seconds per step (make = quantize):\n")
+print("| build | make | docs ppl | code ppl | eval |\n|---|---|---|---|---|")
+print("\n".join(times))

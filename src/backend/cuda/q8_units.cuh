@@ -1,0 +1,430 @@
+#pragma once
+// Int8 row units: the decode-path dot products on quantized weights against activations quantized to int8.
+//
+// Activations (Q8 rows): per block of 32 values, 32 int8 codes q and a float2 {d, Σx}, x ≈ d·q; Σx is the
+// exact float sum of the block (the affine bias and the K-quant minimum multiply it, so it is kept exact).
+// A unit is 32 weights of one row against one such block: the weight codes are unpacked several at a time
+// with masks and byte permutes into bytes, multiplied with __dp4a (four int8 products and an add per
+// instruction) and scaled once per unit. That is about one integer instruction per weight; the float
+// kernels (row_units.cuh) take ~9, which made them instruction-bound far below the memory bandwidth.
+//
+// Each unit type gives
+//   Row / row()       what load() needs of one row (pointers), computed once per row,
+//   Raw / load()      the unit's weight bytes of one row, loaded into registers (before any is decoded),
+//   prep()            the activation block rearranged into the byte order that type's unpacking yields
+//                     (done once per unit for all rows that share the activations),
+//   dot()             Σ w·x over the unit as float.
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "backend/cuda/ggml_units.cuh"
+#include "backend/cuda/weight_decode.cuh"
+
+namespace glmq::cuda {
+
+// A row of int8 activations: codes [cols] and one {d, Σx} per block of 32.
+struct Q8Row {
+  const std::int8_t* q = nullptr;
+  const float2* ds = nullptr;
+};
+
+// One block of activations: the 32 codes as 8 words (natural order: word j holds codes 4j..4j+3).
+struct Q8Block {
+  int n[8];
+  float d, sum;
+};
+
+// Prepared activations: 8 words in the byte order a unit type's unpacking needs, and the block's scale.
+struct Q8Prepared {
+  int v[8];
+  float d, sum;
+  int isum;  // Σ of the 8-bit codes (affine units only)
+};
+
+// What the i-quant units need besides their bytes: the IQ2_S grid (shared memory) and the IQ4_NL levels
+// (four words of int8 values, in registers).
+struct Q8Codebook {
+  const std::uint64_t* grid = nullptr;
+  std::uint32_t nl[4] = {0, 0, 0, 0};
+};
+
+// The integer cores below are host-callable too (plain C++ equivalents of the intrinsics), so their bit
+// manipulation can be checked against a direct computation without a GPU.
+#define GLMQ_HD __host__ __device__ __forceinline__
+#ifdef __CUDA_ARCH__
+#define GLMQ_UNROLL _Pragma("unroll")
+#else
+#define GLMQ_UNROLL
+#endif
+
+GLMQ_HD int dp4a_ss(int a, int b, int c) {
+#ifdef __CUDA_ARCH__
+  return __dp4a(a, b, c);
+#else
+  for (int i = 0; i < 4; ++i)
+    c += static_cast<int>(static_cast<std::int8_t>(a >> (8 * i))) * static_cast<int>(static_cast<std::int8_t>(b >> (8 * i)));
+  return c;
+#endif
+}
+// Unsigned bytes of a times signed bytes of b (codes above 127, or masks that keep high bits).
+GLMQ_HD int dp4a_us(std::uint32_t a, int b, int c) {
+#ifdef __CUDA_ARCH__
+  int d;
+  asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+#else
+  for (int i = 0; i < 4; ++i)
+    c += static_cast<int>((a >> (8 * i)) & 0xFFu) * static_cast<int>(static_cast<std::int8_t>(b >> (8 * i)));
+  return c;
+#endif
+}
+// Bytes of {b, a} (a = bytes 0-3) picked by the low 3 bits of each of sel's 4 low nibbles (__byte_perm).
+GLMQ_HD std::uint32_t prmt(std::uint32_t a, std::uint32_t b, std::uint32_t sel) {
+#ifdef __CUDA_ARCH__
+  return __byte_perm(a, b, sel);
+#else
+  const std::uint64_t v = (static_cast<std::uint64_t>(b) << 32) | a;
+  std::uint32_t d = 0;
+  for (int i = 0; i < 4; ++i) d |= static_cast<std::uint32_t>((v >> (8 * ((sel >> (4 * i)) & 7))) & 0xFF) << (8 * i);
+  return d;
+#endif
+}
+// prmt in its sign mode: output byte i is 0xFF where byte i of a has its top bit set, else 0.
+GLMQ_HD std::uint32_t byte_sign_mask(std::uint32_t a) {
+#ifdef __CUDA_ARCH__
+  std::uint32_t d;
+  asm("prmt.b32 %0, %1, 0, 0xBA98;" : "=r"(d) : "r"(a));
+  return d;
+#else
+  std::uint32_t d = 0;
+  for (int i = 0; i < 4; ++i) d |= ((a >> (8 * i + 7)) & 1u ? 0xFFu : 0u) << (8 * i);
+  return d;
+#endif
+}
+
+// Weight bytes are read once: loads that do not allocate in L1, which keeps the activations there.
+__device__ __forceinline__ uint4 ld_stream16(const void* p) {
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+__device__ __forceinline__ uint2 ld_stream8(const void* p) {
+  uint2 v;
+  asm("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
+  return v;
+}
+__device__ __forceinline__ std::uint32_t ld_stream4(const void* p) {
+  std::uint32_t v;
+  asm("ld.global.nc.L1::no_allocate.u32 %0, [%1];" : "=r"(v) : "l"(p));
+  return v;
+}
+
+__device__ __forceinline__ void load_q8_block(const Q8Row& x, int u, Q8Block& b) {
+  const int4* p = reinterpret_cast<const int4*>(x.q + 32 * u);
+  const int4 lo = __ldg(p), hi = __ldg(p + 1);
+  b.n[0] = lo.x; b.n[1] = lo.y; b.n[2] = lo.z; b.n[3] = lo.w;
+  b.n[4] = hi.x; b.n[5] = hi.y; b.n[6] = hi.z; b.n[7] = hi.w;
+  const float2 ds = __ldg(x.ds + u);
+  b.d = ds.x;
+  b.sum = ds.y;
+}
+
+// out[i] = byte k of a[i] for i < 4, as one word: [a0.bk, a1.bk, a2.bk, a3.bk] for all k at once (a 4×4
+// byte transpose; out[k] collects byte k).
+GLMQ_HD void transpose4(int a0, int a1, int a2, int a3, int (&out)[4]) {
+  const std::uint32_t t0 = prmt(a0, a1, 0x5140), t1 = prmt(a2, a3, 0x5140);
+  const std::uint32_t t2 = prmt(a0, a1, 0x7362), t3 = prmt(a2, a3, 0x7362);
+  out[0] = static_cast<int>(prmt(t0, t1, 0x5410));
+  out[1] = static_cast<int>(prmt(t0, t1, 0x7632));
+  out[2] = static_cast<int>(prmt(t2, t3, 0x5410));
+  out[3] = static_cast<int>(prmt(t2, t3, 0x7632));
+}
+
+GLMQ_HD void prep_natural(const Q8Block& b, Q8Prepared& p) {
+GLMQ_UNROLL
+  for (int j = 0; j < 8; ++j) p.v[j] = b.n[j];
+  p.d = b.d;
+  p.sum = b.sum;
+  p.isum = 0;
+}
+
+// MLX affine B-bit (B = 2, 3, 4, 8) with 16-bit scales and biases: w = s·q + b per group. The codes are
+// centred (q − c, c = 2^(B−1)) before the integer product, so the activations' rounding error is weighted
+// by s·(q − c) — of the size of w — rather than by s·q, which the bias offsets and can be several times
+// larger:  Σ w·x ≈ s·d·Σ (q − c)·xq + (b + s·c)·Σx.
+template <int B>
+struct AffineQ8 {
+  static constexpr int kCentre = 1 << (B - 1);
+  struct Row { const std::uint8_t* codes; const std::uint16_t *scales, *biases; int group_shift; bool f16; };
+  struct Raw { std::uint32_t w[B]; std::uint32_t s, b; };  // scale and bias bits
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) {
+    // Group sizes on this path are powers of two (fast_path_applies): a shift, not a division.
+    return {w.data + r * w.row_bytes, reinterpret_cast<const std::uint16_t*>(w.scales + r * w.aux_row_bytes),
+            reinterpret_cast<const std::uint16_t*>(w.biases + r * w.aux_row_bytes), __ffs(w.group_size) - 1,
+            w.aux_type == WeightType::F16};
+  }
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.codes + u * 4 * B;
+    if constexpr (B == 8) {
+      const uint4 a = ld_stream16(p), c = ld_stream16(p + 16);
+      r.w[0] = a.x; r.w[1] = a.y; r.w[2] = a.z; r.w[3] = a.w;
+      r.w[4] = c.x; r.w[5] = c.y; r.w[6] = c.z; r.w[7] = c.w;
+    } else if constexpr (B == 4) {
+      const uint4 a = ld_stream16(p);
+      r.w[0] = a.x; r.w[1] = a.y; r.w[2] = a.z; r.w[3] = a.w;
+    } else if constexpr (B == 2) {
+      const uint2 a = ld_stream8(p);
+      r.w[0] = a.x; r.w[1] = a.y;
+    } else {
+      GLMQ_UNROLL
+      for (int j = 0; j < B; ++j) r.w[j] = ld_stream4(p + 4 * j);
+    }
+    const int g = (u << 5) >> w.group_shift;
+    r.s = __ldg(w.scales + g) | (w.f16 ? 0x10000u : 0u);  // bit 16 marks float16 (branch-free decode below)
+    r.b = __ldg(w.biases + g);
+  }
+  __device__ static float aux_float(std::uint32_t bits, bool f16) {
+    return f16 ? __half2float(__ushort_as_half(static_cast<unsigned short>(bits))) : __uint_as_float(bits << 16);
+  }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) {
+    p.d = b.d;
+    p.sum = b.sum;
+    // Σ xq of the block (for the code centring), carried in the otherwise unused integer view of isum.
+    int isum = 0;
+    GLMQ_UNROLL
+    for (int j = 0; j < 8; ++j) isum = dp4a_ss(b.n[j], 0x01010101, isum);
+    p.isum = isum;
+    if constexpr (B == 8) {
+      GLMQ_UNROLL
+      for (int j = 0; j < 8; ++j) p.v[j] = b.n[j];
+    } else if constexpr (B == 4) {
+      // Word j holds codes 8j..8j+7 as nibbles: its low nibbles are codes 8j, 8j+2, 8j+4, 8j+6 and its high
+      // nibbles the odd ones, so the activations go even/odd: v[j] = x[8j + 0,2,4,6], v[4+j] = x[8j + 1,3,5,7].
+      GLMQ_UNROLL
+      for (int j = 0; j < 4; ++j) {
+        p.v[j] = static_cast<int>(prmt(b.n[2 * j], b.n[2 * j + 1], 0x6420));
+        p.v[4 + j] = static_cast<int>(prmt(b.n[2 * j], b.n[2 * j + 1], 0x7531));
+      }
+    } else if constexpr (B == 2) {
+      // Word j holds codes 16j..16j+15; bits 2i of its bytes are codes 16j + 4k + i: v[4j + i] = x[16j + i + 4k], k < 4.
+      int t[4];
+      transpose4(b.n[0], b.n[1], b.n[2], b.n[3], t);
+      p.v[0] = t[0]; p.v[1] = t[1]; p.v[2] = t[2]; p.v[3] = t[3];
+      transpose4(b.n[4], b.n[5], b.n[6], b.n[7], t);
+      p.v[4] = t[0]; p.v[5] = t[1]; p.v[6] = t[2]; p.v[7] = t[3];
+    } else {
+      // 3-bit: the 12 bytes are four 3-byte chunks of 8 codes; idot() gathers byte j of every chunk into one
+      // word, so code i of the chunks pairs with v[i] = x[i, 8 + i, 16 + i, 24 + i].
+      int t[4];
+      transpose4(b.n[0], b.n[2], b.n[4], b.n[6], t);
+      p.v[0] = t[0]; p.v[1] = t[1]; p.v[2] = t[2]; p.v[3] = t[3];
+      transpose4(b.n[1], b.n[3], b.n[5], b.n[7], t);
+      p.v[4] = t[0]; p.v[5] = t[1]; p.v[6] = t[2]; p.v[7] = t[3];
+    }
+  }
+  // Σ (q − c)·xq over the unit (exact integer).
+  GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x) { return idot_raw(r, x) - kCentre * x.isum; }
+  // Σ q·xq over the unit (exact integer).
+  GLMQ_HD static int idot_raw(const Raw& r, const Q8Prepared& x) {
+    if constexpr (B == 8) {
+      int acc = 0;
+GLMQ_UNROLL
+      for (int j = 0; j < 8; ++j) acc = dp4a_us(r.w[j], x.v[j], acc);
+      return acc;
+    } else if constexpr (B == 4) {
+      int lo = 0, hi = 0;
+GLMQ_UNROLL
+      for (int j = 0; j < 4; ++j) {
+        lo = dp4a_ss(static_cast<int>(r.w[j] & 0x0F0F0F0Fu), x.v[j], lo);
+        hi = dp4a_us(r.w[j] & 0xF0F0F0F0u, x.v[4 + j], hi);  // 16·code: a multiple of 16, shifted back exactly
+      }
+      return lo + (hi >> 4);
+    } else if constexpr (B == 2) {
+      int a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+GLMQ_UNROLL
+      for (int j = 0; j < 2; ++j) {
+        a0 = dp4a_ss(static_cast<int>(r.w[j] & 0x03030303u), x.v[4 * j], a0);
+        a1 = dp4a_ss(static_cast<int>(r.w[j] & 0x0C0C0C0Cu), x.v[4 * j + 1], a1);
+        a2 = dp4a_ss(static_cast<int>(r.w[j] & 0x30303030u), x.v[4 * j + 2], a2);
+        a3 = dp4a_us(r.w[j] & 0xC0C0C0C0u, x.v[4 * j + 3], a3);
+      }
+      return a0 + (a1 >> 2) + (a2 >> 4) + (a3 >> 6);
+    } else {
+      // Stream bytes s0..s11 (code i at bit 3i); chunk k = s[3k..3k+2] holds codes 8k..8k+7.
+      // A = [s0 s3 s6 s9], Bw = [s1 s4 s7 s10], C = [s2 s5 s8 s11]: byte k of each belongs to chunk k, so one
+      // mask selects the same code of all four chunks. In a chunk's 24 bits: A = bits 0-7 (c0, c1, c2 low 2),
+      // Bw = bits 8-15 (c2 top bit, c3, c4, c5 low bit), C = bits 16-23 (c5 top 2, c6, c7). Each masked
+      // product is an exact multiple of its in-byte shift, so the shifts below are exact.
+      const std::uint32_t w0 = r.w[0], w1 = r.w[1], w2 = r.w[2];
+      const std::uint32_t A = prmt(prmt(w0, w1, 0x0630), w2, 0x5210);
+      const std::uint32_t Bw = prmt(prmt(w0, w1, 0x0741), w2, 0x6210);
+      const std::uint32_t C = prmt(prmt(w0, w1, 0x0052), w2, 0x7410);
+      const int c0 = dp4a_ss(static_cast<int>(A & 0x07070707u), x.v[0], 0);
+      const int c1 = dp4a_ss(static_cast<int>(A & 0x38383838u), x.v[1], 0);
+      const int c2lo = dp4a_us(A & 0xC0C0C0C0u, x.v[2], 0);
+      const int c2hi = dp4a_ss(static_cast<int>(Bw & 0x01010101u), x.v[2], 0);
+      const int c3 = dp4a_ss(static_cast<int>(Bw & 0x0E0E0E0Eu), x.v[3], 0);
+      const int c4 = dp4a_ss(static_cast<int>(Bw & 0x70707070u), x.v[4], 0);
+      const int c5lo = dp4a_us(Bw & 0x80808080u, x.v[5], 0);
+      const int c5hi = dp4a_ss(static_cast<int>(C & 0x03030303u), x.v[5], 0);
+      const int c6 = dp4a_ss(static_cast<int>(C & 0x1C1C1C1Cu), x.v[6], 0);
+      const int c7 = dp4a_us(C & 0xE0E0E0E0u, x.v[7], 0);
+      return c0 + (c1 >> 3) + (c2lo >> 6) + c2hi * 4 + (c3 >> 1) + (c4 >> 4) + (c5lo >> 7) + c5hi * 2 + (c6 >> 2) +
+             (c7 >> 5);
+    }
+  }
+  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook&) {
+    const bool f16 = r.s >> 16;
+    const float s = aux_float(r.s & 0xFFFFu, f16), b = aux_float(r.b, f16);
+    return fmaf(s, x.d * static_cast<float>(idot(r, x)), fmaf(s, static_cast<float>(kCentre), b) * x.sum);
+  }
+};
+
+// Q8_0: 34-byte blocks (f16 d, 32 int8), 2-byte aligned.
+struct Q8_0Q8 {
+  struct Row { const std::uint8_t* p; };
+  struct Raw { std::uint32_t q[8]; std::uint32_t d; };
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + u * 34;
+    r.d = ldg_u16(p);
+    load_words_unaligned<8>(p + 2, r.q);
+  }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
+  GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x) {
+    int acc = 0;
+GLMQ_UNROLL
+    for (int j = 0; j < 8; ++j) acc = dp4a_ss(static_cast<int>(r.q[j]), x.v[j], acc);
+    return acc;
+  }
+  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook&) {
+    return half_bits_to_float(r.d) * x.d * static_cast<float>(idot(r, x));
+  }
+};
+
+// IQ4_NL: 18-byte blocks (f16 d, 16 bytes: byte j = level index of element j (low nibble) and j + 16 (high)).
+// The 16 int8 levels live in four registers; byte permutes look up four indices at a time.
+struct Iq4NlQ8 {
+  struct Row { const std::uint8_t* p; };
+  struct Raw { std::uint32_t q[4]; std::uint32_t d; };
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + u * 18;
+    r.d = ldg_u16(p);
+    load_words_unaligned<4>(p + 2, r.q);
+  }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
+  GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
+    int acc = 0;
+GLMQ_UNROLL
+    for (int w = 0; w < 4; ++w) {
+      const std::uint32_t q = r.q[w];
+      // Nibbles of q in order: lo(b0) hi(b0) lo(b1) hi(b1) | lo(b2) hi(b2) lo(b3) hi(b3). Each byte permute
+      // looks up 4 nibbles' low 3 bits in levels 0-7 or 8-15; a third picks by the nibble's top bit.
+      const std::uint32_t pick = 0x32103210u | ((q & 0x88888888u) >> 1);
+      std::uint32_t v[2];
+GLMQ_UNROLL
+      for (int i = 0; i < 2; ++i) {
+        const std::uint32_t sel = q >> (16 * i);
+        const std::uint32_t lo = prmt(cb.nl[0], cb.nl[1], sel);
+        const std::uint32_t hi = prmt(cb.nl[2], cb.nl[3], sel);
+        v[i] = prmt(lo, hi, pick >> (16 * i));
+      }
+      // v = [e(4w), e(4w+16), e(4w+1), e(4w+17)], [e(4w+2), e(4w+18), e(4w+3), e(4w+19)]
+      acc = dp4a_ss(static_cast<int>(prmt(v[0], v[1], 0x6420)), x.v[w], acc);
+      acc = dp4a_ss(static_cast<int>(prmt(v[0], v[1], 0x7531)), x.v[4 + w], acc);
+    }
+    return acc;
+  }
+  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
+    return half_bits_to_float(r.d) * x.d * static_cast<float>(idot(r, x, cb));
+  }
+};
+
+// IQ2_S: 32 elements per unit (sub-block ib of an 82-byte super-block): four grid points of 8 magnitudes
+// (shared-memory grid), 8 sign bits each, a 4-bit scale per pair of grid points.
+struct Iq2SQ8 {
+  struct Row { const std::uint8_t* p; };
+  struct Raw { std::uint32_t qs[1], signs[1]; std::uint32_t d, qh, sc; };
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + (u / 8) * 82;
+    const int ib = static_cast<int>(u & 7);
+    r.d = ldg_u16(p);
+    load_words_unaligned<1>(p + 2 + 4 * ib, r.qs);
+    load_words_unaligned<1>(p + 34 + 4 * ib, r.signs);
+    r.qh = __ldg(p + 66 + ib);
+    r.sc = __ldg(p + 74 + ib);
+  }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
+  // Σ ±g·x over each pair of grid points (they share a scale).
+  GLMQ_HD static void idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb, int (&pair)[2]) {
+    pair[0] = pair[1] = 0;
+GLMQ_UNROLL
+    for (int l = 0; l < 4; ++l) {
+      const std::uint32_t idx = ((r.qs[0] >> (8 * l)) & 0xFFu) | (((r.qh >> (2 * l)) & 3u) << 8);
+      const std::uint64_t g = cb.grid[idx];
+      const std::uint32_t s = (r.signs[0] >> (8 * l)) & 0xFFu;
+      // Sign bit i of s → top bit of byte i (copies of s at shifts 7, 14, 21, 28 do not overlap), then
+      // 0xFF/0x00 per byte. Magnitudes are below 128, so g ^ 0xFF = −g − 1 as int8, and
+      // Σ ±g·x = Σ (g ^ m)·x − Σ m·x with m = −1 (0xFF) on the negative bytes.
+      const std::uint32_t m_lo = byte_sign_mask((s & 0xFu) * 0x10204080u);
+      const std::uint32_t m_hi = byte_sign_mask((s >> 4) * 0x10204080u);
+      const std::uint32_t g_lo = static_cast<std::uint32_t>(g), g_hi = static_cast<std::uint32_t>(g >> 32);
+      int acc = dp4a_ss(static_cast<int>(g_lo ^ m_lo), x.v[2 * l], 0);
+      acc = dp4a_ss(static_cast<int>(g_hi ^ m_hi), x.v[2 * l + 1], acc);
+      int neg = dp4a_ss(static_cast<int>(m_lo), x.v[2 * l], 0);
+      neg = dp4a_ss(static_cast<int>(m_hi), x.v[2 * l + 1], neg);
+      pair[l / 2] += acc - neg;
+    }
+  }
+  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
+    int pair[2];
+    idot(r, x, cb, pair);
+    const float d = half_bits_to_float(r.d) * 0.25f * x.d;
+    return d * ((0.5f + static_cast<float>(r.sc & 0xF)) * static_cast<float>(pair[0]) +
+                (0.5f + static_cast<float>(r.sc >> 4)) * static_cast<float>(pair[1]));
+  }
+};
+
+// Which weight kinds have an int8 unit (others take the float kernels).
+__host__ __device__ constexpr bool has_q8_unit(int kind) {
+  return kind == kind_of(WeightType::Affine2) || kind == kind_of(WeightType::Affine3) ||
+         kind == kind_of(WeightType::Affine4) || kind == kind_of(WeightType::Affine8) ||
+         kind == kind_of(WeightType::Q8_0) || kind == kind_of(WeightType::IQ4_NL) || kind == kind_of(WeightType::IQ2_S);
+}
+
+template <int KIND> struct Q8UnitOf;
+template <> struct Q8UnitOf<kind_of(WeightType::Affine2)> { using type = AffineQ8<2>; };
+template <> struct Q8UnitOf<kind_of(WeightType::Affine3)> { using type = AffineQ8<3>; };
+template <> struct Q8UnitOf<kind_of(WeightType::Affine4)> { using type = AffineQ8<4>; };
+template <> struct Q8UnitOf<kind_of(WeightType::Affine8)> { using type = AffineQ8<8>; };
+template <> struct Q8UnitOf<kind_of(WeightType::Q8_0)> { using type = Q8_0Q8; };
+template <> struct Q8UnitOf<kind_of(WeightType::IQ4_NL)> { using type = Iq4NlQ8; };
+template <> struct Q8UnitOf<kind_of(WeightType::IQ2_S)> { using type = Iq2SQ8; };
+template <int KIND>
+using Q8Unit = typename Q8UnitOf<KIND>::type;
+
+// Calls f(std::integral_constant<int, KIND>) for w's int8 unit. Only for weights with q8_applies(w).
+template <typename F>
+void dispatch_q8_kind(const DeviceWeight& w, F&& f) {
+  switch (w.type) {
+    case WeightType::Affine2: return f(std::integral_constant<int, kind_of(WeightType::Affine2)>{});
+    case WeightType::Affine3: return f(std::integral_constant<int, kind_of(WeightType::Affine3)>{});
+    case WeightType::Affine4: return f(std::integral_constant<int, kind_of(WeightType::Affine4)>{});
+    case WeightType::Affine8: return f(std::integral_constant<int, kind_of(WeightType::Affine8)>{});
+    case WeightType::Q8_0: return f(std::integral_constant<int, kind_of(WeightType::Q8_0)>{});
+    case WeightType::IQ4_NL: return f(std::integral_constant<int, kind_of(WeightType::IQ4_NL)>{});
+    case WeightType::IQ2_S: return f(std::integral_constant<int, kind_of(WeightType::IQ2_S)>{});
+    default: break;
+  }
+  fail(ErrorKind::DType, std::string("no int8 kernel for weight type ") + std::string(weight_type_name(w.type)));
+}
+
+}  // namespace glmq::cuda
+
+#undef GLMQ_HD
+#undef GLMQ_UNROLL

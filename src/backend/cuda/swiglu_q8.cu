@@ -1,0 +1,123 @@
+// The int8 decode path of SwiGLU blocks over routed experts (and of a shared expert: one slot per token).
+// gate_up: a block computes 32 consecutive rows of silu(gate·x) ⊙ up·x for one slot and quantizes them
+// itself into the int8 block the down projection reads (no separate quantization launch). down: a block
+// computes a few output rows for all of a token's slots (one warp per slot) and adds Σ_k weight_k·down_k·h_k
+// into the output in slot order (no per-slot buffer, no separate sum launch, one writer per element).
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/launch_util.cuh"
+#include "backend/cuda/q8_dot.cuh"
+
+namespace glmq::cuda {
+
+namespace {
+
+constexpr int kTileRows = 32;                 // rows of h per gate_up block: one int8 block
+constexpr int kGateUpThreads = 512;           // 16 warps, 2 rows (4 dot products) each
+constexpr int kDownRows = 4;                  // output rows per down block
+constexpr int kMaxDownSlots = 16;             // a down block has one warp per slot of its token
+
+// Units per lane whose loads are in flight together (4 rows each): as many as fit the 128 registers of a
+// 512-thread block without spilling (fewer for the types with more code words per unit).
+template <int KIND>
+constexpr int q8_batch() {
+  if constexpr (KIND == kind_of(WeightType::Affine8) || KIND == kind_of(WeightType::Q8_0)) return 1;
+  if constexpr (KIND == kind_of(WeightType::Affine4)) return 2;
+  return 3;
+}
+
+__device__ __forceinline__ std::int32_t slot_expert(const GroupedSwigluQ8Args& a, std::int64_t slot) {
+  return a.expert_ids ? a.expert_ids[slot] : 0;
+}
+
+// grid: n_slots × (inter / 32) blocks of kGateUpThreads; warp w takes rows 2w, 2w + 1 of the block's tile.
+template <int KIND>
+__global__ void __launch_bounds__(kGateUpThreads) gate_up_q8_kernel(GroupedSwigluQ8Args a) {
+  extern __shared__ unsigned long long smem[];
+  __shared__ float tile[kTileRows];
+  using U = Q8Unit<KIND>;
+  const Q8Codebook cb = stage_q8_codebook<KIND>(a.probe.gate, smem);
+  const std::int64_t inter = a.probe.gate.rows, hidden = a.probe.gate.cols;
+  const std::int64_t tiles = inter / kTileRows;
+  const std::int64_t slot = blockIdx.x / tiles, tile0 = (blockIdx.x % tiles) * kTileRows;
+  const DeviceSwiglu& e = a.table[slot_expert(a, slot)];
+  const std::int64_t xrow = slot / a.top_k;
+  const Q8Row x[1] = {{a.x.q + xrow * hidden, a.x.ds + xrow * (hidden / 32)}};
+  const int warp = static_cast<int>(threadIdx.x >> 5), lane = static_cast<int>(threadIdx.x & 31);
+  const std::int64_t r = tile0 + 2 * warp;
+  const typename U::Row rows[4] = {U::row(e.gate, r), U::row(e.up, r), U::row(e.gate, r + 1), U::row(e.up, r + 1)};
+  float acc[4] = {};
+  q8_rows_dot<KIND, 32, 4, q8_batch<KIND>(), true>(rows, x, 0, static_cast<int>(hidden / 32), cb, acc);
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const float g = lanes_sum<32>(acc[2 * i]), u = lanes_sum<32>(acc[2 * i + 1]);
+    if (lane == 0) tile[2 * warp + i] = g / (1.0f + expf(-g)) * u;
+  }
+  __syncthreads();
+  if (warp == 0) {
+    const std::int64_t block = slot * (inter / 32) + tile0 / 32;
+    quantize_block_warp(tile[lane], a.h.q + block * 32, a.h.ds + block);
+  }
+}
+
+// grid: n_tokens × ⌈hidden / kDownRows⌉ blocks of 32·top_k threads. Warp k multiplies the block's rows of
+// slot k's expert with that slot's h (shared by the rows); the slots' sums are added in slot order.
+template <int KIND>
+__global__ void __launch_bounds__(32 * kMaxDownSlots) down_q8_kernel(GroupedSwigluQ8Args a) {
+  extern __shared__ unsigned long long smem[];
+  __shared__ float partial[kMaxDownSlots][kDownRows];
+  using U = Q8Unit<KIND>;
+  const Q8Codebook cb = stage_q8_codebook<KIND>(a.probe.down, smem);
+  const std::int64_t hidden = a.probe.down.rows, inter = a.probe.down.cols;
+  const std::int64_t blocks_per_token = (hidden + kDownRows - 1) / kDownRows;
+  const std::int64_t t = blockIdx.x / blocks_per_token, r0 = (blockIdx.x % blocks_per_token) * kDownRows;
+  const int k = static_cast<int>(threadIdx.x >> 5), lane = static_cast<int>(threadIdx.x & 31);
+  const std::int64_t slot = t * a.top_k + k;
+  const DeviceWeight& down = a.table[slot_expert(a, slot)].down;
+  typename U::Row rows[kDownRows];
+#pragma unroll
+  for (int i = 0; i < kDownRows; ++i) rows[i] = U::row(down, min(r0 + i, hidden - 1));
+  const Q8Row x[1] = {{a.h.q + slot * inter, a.h.ds + slot * (inter / 32)}};
+  float acc[kDownRows] = {};
+  q8_rows_dot<KIND, 32, kDownRows, (q8_batch<KIND>() < 2 ? 1 : 2), true>(rows, x, 0, static_cast<int>(inter / 32), cb, acc);
+  const float weight = a.slot_weights ? a.slot_weights[slot] : 1.0f;
+#pragma unroll
+  for (int i = 0; i < kDownRows; ++i) {
+    const float v = lanes_sum<32>(acc[i]);
+    if (lane == 0) partial[k][i] = weight * v;
+  }
+  __syncthreads();
+  if (threadIdx.x < kDownRows && r0 + threadIdx.x < hidden) {
+    float total = 0.0f;
+    for (int j = 0; j < a.top_k; ++j) total += partial[j][threadIdx.x];
+    float* y = a.out + t * hidden + r0 + threadIdx.x;
+    *y = a.accumulate ? *y + total : total;
+  }
+}
+
+}  // namespace
+
+bool swiglu_q8_applies(const DeviceSwiglu& probe, std::int64_t top_k) {
+  return q8_applies(probe.gate) && q8_applies(probe.up) && q8_applies(probe.down) && probe.gate.type == probe.up.type &&
+         probe.gate.rows % kTileRows == 0 && top_k <= kMaxDownSlots;
+}
+
+void launch_grouped_swiglu_q8(const GroupedSwigluQ8Args& a, cudaStream_t s) {
+  if (a.n_slots <= 0) return;
+  const DeviceWeight& gate = a.probe.gate;
+  const DeviceWeight& down = a.probe.down;
+  dispatch_q8_kind(gate, [&](auto kind) {
+    constexpr int KIND = decltype(kind)::value;
+    const auto blocks = static_cast<unsigned>(a.n_slots * (gate.rows / kTileRows));
+    gate_up_q8_kernel<KIND><<<blocks, kGateUpThreads, q8_codebook_smem_bytes<KIND>(), s>>>(a);
+    check_launch("gate_up_q8");
+  });
+  dispatch_q8_kind(down, [&](auto kind) {
+    constexpr int KIND = decltype(kind)::value;
+    const auto blocks = static_cast<unsigned>(a.n_tokens * ((down.rows + kDownRows - 1) / kDownRows));
+    down_q8_kernel<KIND><<<blocks, static_cast<unsigned>(32 * a.top_k), q8_codebook_smem_bytes<KIND>(), s>>>(a);
+    check_launch("down_q8");
+  });
+}
+
+}  // namespace glmq::cuda

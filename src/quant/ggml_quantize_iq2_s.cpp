@@ -1,0 +1,182 @@
+// IQ2_S quantization (quantize_row_iq2_s_impl; quant_gguf.md §5.5): 16 sub-blocks of 16 = two groups of 8, each
+// group one point of the 1024-point grid (magnitudes {1,3,5}·scale) plus a full sign byte; per sub-block a 4-bit
+// scale under one fp16 super-scale. Layout: d f16 @0, qs u8[64] @2 (bytes 0..31 low 8 bits of the grid indices,
+// 32..63 sign bytes), qh u8[8] @66 (index bits 8..9), scales u8[8] @74 (two 4-bit scales per byte).
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "quant/ggml_iq2_grid_map.h"
+#include "quant/ggml_quant_math.h"
+#include "quant/ggml_quantizers.h"
+
+namespace glmq::ggml {
+
+namespace {
+
+constexpr int kMaxQ = 3;                     // levels 0..2
+constexpr float kGroupMaxEpsIq2S = 1e-8f;    // ggml's GROUP_MAX_EPS_IQ2_S
+
+// iq2_find_best_neighbour: the candidate grid point minimising Σ w·(scale·g − x)² (first minimum wins); its levels
+// go to L. Returns its index.
+int find_best_neighbour(const Iq2GridMap& g, const std::uint16_t* neighbours, const float* xval, const float* weight,
+                        float scale, std::int8_t* L) {
+  const int n = neighbours[0];
+  float best_d2 = FLT_MAX;
+  int grid_index = -1;
+  for (int j = 1; j <= n; ++j) {
+    const std::uint64_t p = g.grid[neighbours[j]];
+    float d2 = 0;
+    for (int i = 0; i < 8; ++i) {
+      const float q = static_cast<float>((p >> (8 * i)) & 0xFF);
+      const float diff = scale * q - xval[i];
+      d2 += weight[i] * diff * diff;
+    }
+    if (d2 < best_d2) {
+      best_d2 = d2;
+      grid_index = neighbours[j];
+    }
+  }
+  if (grid_index < 0) fail(ErrorKind::InvalidArgument, "IQ2_S quantizer: no finite candidate for a group (NaN input?)");
+  const std::uint64_t p = g.grid[static_cast<std::size_t>(grid_index)];
+  for (int i = 0; i < 8; ++i) L[i] = static_cast<std::int8_t>((static_cast<int>((p >> (8 * i)) & 0xFF) - 1) / 2);
+  return grid_index;
+}
+
+std::uint32_t code_of(const std::int8_t* L) {
+  std::uint32_t u = 0;
+  for (int i = 0; i < 8; ++i) u |= static_cast<std::uint32_t>(L[i]) << (2 * i);
+  return u;
+}
+
+// Levels of 8 magnitudes at inverse scale id: nearest odd multiple, clamped to 0..2.
+void levels_at(float id, const float* xval, std::int8_t* L) {
+  for (int i = 0; i < 8; ++i) {
+    const int l = nearest_int(0.5f * (id * xval[i] - 1));
+    L[i] = static_cast<std::int8_t>(l < 0 ? 0 : (l > kMaxQ - 1 ? kMaxQ - 1 : l));
+  }
+}
+
+// Snaps a group's levels onto the grid (nearest neighbour at `scale` when off it). Returns whether it was on it.
+bool snap_to_grid(const Iq2GridMap& g, const float* xval, const float* waux, float scale, std::int8_t* L) {
+  const std::uint32_t u = code_of(L);
+  if (g.map[u] >= 0) return true;
+  find_best_neighbour(g, g.neighbours_of(u), xval, waux, scale, L);
+  return false;
+}
+
+}  // namespace
+
+void quantize_iq2_s_block(const float* x, std::uint8_t* b, const float* qw) {
+  const Iq2GridMap& g = iq2_s_grid_map();
+  std::memset(b, 0, 82);
+  std::uint8_t* qs = b + 2;
+  std::uint8_t* qh = b + 66;
+  std::uint8_t* block_scales = b + 74;
+
+  float sumx2 = 0;
+  for (int i = 0; i < 256; ++i) sumx2 += x[i] * x[i];
+  const float sigma2 = 2 * sumx2 / 256;
+
+  float scales[16];
+  float max_scale = 0;
+  for (int ib = 0; ib < 16; ++ib) {
+    const float* xb = x + 16 * ib;
+    float weight[16], waux[16], xval[16];
+    for (int i = 0; i < 16; ++i)
+      weight[i] = qw ? qw[16 * ib + i] * std::sqrt(sigma2 + xb[i] * xb[i]) : 0.25f * sigma2 + xb[i] * xb[i];
+    for (int i = 0; i < 16; ++i) waux[i] = std::sqrt(weight[i]);
+    std::uint8_t block_signs[2];
+    for (int k = 0; k < 2; ++k) {
+      std::uint8_t s = 0;
+      for (int i = 0; i < 8; ++i) {
+        if (xb[8 * k + i] >= 0) {
+          xval[8 * k + i] = xb[8 * k + i];
+        } else {
+          xval[8 * k + i] = -xb[8 * k + i];
+          s = static_cast<std::uint8_t>(s | (1 << i));
+        }
+      }
+      block_signs[k] = s;
+    }
+    float max = xval[0];
+    for (int i = 1; i < 16; ++i) max = max > xval[i] ? max : xval[i];
+    std::int8_t L[16] = {};
+    if (max < kGroupMaxEpsIq2S) {
+      scales[ib] = 0;
+      continue;
+    }
+    // 19 trial inverse scales around 5/max; each group's levels snapped to the grid, scored by weighted LSQ.
+    float best = 0;
+    float scale = max / (2 * kMaxQ - 1);
+    bool is_on_grid[2] = {true, true};
+    for (int is = -9; is <= 9; ++is) {
+      const float id = (static_cast<float>(2 * kMaxQ - 1) + static_cast<float>(is) * 0.1f) / max;
+      const float this_scale = 1 / id;
+      std::int8_t Laux[16];
+      bool is_on_grid_aux[2];
+      for (int k = 0; k < 2; ++k) {
+        levels_at(id, xval + 8 * k, Laux + 8 * k);
+        is_on_grid_aux[k] = snap_to_grid(g, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+      }
+      float sumqx = 0, sumq2 = 0;
+      for (int i = 0; i < 16; ++i) {
+        const float w = weight[i];
+        const float q = static_cast<float>(2 * Laux[i] + 1);
+        sumqx += w * xval[i] * q;
+        sumq2 += w * q * q;
+      }
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+        scale = sumqx / sumq2;
+        best = scale * sumqx;
+        std::memcpy(L, Laux, 16);
+        is_on_grid[0] = is_on_grid_aux[0];
+        is_on_grid[1] = is_on_grid_aux[1];
+      }
+    }
+    // Groups that had to be snapped are requantized once at the chosen scale, then the scale refitted.
+    if ((!is_on_grid[0] || !is_on_grid[1]) && scale > 0) {
+      const float id = 1 / scale;
+      for (int k = 0; k < 2; ++k) {
+        if (is_on_grid[k]) continue;
+        levels_at(id, xval + 8 * k, L + 8 * k);
+        snap_to_grid(g, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+      }
+      float sumqx = 0, sumq2 = 0;
+      for (int i = 0; i < 16; ++i) {
+        const float w = weight[i];
+        const float q = static_cast<float>(2 * L[i] + 1);
+        sumqx += w * xval[i] * q;
+        sumq2 += w * q * q;
+      }
+      if (sumq2 > 0) scale = sumqx / sumq2;
+    }
+    if (scale < 0) {
+      scale = -scale;
+      block_signs[0] = static_cast<std::uint8_t>(~block_signs[0]);
+      block_signs[1] = static_cast<std::uint8_t>(~block_signs[1]);
+    }
+    for (int k = 0; k < 2; ++k) {
+      const std::int32_t grid_index = g.map[code_of(L + 8 * k)];
+      if (grid_index < 0) fail(ErrorKind::InvalidArgument, "IQ2_S quantizer: a group ended off the grid (NaN input?)");
+      const int i8 = 2 * ib + k;
+      qs[i8] = static_cast<std::uint8_t>(grid_index & 255);
+      qh[i8 / 4] = static_cast<std::uint8_t>(qh[i8 / 4] | ((grid_index >> 8) << (2 * (i8 % 4))));
+      qs[32 + i8] = block_signs[k];
+    }
+    scales[ib] = scale;
+    max_scale = max_scale > scale ? max_scale : scale;
+  }
+  if (max_scale == 0.0f) return;  // d stays +0 from the memset, as ggml's store of 0.f
+  const float d = max_scale / 31;
+  store_f16(b, d * 0.9875f);
+  const float id = 1 / d;
+  for (int ib = 0; ib < 16; ++ib) {
+    int l = nearest_int(0.5f * (id * scales[ib] - 1));
+    l = l < 0 ? 0 : (l > 15 ? 15 : l);
+    block_scales[ib / 2] = static_cast<std::uint8_t>(block_scales[ib / 2] | (l << (4 * (ib % 2))));
+  }
+}
+
+}  // namespace glmq::ggml

@@ -1,0 +1,173 @@
+// glmq quantize --format gguf on glm-mini: the plan (types, fallbacks, --strict, the imatrix requirement) and a
+// split BF16 file whose layout reproduces the HF model exactly when glmq loads it back.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+#include "formats/gguf_file.h"
+#include "formats/gguf_split.h"
+#include "model/gguf_model_writer.h"
+#include "runtime/loaded_model.h"
+#include "runtime/session.h"
+
+namespace glmq {
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kMini = std::string(GLMQ_SHARED_DIR) + "/models/glm-mini";
+
+std::string out_dir() {
+  const std::string d = std::string(GLMQ_BINARY_DIR) + "/gguf_model_writer_test";
+  fs::create_directories(d);
+  return d;
+}
+
+GgufQuantizeOptions experts_iq2s() {
+  GgufQuantizeOptions o;
+  o.default_type = WeightType::IQ4_NL;
+  o.rules = Recipe::from_tensor_types({"ffn_(gate|up|down)_exps=iq2_s"});
+  return o;
+}
+
+const GgufPlannedTensor& find(const GgufQuantizePlan& plan, const std::string& name) {
+  for (const auto& t : plan.tensors)
+    if (t.name == name) return t;
+  ADD_FAILURE() << name << " not planned";
+  return plan.tensors.front();
+}
+
+TEST(GgufModelWriter, PlanAppliesRulesKeepsF32AndReportsFallbacks) {
+  const GgufQuantizePlan plan = plan_gguf_quantization(kMini, out_dir() + "/plan.gguf", experts_iq2s());
+  // glm-mini's rows (hidden 384, expert width 128, qk_nope 64) are not whole 256-blocks: every IQ2_S expert tensor
+  // falls back to IQ4_NL, and the report says which and why.
+  const GgufPlannedTensor& up = find(plan, "blk.1.ffn_up_exps.weight");
+  EXPECT_EQ(up.ne, (std::vector<std::int64_t>{384, 128, 16}));
+  EXPECT_EQ(up.choice.requested, WeightType::IQ2_S);
+  EXPECT_EQ(up.choice.type, WeightType::IQ4_NL);
+  EXPECT_EQ(plan.fallbacks.size(), 15u);  // 5 MoE layers × 3 projections
+  EXPECT_NE(plan.fallbacks.front().find("IQ2_S -> IQ4_NL (rows of"), std::string::npos) << plan.fallbacks.front();
+  EXPECT_EQ(find(plan, "blk.1.ffn_gate_inp.weight").choice.type, WeightType::F32);
+  EXPECT_EQ(find(plan, "blk.1.exp_probs_b.bias").choice.type, WeightType::F32);
+  EXPECT_EQ(find(plan, "blk.0.attn_norm.weight").choice.type, WeightType::F32);
+  EXPECT_EQ(find(plan, "blk.0.indexer.proj.weight").choice.type, WeightType::IQ4_NL);
+  EXPECT_EQ(find(plan, "blk.0.attn_k_b.weight").ne, (std::vector<std::int64_t>{64, 128, 6}));
+  EXPECT_EQ(find(plan, "blk.0.attn_v_b.weight").ne, (std::vector<std::int64_t>{128, 64, 6}));
+  EXPECT_EQ(find(plan, "token_embd.weight").choice.type, WeightType::IQ4_NL);
+  // The table adds up.
+  std::int64_t params = 0;
+  std::uint64_t bytes = 0;
+  for (const auto& t : plan.by_type) {
+    params += t.params;
+    bytes += t.bytes;
+  }
+  EXPECT_EQ(params, plan.total_params);
+  EXPECT_EQ(bytes, plan.total_bytes);
+  EXPECT_GT(plan.bits_per_weight(), 4.5);  // IQ4_NL plus the F32 norms and routers
+  EXPECT_LT(plan.bits_per_weight(), 5.0);
+  EXPECT_EQ(plan.files, std::vector<std::string>{out_dir() + "/plan.gguf"});
+}
+
+TEST(GgufModelWriter, StrictRefusesFallbacks) {
+  GgufQuantizeOptions o = experts_iq2s();
+  o.strict = true;
+  try {
+    plan_gguf_quantization(kMini, out_dir() + "/strict.gguf", o);
+    FAIL() << "expected --strict to refuse";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
+    const std::string m = e.what();
+    EXPECT_NE(m.find("--strict: 15 tensor(s) need a fallback type"), std::string::npos) << m;
+    EXPECT_NE(m.find("blk.1.ffn_gate_exps.weight: IQ2_S -> IQ4_NL"), std::string::npos) << m;
+  }
+}
+
+TEST(GgufModelWriter, IQuantWithoutImatrixIsRefused) {
+  // The dense FFN's down projection has rows of 1024, so IQ2_S applies and needs an importance matrix.
+  GgufQuantizeOptions o;
+  o.rules = Recipe::from_tensor_types({"ffn_down=iq2_s"});
+  try {
+    plan_gguf_quantization(kMini, out_dir() + "/noimatrix.gguf", o);
+    FAIL() << "expected a refusal";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("need an importance matrix"), std::string::npos) << m;
+    EXPECT_NE(m.find("blk.0.ffn_down.weight (IQ2_S)"), std::string::npos) << m;
+    EXPECT_NE(m.find("--imatrix"), std::string::npos) << m;
+  }
+  // An imatrix without that tensor's entry is refused too, naming the file.
+  ImportanceMatrix empty;
+  o.imatrix = &empty;
+  o.imatrix_path = "empty.imatrix.gguf";
+  try {
+    plan_gguf_quantization(kMini, out_dir() + "/noimatrix.gguf", o);
+    FAIL() << "expected a refusal";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("empty.imatrix.gguf has no entry for blk.0.ffn_down.weight"), std::string::npos) << e.what();
+  }
+}
+
+TEST(GgufModelWriter, SplitBf16GgufLoadsBackToTheHfModel) {
+  // BF16 everywhere the converter would write BF16: the file only re-lays out glm-mini's bf16 weights, so glmq
+  // must compute bit-identical logits from it.
+  GgufQuantizeOptions o;
+  o.default_type = WeightType::BF16;
+  o.split_max_bytes = parse_gguf_split_size("10M");
+  o.threads = 2;
+  const std::string out = out_dir() + "/mini-bf16.gguf";
+  const GgufQuantizePlan plan = write_glm_dsa_gguf(kMini, out, o);
+  ASSERT_GE(plan.files.size(), 4u);
+  const int n = static_cast<int>(plan.files.size());
+  char suffix[40];
+  std::snprintf(suffix, sizeof suffix, "/mini-bf16-00001-of-%05d.gguf", n);
+  EXPECT_EQ(plan.files.front(), out_dir() + suffix);
+
+  std::size_t tensors = 0;
+  for (int s = 0; s < n; ++s) {
+    const GgufFile f(plan.files[static_cast<std::size_t>(s)]);
+    EXPECT_EQ(f.get("split.no").type(), GgufType::U16);
+    EXPECT_EQ(f.get("split.no").as_int("split.no"), s);
+    EXPECT_EQ(f.get("split.count").type(), GgufType::U16);
+    EXPECT_EQ(f.get("split.count").as_int("split.count"), n);
+    EXPECT_EQ(f.get("split.tensors.count").type(), GgufType::I32);
+    EXPECT_EQ(f.get("split.tensors.count").as_int("split.tensors.count"), static_cast<std::int64_t>(plan.tensors.size()));
+    if (s == 0) {
+      EXPECT_TRUE(f.tensors().empty()) << "the first shard holds metadata only";
+      EXPECT_TRUE(f.find("tokenizer.ggml.tokens") && f.find("glm-dsa.block_count") && f.find("tokenizer.chat_template"));
+    } else {
+      EXPECT_EQ(f.metadata().size(), 3u) << "later shards carry only the split keys";
+      std::uint64_t bytes = 0;
+      for (const auto& t : f.tensors()) bytes += (t.nbytes + 31) / 32 * 32;
+      EXPECT_TRUE(bytes <= o.split_max_bytes || f.tensors().size() == 1) << plan.files[static_cast<std::size_t>(s)];
+    }
+    tensors += f.tensors().size();
+  }
+  EXPECT_EQ(tensors, plan.tensors.size());
+
+  const LoadedModel hf = load_model_bundle(kMini), gg = load_model_bundle(plan.files.front());
+  std::ifstream in(std::string(GLMQ_SHARED_DIR) + "/data/corpus/python-code-test.txt", std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str().substr(0, 3000) + "<|user|>hi<|assistant|>";
+  const auto ids = hf.require_tokenizer().encode(text, false);
+  EXPECT_EQ(gg.require_tokenizer().encode(text, false), ids);
+  EXPECT_EQ(gg.stop_ids, hf.stop_ids);
+  const std::vector<std::int32_t> tokens(ids.begin(), ids.begin() + 64);
+  CpuBackend backend(2);
+  Session a(hf.weights(), backend, 64), b(gg.weights(), backend, 64);
+  const auto la = a.prefill(tokens, true);
+  const std::vector<float> first(la.begin(), la.end());
+  const auto lb = b.prefill(tokens, true);
+  ASSERT_EQ(first.size(), lb.size());
+  float worst = 0;
+  for (std::size_t i = 0; i < first.size(); ++i) worst = std::max(worst, std::fabs(first[i] - lb[i]));
+  EXPECT_EQ(worst, 0.0f);
+  for (const auto& f : plan.files) fs::remove(f);
+}
+
+}  // namespace
+}  // namespace glmq

@@ -1,0 +1,269 @@
+// glmq's GGML reference quantizers on synthetic data: reconstruction error through the reference dequantizer,
+// the effect of importance weights, exact bytes for all-zero blocks, the IQ2_S grid map, and golden digests that
+// pin the bytes (recorded from this implementation once tests/gguf/test_gguf_quantize_interop.cpp had shown it
+// byte-identical to llama-quantize b11434; any change to them is a change of output format).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <ostream>
+#include <vector>
+
+#include "core/error.h"
+#include "quant/ggml_dequantize.h"
+#include "quant/ggml_iq2_grid_map.h"
+#include "quant/ggml_iq_tables.h"
+#include "quant/ggml_quantize.h"
+
+namespace glmq {
+namespace {
+
+constexpr std::int64_t kRows = 16, kCols = 512;
+
+// splitmix64: a portable deterministic stream (std:: distributions differ between standard libraries).
+struct Rng {
+  std::uint64_t s;
+  std::uint64_t next() {
+    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  float uniform() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }  // [0, 1), exact in float
+};
+
+// Roughly Gaussian weights (sum of four uniforms) with a per-row scale and a few outliers, like trained matrices.
+std::vector<float> synthetic_weights(std::uint64_t seed) {
+  Rng rng{seed};
+  std::vector<float> x(static_cast<std::size_t>(kRows * kCols));
+  for (std::int64_t r = 0; r < kRows; ++r) {
+    const float row_scale = 0.01f + 0.05f * rng.uniform();
+    for (std::int64_t c = 0; c < kCols; ++c) {
+      float v = rng.uniform() + rng.uniform() + rng.uniform() + rng.uniform() - 2.0f;
+      if (rng.next() % 97 == 0) v *= 6.0f;
+      x[static_cast<std::size_t>(r * kCols + c)] = row_scale * v;
+    }
+  }
+  return x;
+}
+
+// Per-column importance as an imatrix gives it: mean squared activations spanning three orders of magnitude, a few
+// columns dominating (only + and ·, so the values do not depend on the math library).
+std::vector<float> synthetic_importance(std::uint64_t seed) {
+  Rng rng{seed};
+  std::vector<float> w(static_cast<std::size_t>(kCols));
+  for (auto& v : w) {
+    const float u = rng.uniform();
+    v = 0.01f + 10.0f * u * u * u * u;
+  }
+  return w;
+}
+
+std::vector<std::uint8_t> quantize(WeightType type, const std::vector<float>& x, const float* importance) {
+  std::vector<std::uint8_t> q(static_cast<std::size_t>(kRows) * weight_row_bytes(type, kCols));
+  quantize_ggml(type, x.data(), q.data(), kRows, kCols, importance);
+  return q;
+}
+
+std::vector<float> dequantize(WeightType type, const std::vector<std::uint8_t>& q) {
+  std::vector<float> y(static_cast<std::size_t>(kRows * kCols));
+  dequantize_ggml(type, q.data(), y.data(), kRows * kCols);
+  return y;
+}
+
+// sqrt(Σ w·(x − y)²) / sqrt(Σ w·x²), with w the column importance (1 when null).
+double relative_error(const std::vector<float>& x, const std::vector<float>& y, const float* importance) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double w = importance ? importance[i % kCols] : 1.0;
+    num += w * (static_cast<double>(x[i]) - y[i]) * (static_cast<double>(x[i]) - y[i]);
+    den += w * static_cast<double>(x[i]) * x[i];
+  }
+  return std::sqrt(num / den);
+}
+
+std::uint64_t fnv1a(const std::vector<std::uint8_t>& bytes) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (std::uint8_t b : bytes) h = (h ^ b) * 0x100000001b3ull;
+  return h;
+}
+
+struct TypeCase {
+  WeightType type;
+  double max_error;             // relative RMS error bound without importance (measured value + 25%)
+  std::uint64_t digest;         // fnv1a of the bytes without importance
+  std::uint64_t digest_imatrix; // and with synthetic_importance(7)
+};
+
+void PrintTo(const TypeCase& c, std::ostream* os) { *os << weight_type_name(c.type); }
+class GgmlQuantizer : public ::testing::TestWithParam<TypeCase> {};
+
+TEST_P(GgmlQuantizer, ReconstructsWithinItsErrorBound) {
+  const TypeCase& tc = GetParam();
+  const auto x = synthetic_weights(1);
+  const double err = relative_error(x, dequantize(tc.type, quantize(tc.type, x, nullptr)), nullptr);
+  EXPECT_LT(err, tc.max_error) << weight_type_name(tc.type);
+  // A quantizer that does not collapse to zero or copy garbage: the error is far above float rounding, too.
+  EXPECT_GT(err, 1e-4) << weight_type_name(tc.type);
+}
+
+TEST_P(GgmlQuantizer, ImportanceLowersTheWeightedError) {
+  const TypeCase& tc = GetParam();
+  const auto x = synthetic_weights(2);
+  const auto w = synthetic_importance(3);
+  if (tc.type == WeightType::Q8_0) {  // quantize_q8_0 ignores quant_weights
+    EXPECT_EQ(quantize(tc.type, x, w.data()), quantize(tc.type, x, nullptr));
+    return;
+  }
+  const double plain = relative_error(x, dequantize(tc.type, quantize(tc.type, x, nullptr)), w.data());
+  const double weighted = relative_error(x, dequantize(tc.type, quantize(tc.type, x, w.data())), w.data());
+  EXPECT_LT(weighted, plain) << weight_type_name(tc.type);
+}
+
+TEST_P(GgmlQuantizer, BytesMatchTheirGoldenDigest) {
+  const TypeCase& tc = GetParam();
+  const auto x = synthetic_weights(5);
+  const auto w = synthetic_importance(7);
+  EXPECT_EQ(fnv1a(quantize(tc.type, x, nullptr)), tc.digest) << weight_type_name(tc.type);
+  EXPECT_EQ(fnv1a(quantize(tc.type, x, w.data())), tc.digest_imatrix) << weight_type_name(tc.type) << " with importance";
+}
+
+TEST_P(GgmlQuantizer, RowsAreIndependent) {
+  const TypeCase& tc = GetParam();
+  const auto x = synthetic_weights(9);
+  const auto w = synthetic_importance(11);
+  const auto all = quantize(tc.type, x, w.data());
+  const std::size_t row_bytes = weight_row_bytes(tc.type, kCols);
+  std::vector<std::uint8_t> one(row_bytes);
+  for (std::int64_t r = 0; r < kRows; ++r) {
+    quantize_ggml(tc.type, x.data() + r * kCols, one.data(), 1, kCols, w.data());
+    EXPECT_EQ(std::memcmp(one.data(), all.data() + static_cast<std::size_t>(r) * row_bytes, row_bytes), 0) << "row " << r;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Types, GgmlQuantizer,
+    ::testing::Values(TypeCase{WeightType::Q8_0, 0.009, 0x5ef715b878279927ull, 0x5ef715b878279927ull},
+                      TypeCase{WeightType::Q6_K, 0.027, 0x68c113ed13002258ull, 0x56a09d7cd35e6f29ull},
+                      TypeCase{WeightType::Q5_K, 0.05, 0xba36e18809449b61ull, 0x41199efc5aac79fbull},
+                      TypeCase{WeightType::Q4_K, 0.1, 0x8f46651b43b88cc1ull, 0x0a0fadcadf821a5full},
+                      TypeCase{WeightType::Q3_K, 0.22, 0x419769ffbbf55b38ull, 0x886486e3164c0c19ull},
+                      TypeCase{WeightType::Q2_K, 0.39, 0x3ccfeca3e73a0bd7ull, 0xddb565dbf0f058b9ull},
+                      TypeCase{WeightType::IQ4_NL, 0.11, 0x8f4491f35fbfc944ull, 0x2363c9a2ebf13ddfull},
+                      TypeCase{WeightType::IQ4_XS, 0.115, 0xe767b38aab1afc0aull, 0x17d9aaabd3ef83a6ull},
+                      TypeCase{WeightType::IQ2_S, 0.4, 0x8cbe1bd6c24e72f7ull, 0x2d9bc675ea2a465aull}),
+    [](const ::testing::TestParamInfo<TypeCase>& p) { return std::string(weight_type_name(p.param.type)); });
+
+// An all-zero super-block, as ggml writes it: everything zero, except IQ4_NL/IQ4_XS whose levels are the table
+// entry nearest 0 (index 8, value 1) and IQ4_XS whose super-scale is −max/32 = −0.0 with sub-scales 0 + 32.
+TEST(GgmlQuantizerZeros, AllZeroBlocksHaveGgmlsBytes) {
+  const std::vector<float> zeros(256, 0.0f);
+  for (WeightType t : {WeightType::Q2_K, WeightType::Q3_K, WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K,
+                       WeightType::IQ2_S, WeightType::Q8_0}) {
+    std::vector<std::uint8_t> q(weight_row_bytes(t, 256), 0xEE);
+    quantize_ggml(t, zeros.data(), q.data(), 1, 256);
+    for (std::size_t i = 0; i < q.size(); ++i) ASSERT_EQ(q[i], 0) << weight_type_name(t) << " byte " << i;
+  }
+  std::vector<std::uint8_t> nl(18 * 8);
+  quantize_ggml(WeightType::IQ4_NL, zeros.data(), nl.data(), 1, 256);
+  for (std::size_t b = 0; b < 8; ++b) {
+    EXPECT_EQ(nl[18 * b], 0);
+    EXPECT_EQ(nl[18 * b + 1], 0);
+    for (std::size_t i = 2; i < 18; ++i) EXPECT_EQ(nl[18 * b + i], 0x88) << "IQ4_NL block " << b << " byte " << i;
+  }
+  std::vector<std::uint8_t> xs(136);
+  quantize_ggml(WeightType::IQ4_XS, zeros.data(), xs.data(), 1, 256);
+  EXPECT_EQ(xs[0], 0x00);
+  EXPECT_EQ(xs[1], 0x80);  // fp16 −0.0
+  EXPECT_EQ(xs[2], 0xAA);  // scales_h: 2 high bits of 32 (0b10) for each of 8 sub-blocks
+  EXPECT_EQ(xs[3], 0xAA);
+  for (std::size_t i = 4; i < 8; ++i) EXPECT_EQ(xs[i], 0x00);
+  for (std::size_t i = 8; i < 136; ++i) EXPECT_EQ(xs[i], 0x88);
+}
+
+// A block that is one non-zero value: every 256-block type must reproduce its sign and rough magnitude.
+TEST(GgmlQuantizerZeros, SingleSpikeKeepsSignAndMagnitude) {
+  for (WeightType t : {WeightType::Q2_K, WeightType::Q3_K, WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K,
+                       WeightType::IQ4_XS, WeightType::IQ2_S}) {
+    for (float spike : {0.75f, -0.75f}) {
+      std::vector<float> x(256, 0.0f);
+      x[37] = spike;
+      std::vector<std::uint8_t> q(weight_row_bytes(t, 256));
+      quantize_ggml(t, x.data(), q.data(), 1, 256);
+      std::vector<float> y(256);
+      dequantize_ggml(t, q.data(), y.data(), 256);
+      EXPECT_NEAR(y[37], spike, 0.2f) << weight_type_name(t) << " spike " << spike;
+    }
+  }
+}
+
+TEST(GgmlQuantizerErrors, RejectsTypesAndShapesItCannotQuantize) {
+  std::vector<float> x(256, 1.0f);
+  std::vector<std::uint8_t> q(1024);
+  try {
+    quantize_ggml(WeightType::Q4_0, x.data(), q.data(), 1, 256);
+    FAIL() << "Q4_0 is not a quantizer glmq has";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::DType);
+    EXPECT_NE(std::string(e.what()).find("Q4_0"), std::string::npos) << e.what();
+  }
+  try {
+    quantize_ggml(WeightType::IQ2_S, x.data(), q.data(), 1, 96);
+    FAIL() << "96 values are not a whole IQ2_S super-block";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Shape);
+    EXPECT_NE(std::string(e.what()).find("256"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(ggml_can_quantize(WeightType::IQ2_S));
+  EXPECT_FALSE(ggml_can_quantize(WeightType::IQ2_XXS));
+}
+
+// The IQ2_S map: every grid point maps to itself; every reachable off-grid pattern (levels 0..2) lists exactly the
+// grid points at the smallest squared distance, in index order.
+TEST(Iq2GridMap, MapsGridPointsAndNearestNeighbours) {
+  const ggml::Iq2GridMap& g = ggml::iq2_s_grid_map();
+  ASSERT_EQ(g.grid.size(), 1024u);
+  auto code_of_point = [&](std::uint64_t p) {
+    std::uint32_t u = 0;
+    for (int k = 0; k < 8; ++k) u |= static_cast<std::uint32_t>((((p >> (8 * k)) & 0xFF) - 1) / 2) << (2 * k);
+    return u;
+  };
+  for (int j = 0; j < 1024; ++j) {
+    // Magnitudes {1,3,5} ↔ dequantization bytes {8,25,43}.
+    for (int k = 0; k < 8; ++k) {
+      const auto m = (g.grid[static_cast<std::size_t>(j)] >> (8 * k)) & 0xFF;
+      const auto dq = (ggml::kIq2sGrid[j] >> (8 * k)) & 0xFF;
+      ASSERT_EQ(dq, m == 1 ? 8u : (m == 3 ? 25u : 43u));
+    }
+    ASSERT_EQ(g.map[code_of_point(g.grid[static_cast<std::size_t>(j)])], j);
+  }
+  int off_grid = 0;
+  for (std::uint32_t u = 0; u < 43692; ++u) {
+    bool reachable = true;
+    for (int k = 0; k < 8; ++k) reachable = reachable && ((u >> (2 * k)) & 3) <= 2;
+    if (!reachable || g.map[u] >= 0) continue;
+    ++off_grid;
+    int best = 1 << 30;
+    std::vector<int> nearest;
+    for (int j = 0; j < 1024; ++j) {
+      int d2 = 0;
+      for (int k = 0; k < 8; ++k) {
+        const int diff = static_cast<int>((g.grid[static_cast<std::size_t>(j)] >> (8 * k)) & 0xFF) - (2 * static_cast<int>((u >> (2 * k)) & 3) + 1);
+        d2 += diff * diff;
+      }
+      if (d2 < best) {
+        best = d2;
+        nearest.clear();
+      }
+      if (d2 == best) nearest.push_back(j);
+    }
+    const std::uint16_t* nb = g.neighbours_of(u);
+    ASSERT_EQ(nb[0], nearest.size()) << "pattern " << u;
+    for (std::size_t i = 0; i < nearest.size(); ++i) ASSERT_EQ(nb[1 + i], nearest[i]) << "pattern " << u;
+  }
+  EXPECT_EQ(off_grid, 6561 - 1024);  // 3^8 reachable patterns, 1024 of them on the grid
+}
+
+}  // namespace
+}  // namespace glmq
