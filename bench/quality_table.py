@@ -114,7 +114,7 @@ for b in builds:
     rows.append(f"| {label} | {size_col} | {bpw} | {fmt_ppl(docs)} | {fmt_ppl(code)} | " + " | ".join(kcol) +
                 f" | {acc('hellaswag', 'acc_norm')} | {acc('piqa', 'acc')} | {acc('winogrande', 'acc')} |")
     if src == b:
-        times.append(f"| {b} | " + " | ".join(str(wall(logs[k]) or "–") for k in ("make", "docs", "code", "eval")) + " |")
+        times.append(f"| {b} | " + " | ".join("–" if wall(logs[k]) is None else str(wall(logs[k])) for k in ("make", "docs", "code", "eval")) + " |")
 
 limit = next((t["docs"] for b in builds for t in tasks(read(os.path.join(work, "logs", f"{b}.eval.log"))).values()),
              "?")

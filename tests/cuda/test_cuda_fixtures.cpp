@@ -43,7 +43,7 @@ void compare_prefill(const std::string& name, const KvCacheOptions& kv, const Cu
   const GlmConfig& c = model->weights.config;
   const auto T = static_cast<std::int64_t>(ids.size());
 
-  CpuBackend cpu;
+  CpuBackend cpu{0, CpuKernels::Reference};
   Session cpu_session(model->weights, cpu, T, kv);
   ForwardTrace cpu_trace;
   auto cl = cpu_session.prefill(ids, true, &cpu_trace);
@@ -80,7 +80,7 @@ TEST_P(CudaFixtureParity, DecodeThroughCacheMatchesCpuPrefill) {
   const std::int64_t V = model->weights.config.vocab_size;
   const auto T = static_cast<std::int64_t>(ids.size());
 
-  CpuBackend cpu;
+  CpuBackend cpu{0, CpuKernels::Reference};
   Session cpu_session(model->weights, cpu, T, kv());
   auto all = cpu_session.prefill(ids, true);
   std::vector<float> want(all.begin(), all.end());
@@ -110,7 +110,7 @@ struct Int8Bounds {
 void check_int8_decode(const std::string& name, const Weights& w, const std::vector<std::int32_t>& ids, int quantized,
                        const Int8Bounds& bounds) {
   const std::int64_t V = w.config.vocab_size, T = static_cast<std::int64_t>(ids.size());
-  CpuBackend cpu;
+  CpuBackend cpu{0, CpuKernels::Reference};
   CudaOptions exact_options;
   exact_options.exact_decode = true;
   CudaBackend exact(exact_options), int8;
@@ -169,7 +169,7 @@ TEST(CudaInt8Decode, QuantizedFixturesNearCpu) {
     if (ids.size() > 64) ids.resize(64);
     Weights q = model->weights;
     q.config.index_topk = static_cast<std::int64_t>(ids.size());
-    CpuBackend cpu;
+    CpuBackend cpu{0, CpuKernels::Reference};
     std::vector<AffineQuantized> store;  // moving an element keeps its buffers where the matrices point
     int quantized = 0;
     q.for_each_matrix([&](const std::string& role, WeightMatrix& m) {

@@ -42,7 +42,7 @@ TestWeight make_ggml_weight(WeightType type, std::int64_t rows, std::int64_t col
 class CudaGgml : public ::testing::Test {
  protected:
   void SetUp() override { GLMQ_REQUIRE_CUDA(); }
-  CpuBackend cpu{1};
+  CpuBackend cpu{1, CpuKernels::Reference};
   std::mt19937 rng{11};
 };
 

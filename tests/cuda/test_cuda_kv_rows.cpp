@@ -37,7 +37,7 @@ std::vector<float> test_rows(std::int64_t rows, std::int64_t width, std::mt19937
 
 TEST(CudaKvRows, StoreAndLoadEqualCpuBitForBit) {
   GLMQ_REQUIRE_CUDA();
-  CpuBackend cpu{1};
+  CpuBackend cpu{1, CpuKernels::Reference};
   CudaBackend gpu;
   std::mt19937 rng{11};
   struct Shape { std::int64_t width, group; };

@@ -32,7 +32,7 @@ CudaOptions exact_options() {
 class CudaOps : public ::testing::Test {
  protected:
   void SetUp() override { GLMQ_REQUIRE_CUDA(); }
-  CpuBackend cpu{1};
+  CpuBackend cpu{1, CpuKernels::Reference};
   std::mt19937 rng{7};
 };
 

@@ -6,13 +6,29 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "backend/cpu/row_kernels.h"
+#include "backend/cpu/work_split.h"
 #include "core/error.h"
 
 namespace glmq {
 
-CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
+namespace {
+// Up to this many (token, expert) pairs, SwiGLU blocks run as ffn_few_tokens' two jobs: decode steps and small
+// batches. Beyond it each expert's tokens are one matrix product per projection (weights read once per expert).
+constexpr std::int64_t kFewTokens = 32;
+}  // namespace
+
+CpuKernels default_cpu_kernels() {
+  const char* v = std::getenv("GLMQ_CPU_KERNELS");
+  return v && std::string_view(v) == "reference" ? CpuKernels::Reference : CpuKernels::Fast;
+}
+
+CpuBackend::CpuBackend(int threads, CpuKernels kernels)
+    : threads_(threads > 0 ? threads : omp_get_max_threads()),
+      kernels_(kernels),
+      pool_(std::make_unique<cpu::WorkPool>(threads_)) {}
 
 std::vector<float>& CpuBackend::scratch(ScratchSlot slot, std::size_t count) {
   // Fixed slots: growing one never moves another, so callers may hold several at once.
@@ -121,17 +137,43 @@ void CpuBackend::scale(float* x, float s, std::int64_t count) {
 }
 
 void CpuBackend::silu_mul(const float* gate, const float* up, std::int64_t count, float* out) {
-  for (std::int64_t i = 0; i < count; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  constexpr std::int64_t kPer = 1 << 14;
+  pool_->run((count + kPer - 1) / kPer, [&](std::int64_t c) {
+    for (std::int64_t i = c * kPer; i < std::min(count, (c + 1) * kPer); ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  });
 }
 
 void CpuBackend::swiglu(const SwigluWeights& w, const float* x, std::int64_t n, float* out) {
+  if (kernels_ == CpuKernels::Fast && !observer_ && n <= kFewTokens) {
+    ffn_items_.clear();
+    for (std::int64_t t = 0; t < n; ++t) ffn_items_.push_back({&w, t, 1.0f});
+    if (ffn_few_tokens(ffn_items_, x, n, out, false)) return;
+  }
   const auto width = static_cast<std::size_t>(w.gate.rows);
   auto& g = scratch(ScratchSlot::Gate, width * static_cast<std::size_t>(n));
   auto& u = scratch(ScratchSlot::Up, width * static_cast<std::size_t>(n));
-  linear(w.gate, x, n, g.data());
-  linear(w.up, x, n, u.data());
+  if (!gate_and_up(w, x, n, g.data(), u.data())) {
+    linear(w.gate, x, n, g.data());
+    linear(w.up, x, n, u.data());
+  }
   silu_mul(g.data(), u.data(), static_cast<std::int64_t>(width) * n, g.data());
   linear(w.down, g.data(), n, out);
+}
+
+bool CpuBackend::gate_and_up(const SwigluWeights& w, const float* x, std::int64_t n, float* g, float* u) {
+  if (kernels_ != CpuKernels::Fast || observer_ || w.up.rows != w.gate.rows) return false;
+  input_.reset(w.gate, x, n, w.gate.cols, kernels_);
+  if (input_.reference() || !input_.serves(w.up, kernels_)) return false;
+  // Both products share the rounded input, and one job covers the rows of both (gate's, then up's).
+  cpu::for_token_ranges(*pool_, n, w.gate.cols, [&](std::int64_t t0, std::int64_t t1) { input_.prepare(t0, t1); });
+  const std::int64_t rows = w.gate.rows;
+  const cpu::Split s(2 * rows, w.gate.cols, n);
+  auto body = [&](std::int64_t r0, std::int64_t r1, std::int64_t t0, std::int64_t t1) {
+    if (r0 < rows) input_.multiply(w.gate, r0, std::min(r1, rows), t0, t1, g, rows);
+    if (r1 > rows) input_.multiply(w.up, std::max(r0, rows) - rows, r1 - rows, t0, t1, u, rows);
+  };
+  pool_->run(s.chunks(), [&](std::int64_t c) { s.run_chunk(c, body); });
+  return true;
 }
 
 void CpuBackend::moe_experts(const MoeExpertsArgs& a) {
@@ -142,6 +184,13 @@ void CpuBackend::moe_experts(const MoeExpertsArgs& a) {
     std::int32_t e = a.experts[i];
     if (e < 0 || e >= a.n_experts) fail(ErrorKind::InvalidArgument, "routed expert id " + std::to_string(e) + " out of range");
     by_expert[static_cast<std::size_t>(e)].push_back(i);
+  }
+  if (kernels_ == CpuKernels::Fast && !observer_ && a.n_tokens * a.top_k <= kFewTokens) {
+    // By expert, then slot: each token's experts are summed in the order the per-expert path below uses.
+    ffn_items_.clear();
+    for (std::int64_t e = 0; e < a.n_experts; ++e)
+      for (std::int64_t i : by_expert[static_cast<std::size_t>(e)]) ffn_items_.push_back({&a.expert_weights[e], i / a.top_k, a.weights[i]});
+    if (ffn_few_tokens(ffn_items_, a.x, a.n_tokens, a.out, true)) return;
   }
   for (std::int64_t e = 0; e < a.n_experts; ++e) {
     const auto& slots = by_expert[static_cast<std::size_t>(e)];

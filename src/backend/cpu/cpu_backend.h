@@ -1,19 +1,33 @@
 #pragma once
-// The CPU backend: plain, readable float32 ops, vectorised loops and OpenMP threads across rows/heads.
+// The CPU backend: float32 activations, weights read in their stored type, work split across a pool of threads.
+//
+// Matrix products have two implementations. The reference one (CpuKernels::Reference) decodes each weight to float32
+// and takes float dot products: plain, readable, the oracle every fast path is tested against. The fast one
+// (CpuKernels::Fast, the default) rounds the activations to int8 blocks once per product for the GGML block types
+// with an integer kernel (q8_kernels.h), and runs register-blocked float kernels for F32/F16/BF16 weights (exact
+// widening, float32 activations); other types fall back to the reference code.
 #include <array>
+#include <memory>
+#include <span>
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/matmul_input.h"
+#include "backend/cpu/work_pool.h"
 #include "backend/matmul_observer.h"
 
 namespace glmq {
 
+// CpuKernels::Reference when the environment sets GLMQ_CPU_KERNELS=reference, else Fast.
+CpuKernels default_cpu_kernels();
+
 class CpuBackend : public Backend {
  public:
-  // threads <= 0: use OpenMP's default (all cores).
-  explicit CpuBackend(int threads = 0);
+  // threads <= 0: all cores (OpenMP's default count).
+  explicit CpuBackend(int threads = 0, CpuKernels kernels = default_cpu_kernels());
   std::string name() const override { return "cpu"; }
   int threads() const { return threads_; }
+  CpuKernels kernels() const { return kernels_; }
   // Shows every matrix product's weight and input rows to `observer` (null: none); see matmul_observer.h.
   void set_matmul_observer(MatmulObserver* observer) { observer_ = observer; }
 
@@ -47,12 +61,30 @@ class CpuBackend : public Backend {
   // Reused scratch buffers so steady-state decoding allocates nothing; one per purpose.
   enum class ScratchSlot { RopeTable, Gate, Up, ExpertIn, ExpertOut, Count };
   std::vector<float>& scratch(ScratchSlot slot, std::size_t count);
+  // out[token] (+)= weight · FFN(x[token]) for each item, in two parallel jobs (fast kernels, few tokens). False, with
+  // nothing written, when the items' matrices do not share one kernel path and shape.
+  struct FfnItem {
+    const SwigluWeights* weights;
+    std::int64_t token;
+    float weight;
+  };
+  bool ffn_few_tokens(std::span<const FfnItem> items, const float* x, std::int64_t n, float* out, bool accumulate);
+  // gate·x and up·x of a SwiGLU block from one rounding of x, in one parallel job (fast kernels); false, with
+  // nothing written, when the two matrices do not share a fast kernel path.
+  bool gate_and_up(const SwigluWeights& w, const float* x, std::int64_t n, float* g, float* u);
+  // The reference product for several tokens: tiles of weight rows decoded to float32, then a float GEMM.
+  void linear_tiles(const WeightMatrix& w, const float* x, std::int64_t n, float* y);
   int threads_;
+  CpuKernels kernels_;
+  // Helper threads live as long as the backend; mutable state below is used by one op at a time.
+  std::unique_ptr<cpu::WorkPool> pool_;
+  cpu::MatmulInput input_;  // linear's activations, prepared for the current weight's kernel
+  cpu::MatmulInput ffn_x_, ffn_h_;  // ffn_few_tokens: the block inputs, and the silu(gate)·up rows
+  std::vector<FfnItem> ffn_items_;
   MatmulObserver* observer_ = nullptr;
-  std::vector<float> observed_latent_;  // with an observer: each query's attention output per head, before W_UV
-  // Attention: selected cache rows decoded to floats, and pointers to each row's latent and rope part.
-  std::vector<float> gathered_;
-  std::vector<const float*> row_ptrs_;
+  // Attention, per query and head: the absorbed query W_UKᵀ q_nope, and the attention output õ before W_UV.
+  std::vector<float> q_latent_, o_latent_;
+  std::vector<float> index_scores_;  // indexer, one decoding query: its score per cache position
   std::array<std::vector<float>, static_cast<std::size_t>(ScratchSlot::Count)> scratch_;
 };
 

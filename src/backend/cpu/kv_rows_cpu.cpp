@@ -4,6 +4,10 @@
 #include <cmath>
 #include <cstring>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "backend/cpu/cpu_backend.h"
 #include "core/float_convert.h"
 
@@ -16,7 +20,13 @@ const float* kv_row(const KvRows& rows, std::int64_t r, float* scratch) {
     case KvFormat::F32: return reinterpret_cast<const float*>(p);
     case KvFormat::F16: {
       const auto* h = reinterpret_cast<const std::uint16_t*>(p);
-      for (std::int64_t i = 0; i < w; ++i) scratch[i] = f16_to_f32(h[i]);
+      std::int64_t i = 0;
+#if defined(__AVX512F__)
+      // vcvtph2ps is exact (every f16 is a float32), the same values f16_to_f32 gives.
+      for (; i + 16 <= w; i += 16)
+        _mm512_storeu_ps(scratch + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))));
+#endif
+      for (; i < w; ++i) scratch[i] = f16_to_f32(h[i]);
       return scratch;
     }
     case KvFormat::Q8:

@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "core/float_convert.h"
 #include "quant/ggml_block_decode.h"
 #include "quant/ggml_dequantize.h"
@@ -17,6 +21,21 @@ float dot_f32(const float* a, const float* b, std::int64_t n) {
 #pragma omp simd reduction(+ : acc)
   for (std::int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
   return acc;
+}
+
+float dot_f32_unrolled(const float* a, const float* b, std::int64_t n) {
+#if defined(__AVX512F__)
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  std::int64_t i = 0;
+  for (; i + 64 <= n; i += 64)
+    for (int k = 0; k < 4; ++k) acc[k] = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16 * k), _mm512_loadu_ps(b + i + 16 * k), acc[k]);
+  for (; i + 16 <= n; i += 16) acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc[0]);
+  float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+#else
+  return dot_f32(a, b, n);
+#endif
 }
 
 void axpy_f32(float a, const float* x, float* y, std::int64_t n) {

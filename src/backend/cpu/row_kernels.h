@@ -8,6 +8,8 @@
 namespace glmq::cpu {
 
 float dot_f32(const float* a, const float* b, std::int64_t n);
+// The same sum with four independent accumulators (another order of additions; for the fast paths only).
+float dot_f32_unrolled(const float* a, const float* b, std::int64_t n);
 void axpy_f32(float a, const float* x, float* y, std::int64_t n);
 // Σ_c W[r, c]·x[c] with the row in its stored type.
 float dot_row(const WeightMatrix& w, std::int64_t r, const float* x);

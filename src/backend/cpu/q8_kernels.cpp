@@ -1,0 +1,35 @@
+#include "backend/cpu/q8_kernels.h"
+
+namespace glmq::cpu {
+
+std::optional<FastKernel> fast_kernel_for(const WeightMatrix& w) {
+#ifdef GLMQ_CPU_INT8_KERNELS
+  const bool whole_256 = w.cols % 256 == 0, whole_32 = w.cols % 32 == 0;
+  switch (w.type) {
+    case WeightType::Q8_0:
+      if (whole_32) return FastKernel{{32, Q8Order::Natural}, q8_0_rows};
+      break;
+    case WeightType::IQ4_NL:
+      if (whole_32) return FastKernel{{32, Q8Order::NibbleGroups}, iq4_nl_rows};
+      break;
+    case WeightType::IQ4_XS:
+      if (whole_256) return FastKernel{{256, Q8Order::NibbleGroups}, iq4_xs_rows};
+      break;
+    case WeightType::Q4_K:
+      if (whole_256) return FastKernel{{256, Q8Order::Q4K}, q4_k_rows};
+      break;
+    case WeightType::Q6_K:
+      if (whole_256) return FastKernel{{256, Q8Order::Natural}, q6_k_rows};
+      break;
+    case WeightType::IQ2_S:
+      if (whole_256) return FastKernel{{256, Q8Order::Natural}, iq2_s_rows};
+      break;
+    default: break;
+  }
+#else
+  (void)w;
+#endif
+  return std::nullopt;
+}
+
+}  // namespace glmq::cpu

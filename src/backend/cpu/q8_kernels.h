@@ -1,0 +1,39 @@
+#pragma once
+// Integer matrix kernels: weights in their GGML block type times activations rounded to int8 (q8_activations.h),
+// accumulated exactly in int32 per block and scaled in float32. One kernel per weight type; each works on a range
+// of weight rows for a range of tokens, decoding every weight block once per group of up to 4 tokens.
+//
+// They need AVX-512 (F, BW, VL, VNNI); without it, fast_kernel_for() finds none and the float path runs.
+#include <cstdint>
+#include <optional>
+
+#include "backend/cpu/q8_activations.h"
+#include "quant/weight_matrix.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
+#define GLMQ_CPU_INT8_KERNELS 1
+#endif
+
+namespace glmq::cpu {
+
+// y[t·y_stride + r] = Σ_c W[r, c]·x[t, c] for rows [r0, r1) and tokens [t0, t1) of `a`.
+using Q8Kernel = void (*)(const WeightMatrix& w, std::int64_t r0, std::int64_t r1, const Q8Rows& a, std::int64_t t0,
+                          std::int64_t t1, float* y, std::int64_t y_stride);
+
+struct FastKernel {
+  Q8Format format;  // how the activations must be rounded and ordered
+  Q8Kernel kernel;
+};
+
+// The integer kernel for `w`, if this build has one for its type and shape.
+std::optional<FastKernel> fast_kernel_for(const WeightMatrix& w);
+
+// Per type (q8_kernels_<type>.cpp), with the activation format each expects.
+void q8_0_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void iq4_nl_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void iq4_xs_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void q4_k_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void q6_k_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void iq2_s_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+
+}  // namespace glmq::cpu

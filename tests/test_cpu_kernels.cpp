@@ -1,0 +1,310 @@
+// The CPU backend's fast kernels against its reference path (CpuKernels::Reference), type by type and shape by shape,
+// plus the pieces they stand on: int8 activation rounding and the work pool.
+//
+// Tolerances. The int8 kernels compute Σ_i w_i·d_b·q_i exactly (int32 per block, then float scales), where d_b·q_i
+// is activation x_i rounded to its block's int8 grid: |d_b·q_i − x_i| ≤ d_b/2 = max|x in block|/254. So
+// |fast − reference| ≤ Σ_b (max|x_b| / 254)·Σ_{i∈b} |w_i| (`rounding_bound`), plus float32 summation error, allowed
+// as 1e-5·Σ|w_i·x_i|. The float kernels (F32/F16/BF16) differ from the reference only in summation order:
+// 1e-5·Σ|w_i·x_i|.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <random>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/float_kernels.h"
+#include "backend/cpu/q8_activations.h"
+#include "backend/cpu/q8_kernels.h"
+#include "backend/cpu/work_pool.h"
+#include "cpu_test_util.h"
+
+namespace glmq {
+namespace {
+
+using test::make_weight;
+using test::random_vec;
+using test::TestWeight;
+
+TEST(WorkPool, RunsEveryChunkExactlyOnce) {
+  for (int threads : {1, 2, 4}) {
+    cpu::WorkPool pool(threads);
+    for (std::int64_t chunks : {1, 2, 7, 1000, 70000}) {  // 70000: more than the pool's state word counts at once
+      std::vector<std::atomic<int>> hits(static_cast<std::size_t>(chunks));
+      for (int rep = 0; rep < 3; ++rep) pool.run(chunks, [&](std::int64_t c) { hits[static_cast<std::size_t>(c)]++; });
+      for (std::int64_t c = 0; c < chunks; ++c) ASSERT_EQ(hits[static_cast<std::size_t>(c)].load(), 3) << threads << " " << chunks;
+    }
+  }
+}
+
+TEST(WorkPool, ManyShortJobsInARow) {
+  cpu::WorkPool pool(2);
+  std::int64_t total = 0;
+  std::vector<std::int64_t> part(8);
+  for (int job = 0; job < 20000; ++job) {
+    pool.run(8, [&](std::int64_t c) { part[static_cast<std::size_t>(c)] = job + c; });
+    for (std::int64_t c = 0; c < 8; ++c) total += part[static_cast<std::size_t>(c)] - job;
+  }
+  EXPECT_EQ(total, 20000 * 28);
+}
+
+// Stored position of natural element e in a row of `cols`, written from the Q8Order definitions.
+std::int64_t expected_position(std::int64_t e, std::int64_t cols, cpu::Q8Order order) {
+  const std::int64_t span = e / 128 * 128, w = e - span;
+  if (order == cpu::Q8Order::Natural || span + 128 > cols) return e;
+  if (order == cpu::Q8Order::NibbleGroups) return span + (w % 32 < 16 ? 0 : 64) + (w / 32) * 16 + w % 16;
+  const std::int64_t quarter[4] = {0, 2, 1, 3};
+  return span + quarter[w / 32] * 32 + w % 32;
+}
+
+TEST(Q8Activations, RoundingBoundSumsAndOrder) {
+  std::mt19937 rng(3);
+  for (const cpu::Q8Format f : {cpu::Q8Format{32, cpu::Q8Order::Natural}, cpu::Q8Format{32, cpu::Q8Order::NibbleGroups},
+                                cpu::Q8Format{256, cpu::Q8Order::Natural}, cpu::Q8Format{256, cpu::Q8Order::NibbleGroups},
+                                cpu::Q8Format{256, cpu::Q8Order::Q4K}}) {
+    for (std::int64_t cols : {256, 512, 768}) {
+      if (f.block == 32) cols += 96;  // a tail of three blocks after the last whole 128
+      const std::int64_t n = 3, stride = cols + 5;
+      auto x = random_vec(static_cast<std::size_t>(n * stride), rng);
+      for (std::int64_t i = 0; i < f.block; ++i) x[static_cast<std::size_t>(stride + i)] = 0.0f;  // an all-zero block
+      cpu::Q8Rows q;
+      cpu::prepare_q8(n, cols, f, q);
+      cpu::quantize_q8_rows(x.data(), stride, 0, n, q);
+      for (std::int64_t t = 0; t < n; ++t)
+        for (std::int64_t e = 0; e < cols; ++e) {
+          const float d = q.row_d(t)[e / f.block];
+          const int v = q.row_q(t)[expected_position(e, cols, f.order)];
+          ASSERT_LE(std::fabs(d * static_cast<float>(v) - x[static_cast<std::size_t>(t * stride + e)]), d * 0.5001f + 1e-12f);
+          if (e % 16 == 15) {
+            int s = 0;
+            for (std::int64_t j = e - 15; j <= e; ++j) s += q.row_q(t)[expected_position(j, cols, f.order)];
+            ASSERT_EQ(q.row_sum16(t)[e / 16], s);
+            if (e % 32 == 31) {
+              ASSERT_EQ(q.row_sum32(t)[e / 32], q.row_sum16(t)[e / 16] + q.row_sum16(t)[e / 16 - 1]);
+            }
+          }
+        }
+    }
+  }
+}
+
+// Σ_b (max|x_b| / 254)·Σ_{i∈b} |w_i| for row r, token t: how far int8 activation rounding can move the product.
+double rounding_bound(const TestWeight& w, std::int64_t r, const float* x, int block) {
+  double bound = 0;
+  for (std::int64_t b = 0; b < w.m.cols; b += block) {
+    double amax = 0, wsum = 0;
+    for (std::int64_t i = b; i < b + block; ++i) {
+      amax = std::max(amax, std::fabs(static_cast<double>(x[i])));
+      wsum += std::fabs(w.values[static_cast<std::size_t>(r * w.m.cols + i)]);
+    }
+    bound += amax / 254.0 * wsum;
+  }
+  return bound;
+}
+
+double abs_product(const TestWeight& w, std::int64_t r, const float* x) {
+  double s = 0;
+  for (std::int64_t c = 0; c < w.m.cols; ++c) s += std::fabs(w.values[static_cast<std::size_t>(r * w.m.cols + c)] * x[c]);
+  return s;
+}
+
+struct Shape {
+  std::int64_t rows, cols;
+};
+
+void expect_fast_matches_reference(WeightType type, const std::vector<Shape>& shapes, int threads, std::mt19937& rng) {
+  CpuBackend fast(threads, CpuKernels::Fast), ref(threads, CpuKernels::Reference);
+  for (const Shape s : shapes)
+    for (std::int64_t n : {1, 2, 3, 4, 5, 9, 70}) {
+      TestWeight w = make_weight(type, s.rows, s.cols, rng);
+      const auto kernel = cpu::fast_kernel_for(w.m);
+#ifdef GLMQ_CPU_INT8_KERNELS
+      if (is_ggml_block(type) && type != WeightType::Q4_0 && type != WeightType::Q2_K && type != WeightType::Q5_K) {
+        ASSERT_TRUE(kernel.has_value()) << weight_type_name(type);
+      }
+#endif
+#ifdef GLMQ_CPU_FLOAT_KERNELS
+      if (is_float_type(type)) {
+        ASSERT_TRUE(cpu::has_float_kernel(w.m));
+      }
+#endif
+      auto x = random_vec(static_cast<std::size_t>(n * s.cols), rng);
+      // Outliers make some blocks' int8 grids coarse, as real activations do.
+      for (std::size_t i = 0; i < x.size(); i += 97) x[i] *= 20.0f;
+      std::vector<float> yf(static_cast<std::size_t>(n * s.rows)), yr(yf.size());
+      fast.linear(w.m, x.data(), n, yf.data());
+      ref.linear(w.m, x.data(), n, yr.data());
+      for (std::int64_t t = 0; t < n; ++t)
+        for (std::int64_t r = 0; r < s.rows; ++r) {
+          const float* xt = x.data() + t * s.cols;
+          const double tol = (kernel ? rounding_bound(w, r, xt, kernel->format.block) : 0.0) + 1e-5 * abs_product(w, r, xt);
+          const auto i = static_cast<std::size_t>(t * s.rows + r);
+          ASSERT_NEAR(yf[i], yr[i], tol) << weight_type_name(type) << " rows " << s.rows << " cols " << s.cols << " n " << n
+                                         << " row " << r << " token " << t << " threads " << threads;
+        }
+    }
+}
+
+class FastKernels : public ::testing::TestWithParam<int> {
+ protected:
+  std::mt19937 rng{5};
+};
+
+TEST_P(FastKernels, Int8Blocks32MatchReference) {
+  // Lengths with and without a tail after the last four blocks, down to a single block; odd row counts.
+  const std::vector<Shape> shapes = {{1, 32}, {3, 64}, {5, 96}, {70, 160}, {33, 512}, {17, 544}};
+  for (WeightType type : {WeightType::Q8_0, WeightType::IQ4_NL}) expect_fast_matches_reference(type, shapes, GetParam(), rng);
+}
+
+TEST_P(FastKernels, Int8Blocks256MatchReference) {
+  const std::vector<Shape> shapes = {{1, 256}, {3, 512}, {70, 768}, {9, 1280}};
+  for (WeightType type : {WeightType::Q4_K, WeightType::Q6_K, WeightType::IQ4_XS, WeightType::IQ2_S})
+    expect_fast_matches_reference(type, shapes, GetParam(), rng);
+}
+
+TEST_P(FastKernels, FloatTypesMatchReference) {
+  const std::vector<Shape> shapes = {{1, 16}, {3, 33}, {5, 64}, {70, 320}, {9, 520}};
+  for (WeightType type : {WeightType::F32, WeightType::F16, WeightType::BF16})
+    expect_fast_matches_reference(type, shapes, GetParam(), rng);
+}
+
+TEST_P(FastKernels, TypesWithoutFastKernelFallBackToReference) {
+  const std::vector<Shape> shapes = {{5, 256}, {9, 512}};
+  for (WeightType type : {WeightType::Q4_0, WeightType::Q2_K, WeightType::Q5_K, WeightType::Affine4})
+    expect_fast_matches_reference(type, shapes, GetParam(), rng);
+}
+
+// The same values stored as BF16 and as F32 give bit-identical products (the GGUF converter widens some bf16
+// tensors to F32; glmq must compute the same logits from either).
+TEST_P(FastKernels, Bf16AndWidenedF32AreBitIdentical) {
+  CpuBackend be(GetParam(), CpuKernels::Fast);
+  for (std::int64_t cols : {64, 512, 520})
+    for (std::int64_t n : {1, 4, 7}) {
+      TestWeight b = make_weight(WeightType::BF16, 37, cols, rng);
+      std::vector<float> widened = b.values;
+      const WeightMatrix f{WeightType::F32, 37, cols, reinterpret_cast<const std::uint8_t*>(widened.data())};
+      auto x = random_vec(static_cast<std::size_t>(n * cols), rng);
+      std::vector<float> yb(static_cast<std::size_t>(n * 37)), yf(yb.size());
+      be.linear(b.m, x.data(), n, yb.data());
+      be.linear(f, x.data(), n, yf.data());
+      EXPECT_EQ(yb, yf) << "cols " << cols << " n " << n;
+    }
+}
+
+// max |fast − reference| over a whole op's output, relative to the reference output's largest magnitude.
+double relative_max_diff(const std::vector<float>& fast, const std::vector<float>& ref) {
+  double diff = 0, scale = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    diff = std::max(diff, std::fabs(static_cast<double>(fast[i]) - ref[i]));
+    scale = std::max(scale, std::fabs(static_cast<double>(ref[i])));
+  }
+  return diff / scale;
+}
+
+// Ops built from several int8 products (SwiGLU: gate and up, silu, down) compound the per-product rounding (see the
+// header); the down projection's input silu(g)·u is heavy-tailed, so its blocks round coarsely. Measured on these
+// random weights: ≤ 1.9 % of the output's largest magnitude (Q4_K, one activation scale per 256), ≤ 1.2 % (IQ4_NL,
+// per 32); allowed 5 %.
+constexpr double kOpTolerance = 0.05;
+
+TEST_P(FastKernels, SwigluAndMoeExpertsMatchReference) {
+  CpuBackend fast(GetParam(), CpuKernels::Fast), ref(GetParam(), CpuKernels::Reference);
+  const std::int64_t hidden = 512, inter = 256, n_experts = 6, top_k = 2;
+  for (WeightType type : {WeightType::Q4_K, WeightType::IQ4_NL, WeightType::BF16}) {
+    std::vector<TestWeight> store;
+    std::vector<SwigluWeights> experts;
+    for (std::int64_t e = 0; e < n_experts; ++e) {
+      store.push_back(make_weight(type, inter, hidden, rng));
+      store.push_back(make_weight(type, inter, hidden, rng));
+      store.push_back(make_weight(type, hidden, inter, rng));
+    }
+    for (std::int64_t e = 0; e < n_experts; ++e)
+      experts.push_back({store[3 * e].m, store[3 * e + 1].m, store[3 * e + 2].m});
+    // 1 and 3 tokens take the two-job few-token path, 40 tokens one product per expert and projection.
+    for (std::int64_t n : {1, 3, 40}) {
+      auto x = random_vec(static_cast<std::size_t>(n * hidden), rng);
+      std::vector<float> yf(x.size()), yr(x.size());
+      fast.swiglu(experts[0], x.data(), n, yf.data());
+      ref.swiglu(experts[0], x.data(), n, yr.data());
+      const double tol = type == WeightType::BF16 ? 1e-5 : kOpTolerance;
+      EXPECT_LE(relative_max_diff(yf, yr), tol) << "swiglu " << weight_type_name(type) << " n " << n;
+
+      std::vector<std::int32_t> ids(static_cast<std::size_t>(n * top_k));
+      std::vector<float> weights(ids.size());
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        ids[i] = static_cast<std::int32_t>((i * 7 + i / 2) % n_experts);
+        weights[i] = 0.3f + 0.1f * static_cast<float>(i % 3);
+      }
+      MoeExpertsArgs args;
+      args.n_tokens = n;
+      args.top_k = top_k;
+      args.x = x.data();
+      args.experts = ids.data();
+      args.weights = weights.data();
+      args.expert_weights = experts.data();
+      args.n_experts = n_experts;
+      std::vector<float> of(x.size(), 0.5f), orf(x.size(), 0.5f);  // accumulated into
+      args.out = of.data();
+      fast.moe_experts(args);
+      args.out = orf.data();
+      ref.moe_experts(args);
+      EXPECT_LE(relative_max_diff(of, orf), tol) << "moe " << weight_type_name(type) << " n " << n;
+    }
+  }
+}
+
+TEST_P(FastKernels, MlaAttentionMatchesReference) {
+  CpuBackend fast(GetParam(), CpuKernels::Fast), ref(GetParam(), CpuKernels::Reference);
+  const std::int64_t heads = 4, nope = 64, rope = 32, v = 64, R = 256, positions = 40;
+  for (WeightType type : {WeightType::Q8_0, WeightType::IQ4_NL, WeightType::BF16})
+    for (KvFormat format : {KvFormat::F32, KvFormat::F16})
+      // 1 query: the per-head products use the type's row kernels; 12: the transposed float path.
+      for (std::int64_t n : {1, 12}) {
+        TestWeight kab = make_weight(type, heads * R, nope, rng), vex = make_weight(type, heads * v, R, rng);
+        std::vector<std::uint8_t> latent_bytes(static_cast<std::size_t>(positions * R * 4)),
+            rope_bytes(static_cast<std::size_t>(positions * rope * 4));
+        KvRows latent{}, k_rope{};
+        latent.format = k_rope.format = format;
+        latent.width = R;
+        k_rope.width = rope;
+        latent.data = latent_bytes.data();
+        k_rope.data = rope_bytes.data();
+        auto lat = random_vec(static_cast<std::size_t>(positions * R), rng), kr = random_vec(static_cast<std::size_t>(positions * rope), rng);
+        ref.store_kv_rows(latent, 0, lat.data(), R, positions);
+        ref.store_kv_rows(k_rope, 0, kr.data(), rope, positions);
+        auto q = random_vec(static_cast<std::size_t>(n * heads * (nope + rope)), rng);
+        std::vector<std::int32_t> sel(static_cast<std::size_t>(n * 16)), count(static_cast<std::size_t>(n));
+        for (std::int64_t t = 0; t < n; ++t) {
+          count[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(5 + t);
+          for (std::int64_t j = 0; j < 16; ++j) sel[static_cast<std::size_t>(t * 16 + j)] = static_cast<std::int32_t>((j * 3 + t) % positions);
+        }
+        MlaAttentionArgs a;
+        a.n_queries = n;
+        a.heads = heads;
+        a.nope_dim = nope;
+        a.rope_dim = rope;
+        a.v_dim = v;
+        a.latent_dim = R;
+        a.q = q.data();
+        a.latent = latent;
+        a.k_rope = k_rope;
+        a.selection = sel.data();
+        a.selection_count = count.data();
+        a.selection_stride = 16;
+        a.k_absorb = kab.m;
+        a.v_expand = vex.m;
+        a.scale = 0.05f;
+        std::vector<float> of(static_cast<std::size_t>(n * heads * v)), orf(of.size());
+        a.out = of.data();
+        fast.mla_attention(a);
+        a.out = orf.data();
+        ref.mla_attention(a);
+        EXPECT_LE(relative_max_diff(of, orf), type == WeightType::BF16 ? 1e-5 : kOpTolerance)
+            << weight_type_name(type) << " n " << n;
+      }
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, FastKernels, ::testing::Values(1, 2, 3));
+
+}  // namespace
+}  // namespace glmq
