@@ -128,10 +128,11 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
                                  file_dtype_name(t.dtype));
     t.nbytes = static_cast<std::size_t>(expected);
     t.data = base + begin;
-    // Kernels read elements through typed pointers; copy the rare misaligned tensor so they may.
+    // Kernels read elements through typed pointers; copy the rare misaligned tensor so they may (operator new[]
+    // aligns to __STDCPP_DEFAULT_NEW_ALIGNMENT__, at least 16, more than any dtype needs).
     const std::size_t align = std::max<std::size_t>(file_dtype_size(t.dtype), 1);
     if (reinterpret_cast<std::uintptr_t>(t.data) % align != 0 && t.nbytes > 0) {
-      auto copy = std::unique_ptr<std::uint8_t[]>(new (std::align_val_t(64)) std::uint8_t[t.nbytes]);
+      auto copy = std::make_unique_for_overwrite<std::uint8_t[]>(t.nbytes);
       std::memcpy(copy.get(), t.data, t.nbytes);
       t.data = copy.get();
       aligned_copies_.push_back(std::move(copy));

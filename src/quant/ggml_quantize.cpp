@@ -23,6 +23,14 @@ void quantize_q8_0_block(const float* x, std::uint8_t* b) {
 
 }  // namespace ggml
 
+bool ggml_quantizers_fuse_multiply_add() {
+#if defined(__OPTIMIZE__) && (defined(__FMA__) || defined(__aarch64__))
+  return true;
+#else
+  return false;
+#endif
+}
+
 namespace {
 
 using BlockQuantizer = void (*)(const float*, std::uint8_t*, const float*);

@@ -18,4 +18,9 @@ bool ggml_can_quantize(WeightType type);
 void quantize_ggml(WeightType type, const float* src, std::uint8_t* dst, std::int64_t rows, std::int64_t cols,
                    const float* importance = nullptr);
 
+// Whether this build fuses a·b + c into one rounding (FMA contraction), as an optimised build for a CPU with FMA
+// does. ggml is built that way, so near-ties in the scale searches then break as in llama-quantize; an unoptimised
+// build (the sanitizer one) or a CPU without FMA rounds twice and may choose other codes for a few blocks.
+bool ggml_quantizers_fuse_multiply_add();
+
 }  // namespace glmq
