@@ -1,14 +1,12 @@
-"""Decode speed and memory of glm-mini against context depth, 16-bit and 8-bit latent cache (bench/long_context.md).
+"""Decode speed and memory of a model against context depth, per latent-cache setting (bench/long_context.md).
 
-  python3 bench/long_context.py [--glmq build-meas/glmq] [--depths 1024,...,65536] [--kv 16,8] [--gen 16]
-                                [--reps 5] [--threads 1] [--label TEXT]
+  python3 bench/long_context.py [--glmq build/glmq] [--model DIR] [--depths 1024,...,65536] [--kv 16,8]
+                                [--gen 16] [--reps 5] [--threads N] [--label TEXT] [--raw FILE]
 
-One process per (cache, depth) under /usr/bin/time -v: `glmq bench --depth N --gen G --repetitions R --kv-bits K`
-prefills N pseudo-random tokens once, then times R runs of G decode steps from depth N (median, slowest, fastest).
-Memory: the process's peak RSS (/usr/bin/time's maximum resident set, which is also glmq's getrusage figure), the
-latent + indexer cache at depth N (bytes per token × N, as the cache reports it) and `glmq plan`'s estimate.
-Depths of 32K and 64K prefill for many minutes on one thread (the lightning indexer scores every earlier token):
-on a quiet core the whole run takes about an hour.
+One process per cache setting: `glmq bench --depth D1,...,Dn --gen G --repetitions R --kv-bits K` prefills one
+pseudo-random prompt up to each depth in turn (segment by segment), and at each depth times R runs of G decode steps
+(median, slowest, fastest). Memory: the process's resident set at each depth (glmq reads /proc/self/statm), the latent
++ indexer cache at that depth (bytes per token × depth, as the cache reports it) and `glmq plan`'s estimate.
 """
 import argparse
 import datetime
@@ -21,13 +19,13 @@ import sys
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(here)
 ap = argparse.ArgumentParser()
-ap.add_argument("--glmq", default=os.path.join(root, "build-meas", "glmq"))
-ap.add_argument("--model", default=os.path.join(root, "..", "shared", "models", "glm-mini"))
+ap.add_argument("--glmq", default=os.path.join(root, "build", "glmq"))
+ap.add_argument("--model", default=os.path.join(root, "models", "glm-mini-8bit"))
 ap.add_argument("--depths", default="1024,2048,4096,8192,16384,32768,65536")
 ap.add_argument("--kv", default="16,8")
 ap.add_argument("--gen", type=int, default=16)
 ap.add_argument("--reps", type=int, default=5)
-ap.add_argument("--threads", default="1")
+ap.add_argument("--threads", default=str(os.cpu_count()))
 ap.add_argument("--label", default=None)
 ap.add_argument("--raw", default=None, help="also append each run's JSON to this file")
 a = ap.parse_args()
@@ -47,33 +45,30 @@ def plan_gb(depth, kv):
 
 rows = []
 for kv in a.kv.split(","):
-    for depth in [int(x) for x in a.depths.split(",")]:
-        cmd = ["/usr/bin/time", "-v", a.glmq, "bench", "--model", a.model, "--depth", str(depth), "--gen", str(a.gen),
-               "--repetitions", str(a.reps), "--threads", a.threads, "--kv-bits", kv, "--json"]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            print(f"kv {kv} depth {depth}: failed\n{r.stderr[-2000:]}", file=sys.stderr)
-            continue
-        doc = json.loads(r.stdout[r.stdout.index("{"):])
-        if a.raw:
-            with open(a.raw, "a") as f:
-                f.write(json.dumps(doc) + "\n")
-        res = doc["results"][0]
-        rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1)) * 1024
-        wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", r.stderr).group(1)
-        user = float(re.search(r"User time \(seconds\): ([\d.]+)", r.stderr).group(1))
-        rows.append((kv, depth, doc["kv_cache"], res, doc["weight_bytes"], rss, plan_gb(depth, kv), wall, user))
-        print(f"kv {kv} depth {depth}: {res['decode_tokens_per_second_median']:.2f} tokens/s, RSS {rss / 2**20:.0f} MiB,"
-              f" prefill {res['prefill_seconds']:.0f} s, wall {wall}", file=sys.stderr)
+    cmd = [a.glmq, "bench", "--model", a.model, "--depth", a.depths, "--gen", str(a.gen), "--repetitions",
+           str(a.reps), "--threads", a.threads, "--kv-bits", kv, "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"kv {kv}: failed\n{r.stderr[-2000:]}", file=sys.stderr)
+        continue
+    doc = json.loads(r.stdout[r.stdout.index("{"):])
+    if a.raw:
+        with open(a.raw, "a") as f:
+            f.write(json.dumps(doc) + "\n")
+    for res in doc["results"]:
+        rows.append((doc["kv_cache"], res, doc["weight_bytes"], plan_gb(res["depth"], kv)))
+        print(f"kv {kv} depth {res['depth']}: {res['decode_tokens_per_second_median']:.2f} tokens/s, "
+              f"RSS {res['rss_bytes_at_depth'] / 2**20:.0f} MiB, prefill {res['prefill_seconds']:.1f} s", file=sys.stderr)
 
-print(f"`glmq bench --depth N --gen {a.gen} --repetitions {a.reps} --threads {a.threads} --kv-bits K`, one process "
-      f"per row:\n")
-print("| cache | depth | decode tokens/s (median; slowest–fastest) | prefill tokens/s | cache at depth (MiB) "
-      "| peak RSS (MiB) | peak RSS − weights (MiB) | `glmq plan` total (GB) | wall (user CPU s) |")
+print(f"`glmq bench --model M --depth {a.depths} --gen {a.gen} --repetitions {a.reps} --threads {a.threads} "
+      f"--kv-bits K`, one process per cache:\n")
+print("| cache | depth | decode tokens/s (median; slowest–fastest) | ms per decoded token | prefill tokens/s (segment) "
+      "| cache at depth (MiB) | RSS at depth (MiB) | RSS − weights (MiB) | `glmq plan` total (GB) |")
 print("|---|---|---|---|---|---|---|---|---|")
-for kv, depth, desc, res, wbytes, rss, plan, wall, user in rows:
-    print(f"| {desc} | {depth} | {res['decode_tokens_per_second_median']:.2f} "
-          f"({res['decode_tokens_per_second_min']:.2f}–{res['decode_tokens_per_second_max']:.2f}) | "
-          f"{depth / res['prefill_seconds']:.1f} | {res['cache_bytes_at_depth'] / 2**20:.1f} | {rss / 2**20:.1f} | "
-          f"{(rss - wbytes) / 2**20:.1f} | {plan:.2f} | {wall} ({user:.0f}) |")
+for desc, res, wbytes, plan in rows:
+    med = res['decode_tokens_per_second_median']
+    print(f"| {desc} | {res['depth']} | {med:.2f} ({res['decode_tokens_per_second_min']:.2f}–"
+          f"{res['decode_tokens_per_second_max']:.2f}) | {1000 / med:.2f} | {res['prefill_tokens_per_second']:.1f} | "
+          f"{res['cache_bytes_at_depth'] / 2**20:.1f} | {res['rss_bytes_at_depth'] / 2**20:.1f} | "
+          f"{(res['rss_bytes_at_depth'] - wbytes) / 2**20:.1f} | {plan:.2f} |")
 print(f"\nload average at end {os.getloadavg()[0]:.1f}")

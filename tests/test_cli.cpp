@@ -98,8 +98,9 @@ TEST_F(Cli, RunGeneratesTheReferenceArgmaxFirst) {
   EXPECT_NE(r.output.find("tokens/s"), std::string::npos);
 }
 
+// Depths are measured in increasing order whatever order they are given in (one prompt, prefilled segment by segment).
 TEST_F(Cli, BenchDepthTimesDecodeAtEachDepth) {
-  auto r = run_glmq("bench --model " + fixture_dir("tiny-a") + " --depth 8,20 --gen 3 --repetitions 2 --threads 1 --json");
+  auto r = run_glmq("bench --model " + fixture_dir("tiny-a") + " --depth 20,8 --gen 3 --repetitions 2 --threads 1 --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const Json doc = Json::parse(r.output.substr(r.output.find('{')));
   const auto per_token = doc.at("cache_bytes_per_token").get<double>();
@@ -117,6 +118,8 @@ TEST_F(Cli, BenchDepthTimesDecodeAtEachDepth) {
     EXPECT_LE(lo, mid);
     EXPECT_LE(mid, d.at("decode_tokens_per_second_max").get<double>());
     EXPECT_DOUBLE_EQ(d.at("cache_bytes_at_depth").get<double>(), per_token * static_cast<double>(depth));
+    EXPECT_GT(d.at("prefill_tokens_per_second").get<double>(), 0);
+    EXPECT_GT(d.at("rss_bytes_at_depth").get<std::int64_t>(), 1 << 20);  // the process itself holds more than 1 MiB
   }
   r = run_glmq("bench --model " + fixture_dir("tiny-a") + " --depth 4,0 --gen 2");
   EXPECT_EQ(r.exit_code, 1);

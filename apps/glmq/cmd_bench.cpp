@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 #include <random>
+#include <span>
 
 #include "apps/glmq/cli_common.h"
 #include "apps/glmq/commands.h"
@@ -30,36 +31,43 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// --depth: for each depth N, prefill N pseudo-random tokens once, then `repetitions` times cut the cache back to N
-// tokens and time `generate` greedy decode steps (positions N … N + generate − 1). Reports the median, fastest and
-// slowest run, so that noise on a shared machine shows without prefilling a long context again.
+// --depth: the depths in increasing order share one pseudo-random prompt, prefilled segment by segment (so the
+// deepest depth costs one prefill in all); at each depth N, `repetitions` times cut the cache back to N tokens and
+// time `generate` greedy decode steps (positions N … N + generate − 1). Reports the median, fastest and slowest run,
+// so that noise on a shared machine shows, and the resident memory at that depth.
 void run_depth_bench(const BenchOptions& o) {
   std::vector<std::int64_t> depths;
   for (auto d : parse_token_list(o.depths, "--depth")) {
     if (d < 1) fail(ErrorKind::InvalidArgument, "--depth: depths must be positive");
     depths.push_back(d);
   }
+  std::sort(depths.begin(), depths.end());
+  depths.erase(std::unique(depths.begin(), depths.end()), depths.end());
   if (o.repetitions < 1) fail(ErrorKind::InvalidArgument, "--repetitions must be at least 1");
   if (o.generate < 1) fail(ErrorKind::InvalidArgument, "--gen must be at least 1 with --depth");
   auto model = load_model(o.model);
   const GlmConfig& c = model->weights.config;
-  const std::int64_t context = *std::max_element(depths.begin(), depths.end()) + o.generate;
+  const std::int64_t context = depths.back() + o.generate;
   CpuBackend backend(o.threads);
   Session session(model->weights, backend, context, o.kv);
   std::mt19937 rng(1234);
   std::uniform_int_distribution<std::int32_t> pick(0, static_cast<std::int32_t>(c.vocab_size - 1));
+  std::vector<std::int32_t> prompt(static_cast<std::size_t>(depths.back()));
+  for (auto& id : prompt) id = pick(rng);
 
   Json results = Json::array();
   if (!o.json)
-    std::printf("| depth | decoded | decode tokens/s (median) | slowest | fastest | prefill tokens/s | cache MiB |\n"
-                "|---|---|---|---|---|---|---|\n");
+    std::printf("| depth | decoded | decode tokens/s (median) | slowest | fastest | prefill tokens/s (this segment) | "
+                "cache MiB | RSS MiB |\n|---|---|---|---|---|---|---|---|\n");
+  std::int64_t filled = 0;
   for (auto depth : depths) {
-    std::vector<std::int32_t> prompt(static_cast<std::size_t>(depth));
-    for (auto& id : prompt) id = pick(rng);
-    session.reset();
+    session.truncate(filled);
     auto t0 = std::chrono::steady_clock::now();
-    const std::int32_t first = argmax(session.prefill(prompt, false));
+    const std::span<const std::int32_t> segment(prompt.data() + filled, static_cast<std::size_t>(depth - filled));
+    const std::int32_t first = argmax(session.prefill(segment, false));
     const double prefill_seconds = seconds_since(t0);
+    const double prefill_rate = static_cast<double>(depth - filled) / prefill_seconds;
+    filled = depth;
     std::vector<double> rates;
     for (int rep = 0; rep < o.repetitions; ++rep) {
       session.truncate(depth);
@@ -79,11 +87,13 @@ void run_depth_bench(const BenchOptions& o) {
                        {"decode_tokens_per_second_min", rates.front()},
                        {"decode_tokens_per_second_max", rates.back()},
                        {"prefill_seconds", prefill_seconds},
-                       {"cache_bytes_at_depth", cache_bytes}});
+                       {"prefill_tokens_per_second", prefill_rate},
+                       {"cache_bytes_at_depth", cache_bytes},
+                       {"rss_bytes_at_depth", eval::current_rss_bytes()}});
     if (!o.json) {
-      std::printf("| %lld | %lld × %d | %.2f | %.2f | %.2f | %.1f | %.1f |\n", static_cast<long long>(depth),
-                  static_cast<long long>(o.generate), o.repetitions, median, rates.front(), rates.back(),
-                  static_cast<double>(depth) / prefill_seconds, cache_bytes / (1024.0 * 1024.0));
+      std::printf("| %lld | %lld × %d | %.2f | %.2f | %.2f | %.1f | %.1f | %.1f |\n", static_cast<long long>(depth),
+                  static_cast<long long>(o.generate), o.repetitions, median, rates.front(), rates.back(), prefill_rate,
+                  cache_bytes / (1024.0 * 1024.0), static_cast<double>(eval::current_rss_bytes()) / (1024.0 * 1024.0));
       std::fflush(stdout);
     }
   }
@@ -178,8 +188,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--prompt-lengths", o->prompt_lengths, "Comma-separated prompt lengths in tokens (default 128,512)");
   cmd->add_option("--gen", o->generate, "Tokens to generate after each prompt (default 64)");
   cmd->add_option("--depth", o->depths,
-                  "Comma-separated context depths: prefill N tokens once, then time --gen decode steps from there, "
-                  "--repetitions times (median reported); replaces --prompt-lengths");
+                  "Comma-separated context depths: one prompt prefilled up to each depth in turn, then --gen decode "
+                  "steps timed from there, --repetitions times (median reported); replaces --prompt-lengths");
   cmd->add_option("--repetitions", o->repetitions,
                   "Runs per prompt length (the fastest is reported) or per depth (the median) (default 1)");
   cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");

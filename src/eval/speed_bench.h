@@ -23,5 +23,7 @@ SpeedResult measure_speed(Session& session, std::int64_t vocab, std::int64_t pro
 
 // Peak resident set size of this process so far (getrusage's ru_maxrss), in bytes.
 std::int64_t peak_rss_bytes();
+// Resident set size of this process now (/proc/self/statm), in bytes; 0 where that file cannot be read.
+std::int64_t current_rss_bytes();
 
 }  // namespace glmq::eval
