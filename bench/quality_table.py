@@ -2,7 +2,8 @@
 
 Usage: quality_table.py WORK_MODEL_DIR HF_MODEL_DIR BUILD...
 Size = the build's *.safetensors files (10^6 bytes); bits/weight = their tensor bytes (headers excluded) × 8 over
-the bf16 model's parameter count.
+the bf16 model's parameter count. A GGUF build (gguf-TYPE[-imatrix], one .gguf file): size = the file, tensor bytes =
+the total of `glmq quantize`'s size table (its make log), whose fallback lines are listed under the table.
 """
 import glob
 import json
@@ -76,13 +77,24 @@ names = {
     "kv8": "bf16, cache `--kv-bits 8` (rope 16)",
     "kv4": "bf16, cache `--kv-bits 4` (rope 16)",
 }
+
+
+def gguf_label(b):
+    t = b[len("gguf-"):]
+    return f"glmq GGUF `{t[:-len('-imatrix')]}` (imatrix: python-code-train)" if t.endswith("-imatrix") else f"glmq GGUF `{t}`"
+
 rows, times, notes = [], [], []
 for b in builds:
-    d = {"bf16": hf, "mlxlm-q4": os.path.join(work, "mlxlm-q4"),
-         "mlxlm-mixed_3_6": os.path.join(work, "mlxlm-mixed_3_6")}.get(b, hf if b.startswith("kv") else
-                                                                       os.path.join(work, "glmq-" + b))
-    if not os.path.isdir(d):
-        continue
+    if b.startswith("gguf-"):
+        d = os.path.join(work, b + ".gguf")
+        if not os.path.isfile(d):
+            continue
+    else:
+        d = {"bf16": hf, "mlxlm-q4": os.path.join(work, "mlxlm-q4"),
+             "mlxlm-mixed_3_6": os.path.join(work, "mlxlm-mixed_3_6")}.get(b, hf if b.startswith("kv") else
+                                                                           os.path.join(work, "glmq-" + b))
+        if not os.path.isdir(d):
+            continue
     src = b  # whose measurement logs give the numbers
     compare = read(os.path.join(work, "logs", f"{b}.compare.log"))
     if compare and compare.startswith("identical"):
@@ -94,7 +106,15 @@ for b in builds:
                      f" (glmq folder)")
     logs = {k: read(os.path.join(work, "logs", f"{src}.{k}.log")) for k in ("docs", "code", "eval")}
     logs["make"] = read(os.path.join(work, "logs", f"{b}.make.log"))
-    size, data, _ = tensor_bytes_and_params(d)
+    if b.startswith("gguf-"):
+        size = os.path.getsize(d)
+        m = re.search(r"^total\s+\d+\s+\d+\s+(\d+)\s", logs["make"] or "", re.M)
+        data = int(m.group(1)) if m else float("nan")
+        fallbacks = re.findall(r"^fallback (.*)$", logs["make"] or "", re.M)
+        if fallbacks:
+            notes.append(f"`{b}` fallbacks: " + "; ".join(fallbacks))
+    else:
+        size, data, _ = tensor_bytes_and_params(d)
     docs, code, ev = ppl(logs["docs"]), ppl(logs["code"]), tasks(logs["eval"])
     kc, kd = kld(logs["code"]), kld(logs["docs"])
     fmt_ppl = lambda p: f"{float(p[0]):.4f} ± {float(p[1]):.4f}" if p else "–"
@@ -106,7 +126,7 @@ for b in builds:
                 f"{float(kc['top']):.2f}%" if kc else "–",
                 f"{float(kd['mean']):.5f}" if kd else "–"]
     acc = lambda t, k: (f"{float(ev[t][k][0]):.3f}" if t in ev and ev[t][k] else "–")
-    label = names.get(b, f"glmq MLX `{b}`") + (f" (= glmq `{src}`)" if src != b else "")
+    label = names.get(b, gguf_label(b) if b.startswith("gguf-") else f"glmq MLX `{b}`") + (f" (= glmq `{src}`)" if src != b else "")
     if b.startswith("kv"):
         size_col, bpw = "(as bf16)", "16"
     else:

@@ -53,7 +53,7 @@ inline TestWeight make_weight(WeightType type, std::int64_t rows, std::int64_t c
     std::vector<std::size_t> f16_fields = {0};
     if (type == WeightType::Q2_K) f16_fields = {80, 82};
     if (type == WeightType::Q3_K) f16_fields = {108};
-    if (type == WeightType::Q4_K || type == WeightType::Q5_K) f16_fields = {0, 2};
+    if (type == WeightType::Q4_K || type == WeightType::Q5_K || type == WeightType::Q5_1) f16_fields = {0, 2};
     if (type == WeightType::Q6_K) f16_fields = {208};
     for (std::size_t off = 0; off < w.bytes.size(); off += bb)
       for (std::size_t f : f16_fields) {

@@ -126,6 +126,32 @@ TEST_F(Cli, BenchDepthTimesDecodeAtEachDepth) {
   EXPECT_NE(r.output.find("--depth: depths must be positive"), std::string::npos) << r.output;
 }
 
+// ppl --method llama scores llama-perplexity's predictions: --chunks disjoint chunks of --ctx tokens, the second half
+// of each (ctx − 1 − ctx/2 predictions per chunk); each method refuses the options of the others.
+TEST_F(Cli, PplMethodLlamaScoresSecondHalvesOfChunks) {
+  const std::string model = shared_dir() + "/models/glm-mini";
+  const std::string text = shared_dir() + "/data/corpus/python-code-test.txt";
+  auto r = run_glmq("ppl --model " + model + " --data " + text + " --method llama --ctx 64 --chunks 3 --threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("llama-perplexity chunks of 64, 3 of "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("| 93 predictions |"), std::string::npos) << r.output;  // 3 × (64 − 1 − 32)
+  const std::string base = "ppl --model " + model + " --data " + text;
+  struct Case {
+    std::string args, message;
+  };
+  for (const Case& c : {Case{" --method llama --stride 32", "--stride applies to --method strided, not llama"},
+                        Case{" --samples 5", "--samples applies to --method sampled, not strided"},
+                        Case{" --chunks 2", "--chunks applies to --method llama, not strided"},
+                        Case{" --method sampled --ctx 64", "--ctx applies to --method strided or llama, not sampled"},
+                        Case{" --method sampled", "--method sampled needs --samples N"},
+                        Case{" --method llama --ctx 64 --chunks -1", "--chunks must be positive"},
+                        Case{" --method bogus", "--method"}, Case{" --llama-chunks", "--llama-chunks"}}) {
+    r = run_glmq(base + c.args);
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << ": " << r.output;
+  }
+}
+
 TEST_F(Cli, BadInputFailsClearly) {
   auto r = run_glmq("logits --model /nonexistent --tokens 1,2 --out " + tmp(".bin"));
   EXPECT_EQ(r.exit_code, 1);

@@ -120,7 +120,7 @@ void expect_fast_matches_reference(WeightType type, const std::vector<Shape>& sh
       TestWeight w = make_weight(type, s.rows, s.cols, rng);
       const auto kernel = cpu::fast_kernel_for(w.m);
 #ifdef GLMQ_CPU_INT8_KERNELS
-      if (is_ggml_block(type) && type != WeightType::Q4_0 && type != WeightType::Q2_K && type != WeightType::Q5_K) {
+      if (is_ggml_block(type) && type != WeightType::Q2_K && type != WeightType::Q5_K) {
         ASSERT_TRUE(kernel.has_value()) << weight_type_name(type);
       }
 #endif
@@ -154,7 +154,8 @@ class FastKernels : public ::testing::TestWithParam<int> {
 TEST_P(FastKernels, Int8Blocks32MatchReference) {
   // Lengths with and without a tail after the last four blocks, down to a single block; odd row counts.
   const std::vector<Shape> shapes = {{1, 32}, {3, 64}, {5, 96}, {70, 160}, {33, 512}, {17, 544}};
-  for (WeightType type : {WeightType::Q8_0, WeightType::IQ4_NL}) expect_fast_matches_reference(type, shapes, GetParam(), rng);
+  for (WeightType type : {WeightType::Q8_0, WeightType::IQ4_NL, WeightType::Q4_0, WeightType::Q5_0, WeightType::Q5_1})
+    expect_fast_matches_reference(type, shapes, GetParam(), rng);
 }
 
 TEST_P(FastKernels, Int8Blocks256MatchReference) {
@@ -171,7 +172,7 @@ TEST_P(FastKernels, FloatTypesMatchReference) {
 
 TEST_P(FastKernels, TypesWithoutFastKernelFallBackToReference) {
   const std::vector<Shape> shapes = {{5, 256}, {9, 512}};
-  for (WeightType type : {WeightType::Q4_0, WeightType::Q2_K, WeightType::Q5_K, WeightType::Affine4})
+  for (WeightType type : {WeightType::Q2_K, WeightType::Q5_K, WeightType::Affine4})
     expect_fast_matches_reference(type, shapes, GetParam(), rng);
 }
 

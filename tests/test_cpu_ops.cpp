@@ -44,7 +44,8 @@ class CpuOps : public ::testing::TestWithParam<int> {
 TEST_P(CpuOps, LinearAllTypesAndBatchSizes) {
   for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F16, WeightType::Affine2, WeightType::Affine3,
                           WeightType::Affine4, WeightType::Affine5, WeightType::Affine6, WeightType::Affine8,
-                          WeightType::Q8_0, WeightType::Q4_0, WeightType::Q2_K, WeightType::Q3_K, WeightType::Q4_K,
+                          WeightType::Q8_0, WeightType::Q4_0, WeightType::Q5_0, WeightType::Q5_1, WeightType::Q2_K,
+                          WeightType::Q3_K, WeightType::Q4_K,
                           WeightType::Q5_K, WeightType::Q6_K, WeightType::IQ4_NL, WeightType::IQ4_XS,
                           WeightType::IQ2_XXS, WeightType::IQ2_S, WeightType::IQ3_S}) {
     for (std::int64_t n : {1, 3, 17}) {

@@ -80,6 +80,8 @@ TEST_F(SafetensorsTest, RejectsHeaderLongerThanFile) {
 TEST_F(SafetensorsTest, RejectsBadJson) {
   EXPECT_EQ(kind_of(raw("json", "{\"a\": [1,2", 0)), ErrorKind::Format);
   EXPECT_EQ(kind_of(raw("array", "[1,2]", 0)), ErrorKind::Format);
+  // A number too large for a double is nlohmann's out_of_range, not a parse_error (found by tests/fuzz/).
+  EXPECT_EQ(kind_of(raw("overflow", R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,1e999]}})", 4)), ErrorKind::Format);
 }
 
 TEST_F(SafetensorsTest, RejectsUnknownDtype) {

@@ -1,8 +1,11 @@
-// glmq ppl: strided or sampled perplexity of a text, optionally saving log-probabilities or measuring KL
-// divergence against a saved base.
+// glmq ppl: perplexity of a text by one of three methods (strided windows, llama-perplexity's disjoint chunks, or
+// mlx_lm.perplexity's sampled sequences), optionally saving log-probabilities or measuring KL divergence against a
+// saved base.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "apps/glmq/cli_common.h"
 #include "apps/glmq/commands.h"
@@ -24,8 +27,9 @@ namespace glmq::cli {
 namespace {
 struct PplOptions {
   std::string model, data, save_logits, kld_base;
+  std::string method = "strided";
   std::int64_t context = 2048, stride = 1024;
-  bool llama_chunks = false;
+  std::int64_t chunks = 0;
   std::int64_t samples = 0, seq = 2048;
   std::uint32_t seed = 123;
   std::int64_t kld_top_k = 0;
@@ -84,11 +88,38 @@ class RowSinks {
   eval::KldStats kld_;
 };
 
+// Refuses options that belong to another --method, so that each way of scoring is spelled one way.
+void check_method_options(const PplOptions& o, const CLI::App& cmd) {
+  auto given = [&](const char* name) { return cmd.count(name) > 0; };
+  auto refuse = [&](const char* name, const char* methods) {
+    if (given(name))
+      fail(ErrorKind::InvalidArgument, std::string(name) + " applies to --method " + methods + ", not " + o.method);
+  };
+  if (o.method == "strided") {
+    refuse("--chunks", "llama");
+    refuse("--samples", "sampled");
+    refuse("--seq", "sampled");
+    refuse("--seed", "sampled");
+  } else if (o.method == "llama") {
+    refuse("--stride", "strided");
+    refuse("--samples", "sampled");
+    refuse("--seq", "sampled");
+    refuse("--seed", "sampled");
+    if (o.chunks < 0) fail(ErrorKind::InvalidArgument, "--chunks must be positive (or 0: all)");
+    if (o.context < 2) fail(ErrorKind::InvalidArgument, "--ctx must be at least 2 for --method llama");
+  } else if (o.method == "sampled") {
+    refuse("--ctx", "strided or llama");
+    refuse("--stride", "strided");
+    refuse("--chunks", "llama");
+    if (!given("--samples")) fail(ErrorKind::InvalidArgument, "--method sampled needs --samples N");
+  }
+}
+
 void run_ppl(const PplOptions& o) {
   auto model = load_model(o.model);
   const GlmConfig& c = model->weights.config;
   const Tokenizer tokenizer = load_tokenizer(o.model);
-  const bool sampled = o.samples > 0;
+  const bool sampled = o.method == "sampled";
 
   eval::TokenRows rows;
   std::vector<std::int32_t> tokens;
@@ -119,13 +150,18 @@ void run_ppl(const PplOptions& o) {
              std::to_string(o.seed) + ", " + method;
   } else {
     tokens = eval::tokenize_whole(tokenizer, eval::read_text_file(o.data));
-    if (o.llama_chunks) {
-      // llama-perplexity's method (quant_gguf.md §8.1): disjoint chunks of ctx tokens, each scoring only the
-      // predictions of tokens ctx/2+1 … ctx−1 of the chunk; leftover tokens are ignored.
-      for (std::int64_t b = 0; b + o.context <= static_cast<std::int64_t>(tokens.size()); b += o.context)
-        windows.push_back({b, b + o.context, b + o.context / 2 + 1});
-      method = std::to_string(tokens.size()) + " tokens, llama-perplexity chunks of " + std::to_string(o.context) + ", " +
-               std::to_string(windows.size()) + " chunks";
+    if (o.method == "llama") {
+      // llama-perplexity's method (quant_gguf.md §8.1): disjoint chunks of ctx tokens (at most --chunks of them),
+      // each scoring only the predictions of tokens ctx/2+1 … ctx−1 of the chunk; leftover tokens are ignored.
+      const std::int64_t available = static_cast<std::int64_t>(tokens.size()) / o.context;
+      const std::int64_t n = o.chunks > 0 ? std::min(o.chunks, available) : available;
+      if (n == 0)
+        fail(ErrorKind::InvalidArgument, o.data + ": " + std::to_string(tokens.size()) +
+                                             " tokens, too few for one chunk of --ctx " + std::to_string(o.context));
+      for (std::int64_t i = 0; i < n; ++i)
+        windows.push_back({i * o.context, (i + 1) * o.context, i * o.context + o.context / 2 + 1});
+      method = std::to_string(tokens.size()) + " tokens, llama-perplexity chunks of " + std::to_string(o.context) +
+               ", " + std::to_string(n) + " of " + std::to_string(available) + " chunks";
     } else {
       windows = eval::plan_strided_windows(static_cast<std::int64_t>(tokens.size()), o.context, o.stride);
       method = std::to_string(tokens.size()) + " tokens, strided: ctx " + std::to_string(o.context) + ", stride " +
@@ -151,21 +187,25 @@ void run_ppl(const PplOptions& o) {
 }  // namespace
 
 void add_ppl_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("ppl", "Perplexity of a text: strided windows, or sampled sequences (--samples)");
+  auto* cmd = app.add_subcommand(
+      "ppl", "Perplexity of a text: strided windows, llama-perplexity's chunks, or sampled sequences (--method)");
   auto o = std::make_shared<PplOptions>();
   cmd->add_option("--model", o->model, "Model directory (HF layout, with tokenizer.json) or .gguf file")->required();
   cmd->add_option("--data", o->data,
-                  "Text file (tokenized whole); for --samples also jsonl with a \"text\" field per line")
+                  "Text file (tokenized whole); for --method sampled also jsonl with a \"text\" field per line")
       ->required();
-  cmd->add_option("--ctx", o->context, "Strided: window length in tokens (default 2048)");
+  cmd->add_option("--method", o->method,
+                  "strided (default): overlapping windows, each scoring only predictions not scored before; "
+                  "llama: llama-perplexity's disjoint --ctx chunks, second half of each scored; "
+                  "sampled: mlx_lm.perplexity's random sequences (--samples, --seq, --seed)")
+      ->check(CLI::IsMember({"strided", "llama", "sampled"}));
+  cmd->add_option("--ctx", o->context, "strided: window length; llama: chunk length (tokens, default 2048)");
   cmd->add_option("--stride", o->stride,
-                  "Strided: window step; each window scores only predictions not scored before (default 1024)");
-  cmd->add_flag("--llama-chunks", o->llama_chunks,
-               "Score as llama-perplexity does: disjoint --ctx chunks, second half of each scored");
-  cmd->add_option("--samples", o->samples,
-                  "Sampled perplexity (mlx_lm.perplexity's method) over this many sequences; 0 = strided (default)");
-  cmd->add_option("--seq", o->seq, "Sampled: sequence length in tokens (default 2048)");
-  cmd->add_option("--seed", o->seed, "Sampled: numpy seed for the document order (default 123)");
+                  "strided: window step; each window scores only predictions not scored before (default 1024)");
+  cmd->add_option("--chunks", o->chunks, "llama: score at most this many chunks, from the start (default 0: all)");
+  cmd->add_option("--samples", o->samples, "sampled: number of sequences (required)");
+  cmd->add_option("--seq", o->seq, "sampled: sequence length in tokens (default 2048)");
+  cmd->add_option("--seed", o->seed, "sampled: numpy seed for the document order (default 123)");
   cmd->add_option("--save-logits", o->save_logits,
                   "Write every scored prediction's log-probabilities to FILE (a KLD base)");
   cmd->add_option("--kld-base", o->kld_base,
@@ -174,7 +214,10 @@ void add_ppl_command(CLI::App& app) {
                   "--save-logits keeps only the top K log-probabilities per prediction (default 0: all, as float16)");
   cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
   add_kv_cache_options(cmd, o->kv);
-  cmd->callback([o] { run_ppl(*o); });
+  cmd->callback([o, cmd] {
+    check_method_options(*o, *cmd);
+    run_ppl(*o);
+  });
 }
 
 }  // namespace glmq::cli

@@ -10,7 +10,9 @@ namespace glmq {
 Json parse_json_text(const std::string& text, const std::string& what) {
   try {
     return Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // parse_error, and also out_of_range for a number too large for a double (e.g. 1e999), which the fuzzer found
+    // escaping as a non-glmq exception.
     fail(ErrorKind::Format, what + ": invalid JSON: " + e.what());
   }
 }

@@ -62,7 +62,7 @@ void for_each_jsonl_record(const std::string& path, const std::function<bool(con
     Json value;
     try {
       value = Json::parse(line);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
       fail(ErrorKind::Format, path + ":" + std::to_string(number) + ": not valid JSON (" + e.what() + ")");
     }
     if (!value.is_object())

@@ -27,7 +27,8 @@ constexpr Pair kWeightTypes[] = {
     {0, WeightType::F32},     {1, WeightType::F16},      {30, WeightType::BF16},   {8, WeightType::Q8_0},
     {2, WeightType::Q4_0},    {10, WeightType::Q2_K},    {11, WeightType::Q3_K},   {12, WeightType::Q4_K},
     {13, WeightType::Q5_K},   {14, WeightType::Q6_K},    {20, WeightType::IQ4_NL}, {23, WeightType::IQ4_XS},
-    {16, WeightType::IQ2_XXS}, {22, WeightType::IQ2_S},  {21, WeightType::IQ3_S},
+    {16, WeightType::IQ2_XXS}, {22, WeightType::IQ2_S},  {21, WeightType::IQ3_S},  {6, WeightType::Q5_0},
+    {7, WeightType::Q5_1},
 };
 }  // namespace
 

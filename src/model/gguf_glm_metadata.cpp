@@ -10,6 +10,8 @@ std::uint32_t llama_file_type_of(WeightType type) {
     case WeightType::F16: return 1;
     case WeightType::Q4_0: return 2;
     case WeightType::Q8_0: return 7;
+    case WeightType::Q5_0: return 8;  // llama_ftype LLAMA_FTYPE_MOSTLY_Q5_0
+    case WeightType::Q5_1: return 9;
     case WeightType::Q2_K: return 10;
     case WeightType::Q3_K: return 12;
     case WeightType::Q4_K: return 15;

@@ -34,8 +34,8 @@ class GgufReader {
     auto type = weight_type_from_ggml(t.ggml_type);
     if (!type)
       fail(ErrorKind::DType, shards_.path() + ": tensor '" + name + "' has type " + ggml_type_name(t.ggml_type) +
-                                 ", which glmq does not compute with (F32, F16, BF16, Q8_0, Q4_0, Q2_K…Q6_K, IQ4_NL, IQ4_XS, "
-                                 "IQ2_XXS, IQ2_S, IQ3_S)");
+                                 ", which glmq does not compute with (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K…Q6_K, "
+                                 "IQ4_NL, IQ4_XS, IQ2_XXS, IQ2_S, IQ3_S)");
     return WeightMatrix{*type, rows * (stacked ? stacked : 1), cols, t.data};
   }
 

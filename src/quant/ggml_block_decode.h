@@ -45,6 +45,33 @@ inline void decode_q4_0(const std::uint8_t* b, float* y) {
   }
 }
 
+// The 32 five-bit codes of a Q5_0/Q5_1 block: 16 bytes `qs` of low nibbles (elements 0..15 low, 16..31 high) and the
+// fifth bits as one little-endian u32 `qh`, bit j for element j.
+inline void five_bit_codes(const std::uint8_t* qh_bytes, const std::uint8_t* qs, int* q) {
+  std::uint32_t qh;
+  std::memcpy(&qh, qh_bytes, 4);
+  for (int j = 0; j < 16; ++j) {
+    q[j] = (qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1u) << 4);
+    q[j + 16] = (qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
+  }
+}
+
+// Q5_0: d f16 @0, qh u32 @2, qs u8[16] @6; y = (q − 16)·d.
+inline void decode_q5_0(const std::uint8_t* b, float* y) {
+  const float d = read_f16(b);
+  int q[32];
+  five_bit_codes(b + 2, b + 6, q);
+  for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(q[j] - 16) * d;
+}
+
+// Q5_1: d f16 @0, m f16 @2, qh u32 @4, qs u8[16] @8; y = q·d + m.
+inline void decode_q5_1(const std::uint8_t* b, float* y) {
+  const float d = read_f16(b), m = read_f16(b + 2);
+  int q[32];
+  five_bit_codes(b + 4, b + 8, q);
+  for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(q[j]) * d + m;
+}
+
 // Q2_K: scales u8[16] @0 (low nibble scale, high nibble min), qs u8[64] @16, d f16 @80, dmin f16 @82.
 // Element 128·c + 32·s + l is bits 2s..2s+1 of qs[32c + l]; sub-block of 16 = element / 16.
 inline void decode_q2_k(const std::uint8_t* b, float* y) {

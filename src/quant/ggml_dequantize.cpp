@@ -18,6 +18,8 @@ void dequantize_ggml(WeightType type, const std::uint8_t* blocks, float* out, st
   switch (type) {
     case WeightType::Q8_0: return decode_all<ggml::decode_q8_0>(type, blocks, out, n);
     case WeightType::Q4_0: return decode_all<ggml::decode_q4_0>(type, blocks, out, n);
+    case WeightType::Q5_0: return decode_all<ggml::decode_q5_0>(type, blocks, out, n);
+    case WeightType::Q5_1: return decode_all<ggml::decode_q5_1>(type, blocks, out, n);
     case WeightType::Q2_K: return decode_all<ggml::decode_q2_k>(type, blocks, out, n);
     case WeightType::Q3_K: return decode_all<ggml::decode_q3_k>(type, blocks, out, n);
     case WeightType::Q4_K: return decode_all<ggml::decode_q4_k>(type, blocks, out, n);

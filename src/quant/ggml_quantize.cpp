@@ -53,16 +53,29 @@ BlockQuantizer block_quantizer(WeightType type) {
   }
 }
 
+using RowQuantizer = void (*)(const float*, std::uint8_t*, std::int64_t, const float*);
+
+// Types whose importance weighting spans the whole row.
+RowQuantizer row_quantizer(WeightType type) {
+  switch (type) {
+    case WeightType::Q4_0: return ggml::quantize_q4_0_row;
+    case WeightType::Q5_0: return ggml::quantize_q5_0_row;
+    case WeightType::Q5_1: return ggml::quantize_q5_1_row;
+    default: return nullptr;
+  }
+}
+
 }  // namespace
 
-bool ggml_can_quantize(WeightType type) { return block_quantizer(type) != nullptr; }
+bool ggml_can_quantize(WeightType type) { return block_quantizer(type) != nullptr || row_quantizer(type) != nullptr; }
 
 void quantize_ggml(WeightType type, const float* src, std::uint8_t* dst, std::int64_t rows, std::int64_t cols,
                    const float* importance) {
   const BlockQuantizer quantize_block = block_quantizer(type);
-  if (!quantize_block)
+  const RowQuantizer quantize_row = row_quantizer(type);
+  if (!quantize_block && !quantize_row)
     fail(ErrorKind::DType, "glmq cannot quantize to " + std::string(weight_type_name(type)) +
-                               " (it can to Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, IQ2_S)");
+                               " (it can to Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, IQ2_S)");
   const std::int64_t bs = weight_block_size(type);
   if (cols % bs != 0)
     fail(ErrorKind::Shape, "quantize " + std::string(weight_type_name(type)) + ": rows of " + std::to_string(cols) +
@@ -71,6 +84,10 @@ void quantize_ggml(WeightType type, const float* src, std::uint8_t* dst, std::in
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* x = src + r * cols;
     std::uint8_t* y = dst + static_cast<std::size_t>(r) * weight_row_bytes(type, static_cast<std::size_t>(cols));
+    if (quantize_row) {
+      quantize_row(x, y, cols, importance);
+      continue;
+    }
     for (std::int64_t b = 0; b < cols / bs; ++b) {
       const float* xb = x + b * bs;
       std::uint8_t* yb = y + static_cast<std::size_t>(b) * bb;

@@ -8,7 +8,8 @@
 
 namespace glmq {
 
-// The GGML types glmq can quantize to: Q8_0, Q2_K…Q6_K, IQ4_NL, IQ4_XS, IQ2_S (the others it only reads).
+// The GGML types glmq can quantize to: Q8_0, Q4_0, Q5_0, Q5_1, Q2_K…Q6_K, IQ4_NL, IQ4_XS, IQ2_S (the others it
+// only reads).
 bool ggml_can_quantize(WeightType type);
 
 // Quantizes rows × cols floats (cols a multiple of the block size) into rows of `type` blocks at `dst`

@@ -16,4 +16,10 @@ void quantize_iq4_nl_block(const float* x, std::uint8_t* block, const float* qw)
 void quantize_iq4_xs_block(const float* x, std::uint8_t* block, const float* qw); // 256 values → 136 bytes
 void quantize_iq2_s_block(const float* x, std::uint8_t* block, const float* qw);  // 256 values → 82 bytes
 
+// The 32-element Q4_0/Q5_0/Q5_1 quantize whole rows (cols a multiple of 32): with an importance `qw` (the row's
+// columns) their weights use the mean square of the entire row, not of one block.
+void quantize_q4_0_row(const float* x, std::uint8_t* row, std::int64_t cols, const float* qw);  // 18 bytes / 32
+void quantize_q5_0_row(const float* x, std::uint8_t* row, std::int64_t cols, const float* qw);  // 22 bytes / 32
+void quantize_q5_1_row(const float* x, std::uint8_t* row, std::int64_t cols, const float* qw);  // 24 bytes / 32
+
 }  // namespace glmq::ggml

@@ -16,28 +16,22 @@ bool gguf_tensor_allows_quantization(const std::string& name, std::size_t n_dims
   return n_dims >= 2 && ends_with(name, "weight") && !contains(name, "_norm.weight") && !contains(name, "ffn_gate_inp.weight");
 }
 
-std::string gguf_fallback_type_name(WeightType target, std::int64_t row_length) {
-  const std::int64_t block = weight_block_size(target);
-  if (row_length % block == 0) return std::string(weight_type_name(target));
-  std::string fallback;
-  std::int64_t fallback_block = 32;
+WeightType gguf_fallback_type(WeightType target, std::int64_t row_length) {
+  if (row_length % weight_block_size(target) == 0) return target;
+  WeightType fallback = target;
   switch (target) {
     case WeightType::IQ2_XXS:
     case WeightType::IQ2_S:
     case WeightType::IQ3_S:
-    case WeightType::IQ4_XS: fallback = "IQ4_NL"; break;
+    case WeightType::IQ4_XS: fallback = WeightType::IQ4_NL; break;
     case WeightType::Q2_K:
-    case WeightType::Q3_K: fallback = "Q4_0"; break;
-    case WeightType::Q4_K: fallback = "Q5_0"; break;
-    case WeightType::Q5_K: fallback = "Q5_1"; break;
-    case WeightType::Q6_K: fallback = "Q8_0"; break;
-    default:
-      // A 32-block type has no smaller block to demote to: F16, like a 256-block type whose fallback does not fit.
-      fallback = std::string(weight_type_name(target));
-      fallback_block = block;
-      break;
+    case WeightType::Q3_K: fallback = WeightType::Q4_0; break;
+    case WeightType::Q4_K: fallback = WeightType::Q5_0; break;
+    case WeightType::Q5_K: fallback = WeightType::Q5_1; break;
+    case WeightType::Q6_K: fallback = WeightType::Q8_0; break;
+    default: break;  // a 32-block type has no smaller block to demote to: F16, like a 256-block type whose fallback does not fit
   }
-  return row_length % fallback_block == 0 ? fallback : "F16";
+  return row_length % weight_block_size(fallback) == 0 ? fallback : WeightType::F16;
 }
 
 bool gguf_type_requires_imatrix(const std::string& name, WeightType type) {
@@ -59,14 +53,7 @@ GgufTypeChoice choose_gguf_type(const std::string& name, const std::vector<std::
     c.requested = rule->target.type;
     c.rule = rule->pattern;
   }
-  const std::string fallback = gguf_fallback_type_name(c.requested, ne.at(0));
-  const auto type = weight_type_from_name(fallback);
-  if (!type)
-    fail(ErrorKind::DType, "'" + name + "': rows of " + std::to_string(ne[0]) + " are not whole " +
-                               std::string(weight_type_name(c.requested)) + " blocks and llama-quantize's fallback " + fallback +
-                               " is a type glmq does not write; give this tensor a type with 32-element blocks (e.g. --tensor-type '" +
-                               name + "=iq4_nl')");
-  c.type = *type;
+  c.type = gguf_fallback_type(c.requested, ne.at(0));
   c.fell_back = c.type != c.requested;
   return c;
 }

@@ -18,8 +18,8 @@ bool gguf_tensor_allows_quantization(const std::string& name, std::size_t n_dims
 
 // tensor_type_fallback's choice for rows of `row_length` values: `target` when its blocks divide the rows, else
 // IQ4_NL for the 256-block i-quants, Q4_0 for Q2_K/Q3_K, Q5_0 for Q4_K, Q5_1 for Q5_K, Q8_0 for Q6_K, and F16 when
-// even that does not divide. Returned as a GGML type name, since Q5_0 and Q5_1 are types glmq does not write.
-std::string gguf_fallback_type_name(WeightType target, std::int64_t row_length);
+// even that does not divide (a 32-block target goes straight to F16).
+WeightType gguf_fallback_type(WeightType target, std::int64_t row_length);
 
 // tensor_requires_imatrix: IQ2_XXS and IQ2_S (and the other ≤ 2.3-bit i-quants glmq does not write) need one,
 // except for token_embd.weight and output.weight.
@@ -34,7 +34,7 @@ struct GgufTypeChoice {
 };
 
 // `ne` in ggml order (ne[0] the row length); `converted` is the type llama.cpp's converter stores the tensor as.
-// Throws ErrorKind::DType naming the tensor when the fallback would be a type glmq cannot write (Q5_0, Q5_1).
+// A fallback is applied as llama-quantize applies it (fell_back says so); refusing it (--strict) is the caller's call.
 GgufTypeChoice choose_gguf_type(const std::string& name, const std::vector<std::int64_t>& ne, WeightType converted,
                                 WeightType default_type, const Recipe& rules);
 

@@ -16,6 +16,7 @@ constexpr TypeInfo kTypes[] = {
     {WeightType::Affine5, "affine5", 5}, {WeightType::Affine6, "affine6", 6}, {WeightType::Affine8, "affine8", 8},
     // Block sizes and bytes: ggml's type_traits (= gguf-py GGML_QUANT_SIZES), quant_gguf.md §4.1.
     {WeightType::Q8_0, "Q8_0", 0, 32, 34},       {WeightType::Q4_0, "Q4_0", 0, 32, 18},
+    {WeightType::Q5_0, "Q5_0", 0, 32, 22},       {WeightType::Q5_1, "Q5_1", 0, 32, 24},
     {WeightType::Q2_K, "Q2_K", 0, 256, 84},      {WeightType::Q3_K, "Q3_K", 0, 256, 110},
     {WeightType::Q4_K, "Q4_K", 0, 256, 144},     {WeightType::Q5_K, "Q5_K", 0, 256, 176},
     {WeightType::Q6_K, "Q6_K", 0, 256, 210},     {WeightType::IQ4_NL, "IQ4_NL", 0, 32, 18},

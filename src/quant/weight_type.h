@@ -24,6 +24,8 @@ enum class WeightType : std::uint8_t {
   // scales inside; a row is cols / block_size consecutive blocks.
   Q8_0,
   Q4_0,
+  Q5_0,
+  Q5_1,
   Q2_K,
   Q3_K,
   Q4_K,

@@ -292,7 +292,7 @@ OJson parse_json_object(std::string_view body) {
   OJson j;
   try {
     j = OJson::parse(body.begin(), body.end());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     invalid_request("", std::string("the body is not valid JSON: ") + e.what());
   }
   if (!j.is_object()) invalid_request("", "the body must be a JSON object, found " + std::string(j.type_name()));

@@ -73,7 +73,7 @@ OrderedJson read_ordered_json_file(const std::string& path) {
   ss << in.rdbuf();
   try {
     return OrderedJson::parse(ss.str());
-  } catch (const OrderedJson::parse_error& e) {
+  } catch (const OrderedJson::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     fail(ErrorKind::Format, path + ": invalid JSON: " + e.what());
   }
 }

@@ -1,6 +1,8 @@
 #pragma once
 // glm-small converted by llama.cpp's convert_hf_to_gguf.py (tests/gguf/llama_convert.py), cached under the build
 // folder; the `interop` tests share it. Needs -DGLMQ_LLAMA_CPP_DIR (llama.cpp b11434's source folder).
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -20,12 +22,15 @@ inline std::string llama_converted(const std::string& llama_src, const std::stri
   std::filesystem::create_directories(kLlamaConvertedDir);
   const std::string path = kLlamaConvertedDir + "/glm-small-" + outtype + ".gguf";
   if (!std::filesystem::exists(path)) {
-    // Convert under a temporary name: an interrupted conversion must not leave a file the next run trusts.
-    const std::string part = kLlamaConvertedDir + "/glm-small-" + outtype + ".part.gguf";
+    // Convert under a name of this process's own: an interrupted conversion must not leave a file the next run
+    // trusts, and tests running in parallel (ctest -j) may convert at the same time; the rename is atomic and
+    // every conversion writes the same bytes, so whichever lands last is as good as the first.
+    const std::string part = kLlamaConvertedDir + "/glm-small-" + outtype + "." + std::to_string(getpid()) + ".part.gguf";
     const std::string cmd = "python3 " + std::string(GLMQ_SOURCE_DIR) + "/tests/gguf/llama_convert.py " + llama_src + " " +
-                            GLMQ_SHARED_DIR + "/models/glm-small " + part + " " + outtype + " > " + path + ".log 2>&1";
+                            GLMQ_SHARED_DIR + "/models/glm-small " + part + " " + outtype + " > " + part + ".log 2>&1";
     if (std::system(cmd.c_str()) != 0) return "";
     std::filesystem::rename(part, path);
+    std::filesystem::rename(part + ".log", path + ".log");
   }
   return path;
 }

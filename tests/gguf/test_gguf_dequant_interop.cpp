@@ -39,7 +39,7 @@ TEST(GgufInterop, DequantizeMatchesGgufPyBitForBit) {
     EXPECT_EQ(mismatches, 0) << type_name;
     ++types;
   }
-  EXPECT_EQ(types, 12);
+  EXPECT_EQ(types, 14);
 }
 
 }  // namespace

@@ -5,7 +5,10 @@
 //    float32 accumulation);
 //  - a 4-shard glmq GGUF (routed experts IQ2_S with glmq's imatrix, the rest IQ4_NL, a metadata-only first shard)
 //    holds the bytes llama-quantize writes from the converter's file with the same rules and imatrix, and
-//    llama-perplexity loads it and measures the perplexity glmq ppl measures on it.
+//    llama-perplexity loads it and measures the perplexity glmq ppl measures on it;
+//  - glmq loads llama.cpp's own Q4_K_M (with its Q5_0 fallback), split by llama-gguf-split, and measures
+//    llama-perplexity's perplexity;
+//  - glmq quantize --type Q4_K writes llama-quantize's bytes, its Q5_0 fallback for attn_k_b included.
 // Runs the glmq command line (build/glmq) and llama.cpp's tools (-DGLMQ_LLAMA_BIN).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -75,8 +78,10 @@ std::string corpus_file(const std::string& name, std::size_t offset, std::size_t
   in.read(text.data(), static_cast<std::streamsize>(bytes));
   text.resize(static_cast<std::size_t>(in.gcount()));
   fs::create_directories(kOut);
-  const std::string path = kOut + "/" + name;
-  std::ofstream(path, std::ios::binary) << text;
+  // Written under a name of this process's own and renamed: tests running in parallel may want the same file.
+  const std::string path = kOut + "/" + name, part = path + "." + std::to_string(getpid());
+  std::ofstream(part, std::ios::binary) << text;
+  fs::rename(part, path);
   return path;
 }
 
@@ -256,7 +261,7 @@ TEST_F(GlmqIq2sGguf, LlamaPerplexityAndLlamaQuantizeAgree) {
                                       "Final estimate: PPL = ");
   ASSERT_EQ(l.exit_code, 0) << l.output;
   const double llama = final_ppl(l.output, std::regex(R"(Final estimate: PPL = ([0-9.]+))"));
-  const Command g = run(glmq() + " ppl --model " + shards_[0] + " --data " + text + " --ctx 128 --llama-chunks --threads 1");
+  const Command g = run(glmq() + " ppl --model " + shards_[0] + " --data " + text + " --ctx 128 --method llama --threads 1");
   ASSERT_EQ(g.exit_code, 0) << g.output;
   const double ours = final_ppl(g.output, std::regex(R"(PPL ([0-9.]+) ±)"));
   ASSERT_GT(llama, 0) << l.output;
@@ -300,6 +305,102 @@ TEST_F(GlmqIq2sGguf, LlamaPerplexityAndLlamaQuantizeAgree) {
     EXPECT_TRUE(same_value(*v, value)) << key << " differs from llama-quantize's";
   }
   fs::remove(reference);
+}
+
+// The other direction: llama.cpp's own Q4_K_M of glm-small (its converter, then llama-quantize Q4_K_M with no
+// overrides, so attn_k_b — rows of 64 — takes tensor_type_fallback's Q5_0), split by llama-gguf-split into 3 shards.
+// glmq loads the shards and its perplexity matches llama-perplexity's on the same 5 chunks of 128 tokens.
+TEST(GlmqGgufInterop, LlamaQ4KMSplitByLlamaGgufSplitMatchesLlamaPerplexity) {
+  GLMQ_REQUIRE_LLAMA_TOOLS();
+  ASSERT_TRUE(fs::exists(llama_tool("llama-quantize")) && fs::exists(llama_tool("llama-gguf-split")))
+      << "-DGLMQ_LLAMA_BIN has no llama-quantize / llama-gguf-split";
+  const std::string converted = test::llama_converted(GLMQ_LLAMA_CPP_DIR, "bf16");
+  ASSERT_FALSE(converted.empty()) << "llama.cpp's converter failed; see " << kOut;
+  const std::string q4km = kOut + "/glm-small-llama-q4_k_m.gguf";
+  const Command q = run(llama_tool("llama-quantize") + " " + converted + " " + q4km + " Q4_K_M 2");
+  ASSERT_EQ(q.exit_code, 0) << q.output;
+  std::size_t q5_0 = 0, tensors = 0;
+  {
+    const GgufFile whole(q4km);
+    tensors = whole.tensors().size();
+    for (const auto& t : whole.tensors()) {
+      if (t.name.find("attn_k_b") != std::string::npos) {
+        EXPECT_EQ(t.ggml_type, 6u) << t.name << " is not Q5_0";
+      }
+      q5_0 += t.ggml_type == 6u;
+    }
+  }
+  EXPECT_EQ(q5_0, 6u);  // attn_k_b of the 6 layers
+
+  const std::string prefix = kOut + "/glm-small-llama-q4_k_m-split";
+  const std::size_t per_shard = (tensors + 2) / 3;
+  const Command split = run(llama_tool("llama-gguf-split") + " --split --split-max-tensors " + std::to_string(per_shard) + " " +
+                            q4km + " " + prefix);
+  ASSERT_EQ(split.exit_code, 0) << split.output;
+  fs::remove(q4km);
+  std::vector<std::string> shards;
+  for (int s = 1; s <= 3; ++s) {
+    char name[32];
+    std::snprintf(name, sizeof name, "-%05d-of-00003.gguf", s);
+    shards.push_back(prefix + name);
+    ASSERT_TRUE(fs::exists(shards.back())) << shards.back() << "\n" << split.output;
+  }
+
+  const std::string text = corpus_file("llama-q4km-ppl-text.txt", 16384, 3000);  // 5 chunks of 128 tokens
+  const Command l = run_until_printed(llama_tool("llama-perplexity") + " -m " + shards[0] + " -f " + text +
+                                          " --no-escape -nr -c 128 -b 128 -t 1",
+                                      "Final estimate: PPL = ");
+  ASSERT_EQ(l.exit_code, 0) << l.output;
+  const double llama = final_ppl(l.output, std::regex(R"(Final estimate: PPL = ([0-9.]+))"));
+  const Command g = run(glmq() + " ppl --model " + shards[0] + " --data " + text + " --ctx 128 --method llama --threads 1");
+  ASSERT_EQ(g.exit_code, 0) << g.output;
+  const double ours = final_ppl(g.output, std::regex(R"(PPL ([0-9.]+) ±)"));
+  ASSERT_GT(llama, 0) << l.output;
+  ASSERT_GT(ours, 0) << g.output;
+  std::cout << "[ppl interop] llama.cpp Q4_K_M (attn_k_b Q5_0, 3 llama-gguf-split shards): llama-perplexity " << llama
+            << ", glmq ppl " << ours << " (" << 100.0 * (ours / llama - 1.0) << "%)\n";
+  EXPECT_NEAR(ours / llama, 1.0, 0.005);
+  for (const auto& f : shards) fs::remove(f);
+}
+
+// glmq quantize --type Q4_K against llama-quantize --pure Q4_K, both with llama-imatrix's importance matrix: the
+// tensors whose rows are not whole 256-blocks (attn_k_b, rows of 64) take tensor_type_fallback's Q5_0 in both, with
+// the imatrix applied per head slice, and every tensor's bytes are the same.
+TEST(GlmqGgufInterop, Q4KWithQ5_0FallbackEqualsLlamaQuantize) {
+  GLMQ_REQUIRE_LLAMA_TOOLS();
+  ASSERT_TRUE(fs::exists(llama_tool("llama-quantize"))) << "-DGLMQ_LLAMA_BIN has no llama-quantize";
+  const std::string converted = test::llama_converted(GLMQ_LLAMA_CPP_DIR, "bf16");
+  ASSERT_FALSE(converted.empty()) << "llama.cpp's converter failed; see " << kOut;
+  const std::string text = corpus_file("q4k-imatrix-text.txt", 0, 4096);
+  const std::string imatrix = kOut + "/glm-small-q4k-llama-imatrix.gguf";
+  const Command im = run(llama_tool("llama-imatrix") + " -m " + converted + " -f " + text + " -c 128 --chunks 4 -t 2 --no-ppl -o " + imatrix);
+  ASSERT_EQ(im.exit_code, 0) << im.output;
+  ASSERT_TRUE(fs::exists(imatrix)) << im.output;
+  const std::string theirs_path = kOut + "/glm-small-llama-q4_k.gguf", ours_path = kOut + "/glm-small-glmq-q4_k.gguf";
+  const Command lq = run(llama_tool("llama-quantize") + " --pure --imatrix " + imatrix + " " + converted + " " + theirs_path + " Q4_K 2");
+  ASSERT_EQ(lq.exit_code, 0) << lq.output;
+  const Command gq = run(glmq() + " quantize --format gguf --model " + kSmall + " --out " + ours_path + " --type Q4_K --imatrix " +
+                         imatrix + " --threads 2");
+  ASSERT_EQ(gq.exit_code, 0) << gq.output;
+  EXPECT_NE(gq.output.find("Q4_K -> Q5_0"), std::string::npos) << "glmq does not report the fallback:\n" << gq.output;
+  const GgufFile theirs(theirs_path), ours(ours_path);
+  EXPECT_EQ(ours.tensors().size(), theirs.tensors().size());
+  std::size_t q5_0 = 0, same = 0;
+  for (const auto& t : theirs.tensors()) {
+    const GgufTensor* m = ours.find_tensor(t.name);
+    ASSERT_TRUE(m) << t.name << " missing from glmq's file";
+    EXPECT_EQ(m->ggml_type, t.ggml_type) << t.name;
+    ASSERT_EQ(m->nbytes, t.nbytes) << t.name;
+    const bool identical = std::memcmp(m->data, t.data, t.nbytes) == 0;
+    EXPECT_TRUE(identical) << t.name << " bytes differ from llama-quantize's";
+    same += identical;
+    q5_0 += t.ggml_type == 6u;
+  }
+  EXPECT_EQ(q5_0, 6u);  // attn_k_b of the 6 layers
+  std::cout << "[quantize interop] glmq quantize --type Q4_K vs llama-quantize --pure Q4_K (imatrix): " << same << " of "
+            << theirs.tensors().size() << " tensors identical, " << q5_0 << " Q5_0 fallbacks\n";
+  fs::remove(theirs_path);
+  fs::remove(ours_path);
 }
 
 }  // namespace

@@ -86,6 +86,33 @@ TEST(GgufModelWriter, StrictRefusesFallbacks) {
   }
 }
 
+// Q4_K as the default type: glm-mini's rows of 64 (attn_k_b), 128 (attn_v_b, expert down) and 384 (hidden) are not
+// whole 256-blocks, so those tensors take llama-quantize's Q5_0; --strict refuses the same plan.
+TEST(GgufModelWriter, Q4KFallsBackToQ5_0AndStrictRefuses) {
+  GgufQuantizeOptions o;
+  o.default_type = WeightType::Q4_K;
+  const GgufQuantizePlan plan = plan_gguf_quantization(kMini, out_dir() + "/q4_k.gguf", o);
+  const GgufPlannedTensor& k_b = find(plan, "blk.0.attn_k_b.weight");
+  EXPECT_EQ(k_b.choice.requested, WeightType::Q4_K);
+  EXPECT_EQ(k_b.choice.type, WeightType::Q5_0);
+  EXPECT_EQ(k_b.bytes, 64u / 32u * 22u * 128u * 6u);
+  EXPECT_EQ(find(plan, "blk.1.ffn_down_exps.weight").choice.type, WeightType::Q5_0);
+  bool reported = false;
+  for (const std::string& f : plan.fallbacks) reported |= f.find("blk.0.attn_k_b.weight: Q4_K -> Q5_0") != std::string::npos;
+  EXPECT_TRUE(reported);
+  o.default_type = WeightType::Q5_K;
+  EXPECT_EQ(find(plan_gguf_quantization(kMini, out_dir() + "/q5_k.gguf", o), "blk.0.attn_k_b.weight").choice.type, WeightType::Q5_1);
+  o.strict = true;
+  try {
+    plan_gguf_quantization(kMini, out_dir() + "/q5_k.gguf", o);
+    FAIL() << "expected --strict to refuse";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("--strict: 82 tensor(s) need a fallback type"), std::string::npos) << m;
+    EXPECT_NE(m.find("token_embd.weight: Q5_K -> Q5_1 (rows of 384"), std::string::npos) << m;
+  }
+}
+
 TEST(GgufModelWriter, IQuantWithoutImatrixIsRefused) {
   // The dense FFN's down projection has rows of 1024, so IQ2_S applies and needs an importance matrix.
   GgufQuantizeOptions o;

@@ -205,7 +205,7 @@ TEST_P(LlamaQuantizeWithout, MatchesGlmqByteForByte) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, LlamaQuantizeWithout,
-                         ::testing::Values("Q6_K", "IQ4_NL", "Q4_K", "IQ4_XS", "Q5_K", "Q3_K", "Q2_K"),
+                         ::testing::Values("Q6_K", "IQ4_NL", "Q4_K", "IQ4_XS", "Q5_K", "Q3_K", "Q2_K", "Q4_0", "Q5_0", "Q5_1"),
                          [](const ::testing::TestParamInfo<const char*>& p) { return std::string(p.param); });
 
 // With llama-imatrix's GGUF imatrix: glmq reads the same file and derives the quant_weights itself.
@@ -241,7 +241,8 @@ TEST_P(LlamaQuantizeWithImatrix, MatchesGlmqByteForByte) {
 INSTANTIATE_TEST_SUITE_P(Types, LlamaQuantizeWithImatrix,
                          ::testing::Values(FileType{"Q6_K", "Q6_K"}, FileType{"IQ4_NL", "IQ4_NL"}, FileType{"Q4_K", "Q4_K"},
                                            FileType{"IQ2_M", "IQ2_S"}, FileType{"IQ4_XS", "IQ4_XS"}, FileType{"Q5_K", "Q5_K"},
-                                           FileType{"Q3_K", "Q3_K"}, FileType{"Q2_K", "Q2_K"}),
+                                           FileType{"Q3_K", "Q3_K"}, FileType{"Q2_K", "Q2_K"}, FileType{"Q4_0", "Q4_0"},
+                                           FileType{"Q5_0", "Q5_0"}, FileType{"Q5_1", "Q5_1"}),
                          [](const ::testing::TestParamInfo<FileType>& p) { return std::string(p.param.tensor_type); });
 
 // The imatrix file itself: llama-imatrix's entries (3-D expert tensors keep one count per expert; attn_k_b/attn_v_b

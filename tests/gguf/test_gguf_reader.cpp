@@ -5,7 +5,10 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
+#include <random>
 
 #include "core/error.h"
 #include "formats/ggml_types.h"
@@ -149,6 +152,53 @@ TEST(GgufReader, EveryTruncationFailsCleanly) {
     std::vector<std::uint8_t> cut(f.b.begin(), f.b.begin() + static_cast<std::ptrdiff_t>(n));
     EXPECT_NE(error_of(cut), "") << "prefix of " << n << " bytes was accepted";
   }
+}
+
+// Random corruption of a writer-made file (several value types, block tensors, 64-byte alignment): each parse either
+// throws a Format error or gives tensors whose bytes lie inside the buffer. (tests/fuzz/ has the libFuzzer target.)
+TEST(GgufReader, RandomCorruptionFailsCleanlyOrStaysInBounds) {
+  const std::string path = (std::filesystem::temp_directory_path() / "glmq_gguf_corruption_base.gguf").string();
+  std::vector<std::uint8_t> q8(4 * 34, 0x11);
+  const std::vector<float> f32 = {1, 2, 3, 4, 5, 6, 7, 8};
+  write_gguf(path,
+             {{"s", GgufValue::string("text")},
+              {"sa", GgufValue::string_array({"a", "bb"})}, {"ia", GgufValue::i32_array({1, 2, 3})},
+              {"f", GgufValue::f32(0.5f)}, {"u64", GgufValue::u64(9)}},
+             {{{"q", {64, 2}, *ggml_type_from_name("Q8_0")}, q8.data(), q8.size()},
+              {{"w", {4, 2}, *ggml_type_from_name("F32")}, f32.data(), f32.size() * 4}},
+             64);
+  std::vector<std::uint8_t> base;
+  {
+    std::ifstream in(path, std::ios::binary);
+    base.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::filesystem::remove(path);
+  ASSERT_GT(base.size(), 200u);
+  std::mt19937 rng(99);
+  int errors = 0, parsed = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::vector<std::uint8_t> m = base;
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) {
+      const std::size_t pos = rng() % m.size();
+      // Half the edits hit the header, metadata and tensor infos (the first 200 bytes), where the parsing is.
+      m[rng() % 2 ? pos : pos % 200] = static_cast<std::uint8_t>(rng() % 256);
+    }
+    if (rng() % 5 == 0) m.resize(rng() % m.size());
+    try {
+      const GgufFile f(m.data(), m.size(), "corrupt.gguf");
+      for (const auto& t : f.tensors()) {
+        ASSERT_GE(t.data, m.data()) << t.name;
+        ASSERT_LE(t.data + t.nbytes, m.data() + m.size()) << t.name;
+      }
+      ++parsed;
+    } catch (const Error& e) {
+      ASSERT_TRUE(e.kind() == ErrorKind::Format || e.kind() == ErrorKind::Config) << e.what();
+      ++errors;
+    }
+  }
+  EXPECT_GT(errors, 1000);
+  EXPECT_GT(parsed, 100);  // edits of tensor bytes leave a valid file
 }
 
 TEST(GgufReader, RejectsHostileHeaders) {

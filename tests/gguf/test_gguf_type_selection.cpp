@@ -23,18 +23,20 @@ TEST(GgufTypeSelection, WhatLlamaQuantizeNeverQuantizes) {
 }
 
 TEST(GgufTypeSelection, FallbacksFollowTensorTypeFallback) {
-  EXPECT_EQ(gguf_fallback_type_name(WeightType::IQ2_S, 512), "IQ2_S");
-  EXPECT_EQ(gguf_fallback_type_name(WeightType::IQ2_S, 192), "IQ4_NL");  // GLM-5.2's attn_k_b rows
-  EXPECT_EQ(gguf_fallback_type_name(WeightType::IQ4_XS, 64), "IQ4_NL");
-  EXPECT_EQ(gguf_fallback_type_name(WeightType::Q2_K, 64), "Q4_0");
-  EXPECT_EQ(gguf_fallback_type_name(WeightType::Q3_K, 64), "Q4_0");
-  EXPECT_EQ(gguf_fallback_type_name(WeightType::Q4_K, 64), "Q5_0");
-  EXPECT_EQ(gguf_fallback_type_name(WeightType::Q5_K, 64), "Q5_1");
-  EXPECT_EQ(gguf_fallback_type_name(WeightType::Q6_K, 96), "Q8_0");
-  EXPECT_EQ(gguf_fallback_type_name(WeightType::IQ2_S, 48), "F16");  // not even IQ4_NL's 32 divides 48
-  EXPECT_EQ(gguf_fallback_type_name(WeightType::IQ4_NL, 48), "F16");
-  EXPECT_EQ(gguf_fallback_type_name(WeightType::Q8_0, 96), "Q8_0");
-  EXPECT_EQ(gguf_fallback_type_name(WeightType::BF16, 7), "BF16");
+  EXPECT_EQ(gguf_fallback_type(WeightType::IQ2_S, 512), WeightType::IQ2_S);
+  EXPECT_EQ(gguf_fallback_type(WeightType::IQ2_S, 192), WeightType::IQ4_NL);  // GLM-5.2's attn_k_b rows
+  EXPECT_EQ(gguf_fallback_type(WeightType::IQ4_XS, 64), WeightType::IQ4_NL);
+  EXPECT_EQ(gguf_fallback_type(WeightType::Q2_K, 64), WeightType::Q4_0);
+  EXPECT_EQ(gguf_fallback_type(WeightType::Q3_K, 64), WeightType::Q4_0);
+  EXPECT_EQ(gguf_fallback_type(WeightType::Q4_K, 64), WeightType::Q5_0);
+  EXPECT_EQ(gguf_fallback_type(WeightType::Q5_K, 64), WeightType::Q5_1);
+  EXPECT_EQ(gguf_fallback_type(WeightType::Q6_K, 96), WeightType::Q8_0);
+  EXPECT_EQ(gguf_fallback_type(WeightType::IQ2_S, 48), WeightType::F16);  // not even IQ4_NL's 32 divides 48
+  EXPECT_EQ(gguf_fallback_type(WeightType::Q4_K, 48), WeightType::F16);
+  EXPECT_EQ(gguf_fallback_type(WeightType::IQ4_NL, 48), WeightType::F16);
+  EXPECT_EQ(gguf_fallback_type(WeightType::Q5_0, 48), WeightType::F16);
+  EXPECT_EQ(gguf_fallback_type(WeightType::Q8_0, 96), WeightType::Q8_0);
+  EXPECT_EQ(gguf_fallback_type(WeightType::BF16, 7), WeightType::BF16);
 }
 
 TEST(GgufTypeSelection, FirstMatchingRuleThenDefaultThenFallback) {
@@ -65,16 +67,22 @@ TEST(GgufTypeSelection, FirstMatchingRuleThenDefaultThenFallback) {
   EXPECT_TRUE(k_b.fell_back);
 }
 
-TEST(GgufTypeSelection, UnwritableFallbackIsRefusedByName) {
-  try {
-    choose_gguf_type("blk.1.attn_k_b.weight", {64, 256, 8}, WeightType::BF16, WeightType::Q4_K, Recipe{});
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::DType);
-    const std::string m = e.what();
-    EXPECT_NE(m.find("blk.1.attn_k_b.weight"), std::string::npos) << m;
-    EXPECT_NE(m.find("Q5_0"), std::string::npos) << m;
+// llama-quantize's Q4_K_M leaves attn_k_b (rows of 64 in glm-small) to tensor_type_fallback: Q5_0, which glmq now
+// writes too; Q5_K and Q3_K likewise demote to Q5_1 and Q4_0.
+TEST(GgufTypeSelection, LegacyFallbacksAreAppliedLikeLlamaQuantize) {
+  const std::vector<std::int64_t> k_b_shape = {64, 256, 8};
+  for (auto [requested, want] : {std::pair{WeightType::Q4_K, WeightType::Q5_0}, std::pair{WeightType::Q5_K, WeightType::Q5_1},
+                                 std::pair{WeightType::Q3_K, WeightType::Q4_0}, std::pair{WeightType::Q2_K, WeightType::Q4_0}}) {
+    const GgufTypeChoice c = choose_gguf_type("blk.1.attn_k_b.weight", k_b_shape, WeightType::BF16, requested, Recipe{});
+    EXPECT_EQ(c.requested, requested);
+    EXPECT_EQ(c.type, want) << weight_type_name(requested);
+    EXPECT_TRUE(c.fell_back);
   }
+  // An explicit q5_0 rule is a type like any other, not a fallback.
+  const GgufTypeChoice ruled = choose_gguf_type("blk.1.attn_k_b.weight", k_b_shape, WeightType::BF16, WeightType::Q4_K,
+                                                Recipe::from_tensor_types({"attn_k_b=q5_0"}));
+  EXPECT_EQ(ruled.type, WeightType::Q5_0);
+  EXPECT_FALSE(ruled.fell_back);
 }
 
 TEST(GgufTypeSelection, ImatrixRequirement) {

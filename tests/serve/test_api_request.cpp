@@ -28,6 +28,7 @@ const std::string kMsgs = R"("messages": [{"role": "user", "content": "hi"}])";
 
 TEST(ChatRequestValidation, RejectsBadBodies) {
   EXPECT_EQ(rejected_field("{not json"), "");
+  EXPECT_EQ(rejected_field(R"({"messages": [], "max_tokens": 1e999})"), "");  // beyond a double: still a 400
   EXPECT_EQ(rejected_field("[1, 2]"), "");
   EXPECT_EQ(rejected_field(""), "");
   EXPECT_EQ(rejected_field("{}"), "messages");

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "backend/cpu/q8_kernels.h"
+#include "quant/ggml_iq_tables.h"
 
 namespace glmq::cpu::q8 {
 
@@ -68,6 +69,93 @@ struct Tokens {
       sum16[i] = a.row_sum16(t + i);
       sum32[i] = a.row_sum32(t + i);
     }
+  }
+};
+
+// The fp16 fields at `b + offset` of four consecutive blocks `stride` bytes apart, as floats in lanes 0..3.
+inline __m128 four_f16(const std::uint8_t* b, std::size_t stride, std::size_t offset = 0) {
+  std::uint16_t h[4];
+  for (int k = 0; k < 4; ++k) std::memcpy(&h[k], b + stride * static_cast<std::size_t>(k) + offset, 2);
+  return _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, static_cast<short>(h[3]), static_cast<short>(h[2]),
+                                    static_cast<short>(h[1]), static_cast<short>(h[0])));
+}
+
+inline int hsum4(__m128i v) {
+  return _mm_extract_epi32(v, 0) + _mm_extract_epi32(v, 1) + _mm_extract_epi32(v, 2) + _mm_extract_epi32(v, 3);
+}
+
+// Each float lane k (0..3) of a 128-bit vector spread over the four int32 lanes of 128-bit lane k (the lanes a
+// vpdpbusd result gives block k in the NibbleGroups order).
+inline __m512 per_block_lanes(__m128 v) {
+  const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  return _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(v));
+}
+
+// IQ4_NL's 16 levels shifted by +128 so they are unsigned (vpdpbusd multiplies unsigned by signed bytes), in every
+// 128-bit lane for vpshufb; the shift adds 128·Σ qₓ per block, which the kernels subtract in int32.
+inline __m512i shifted_iq4_levels() {
+  alignas(16) std::uint8_t t[16];
+  for (int i = 0; i < 16; ++i) t[i] = static_cast<std::uint8_t>(ggml::kValuesIq4nl[i] + 128);
+  return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+}
+
+// 2^Shift·(Σ qₓ) of four 32-element blocks, in int32 lane 0 of each 128-bit lane (the block's lanes in the
+// NibbleGroups order): the offset of codes stored as q + 2^Shift.
+template <int Shift>
+inline __m512i block_offsets(const std::int32_t* sum32) {
+  const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  return _mm512_slli_epi32(_mm512_maskz_permutexvar_epi32(0x1111, spread, _mm512_castsi128_si512(load128(sum32))), Shift);
+}
+
+// Runs the 32-element block types, whose activations have one scale per block: groups of four blocks (128
+// elements, one activation vector pair) through Unit::Four, the blocks after the last whole group one at a time
+// through Unit::One. Each unit decodes its blocks once and is then applied to every token:
+//   Unit::kBytes                                  bytes per block
+//   Unit::Four(block0)                            decode blocks 0..3 from the first one's address
+//   four.accumulate(acc, q, sum32, dx) → acc      acc + Σ over the 4 blocks of w·x, 128 activations at q, their
+//                                                 4 block sums at sum32 and 4 scales dx (lanes 0..3)
+//   Unit::One(block), one.dot(q, sum32, dx)       Σ w·x over one block, activations in natural order
+template <class Unit>
+struct Blocks32 {
+  template <int NT>
+  static void dot(const std::uint8_t* row, std::int64_t cols, const Tokens<NT>& tk, float* out) {
+    const std::int64_t blocks = cols / 32, full = blocks / 4 * 4;
+    __m512 acc[NT];
+    float tail[NT];
+    for (int i = 0; i < NT; ++i) {
+      acc[i] = _mm512_setzero_ps();
+      tail[i] = 0.0f;
+    }
+    for (std::int64_t g = 0; g < full; g += 4) {
+      const typename Unit::Four w(row + static_cast<std::size_t>(g) * Unit::kBytes);
+      for (int i = 0; i < NT; ++i) acc[i] = w.accumulate(acc[i], tk.q[i] + g * 32, tk.sum32[i] + g, _mm_loadu_ps(tk.d[i] + g));
+    }
+    for (std::int64_t g = full; g < blocks; ++g) {  // rows whose length is not a multiple of 128
+      const typename Unit::One w(row + static_cast<std::size_t>(g) * Unit::kBytes);
+      for (int i = 0; i < NT; ++i) tail[i] += w.dot(tk.q[i] + g * 32, tk.sum32[i][g], tk.d[i][g]);
+    }
+    for (int i = 0; i < NT; ++i) out[i] = _mm512_reduce_add_ps(acc[i]) + tail[i];
+  }
+};
+
+// Runs the 256-element super-block types, whose activations have one scale per 256: each super-block is decoded
+// once through Unit::Super and then applied to every token:
+//   Unit::kBytes                                          bytes per super-block
+//   Unit::Super(block)                                    decode one super-block
+//   super.accumulate(acc, q, sum16, sum32, dx) → acc      acc + Σ w·x over its 256 elements: activations at q, their
+//                                                         16- and 32-element sums at sum16 / sum32, their scale dx
+template <class Unit>
+struct Blocks256 {
+  template <int NT>
+  static void dot(const std::uint8_t* row, std::int64_t cols, const Tokens<NT>& tk, float* out) {
+    __m512 acc[NT];
+    for (int i = 0; i < NT; ++i) acc[i] = _mm512_setzero_ps();
+    for (std::int64_t sb = 0; sb < cols / 256; ++sb) {
+      const typename Unit::Super w(row + static_cast<std::size_t>(sb) * Unit::kBytes);
+      for (int i = 0; i < NT; ++i)
+        acc[i] = w.accumulate(acc[i], tk.q[i] + sb * 256, tk.sum16[i] + sb * 16, tk.sum32[i] + sb * 8, tk.d[i][sb]);
+    }
+    for (int i = 0; i < NT; ++i) out[i] = _mm512_reduce_add_ps(acc[i]);
   }
 };
 

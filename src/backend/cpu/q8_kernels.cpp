@@ -12,6 +12,15 @@ std::optional<FastKernel> fast_kernel_for(const WeightMatrix& w) {
     case WeightType::IQ4_NL:
       if (whole_32) return FastKernel{{32, Q8Order::NibbleGroups}, iq4_nl_rows};
       break;
+    case WeightType::Q4_0:
+      if (whole_32) return FastKernel{{32, Q8Order::NibbleGroups}, q4_0_rows};
+      break;
+    case WeightType::Q5_0:
+      if (whole_32) return FastKernel{{32, Q8Order::NibbleGroups}, q5_0_rows};
+      break;
+    case WeightType::Q5_1:
+      if (whole_32) return FastKernel{{32, Q8Order::NibbleGroups}, q5_1_rows};
+      break;
     case WeightType::IQ4_XS:
       if (whole_256) return FastKernel{{256, Q8Order::NibbleGroups}, iq4_xs_rows};
       break;

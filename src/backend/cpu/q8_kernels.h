@@ -31,6 +31,9 @@ std::optional<FastKernel> fast_kernel_for(const WeightMatrix& w);
 // Per type (q8_kernels_<type>.cpp), with the activation format each expects.
 void q8_0_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void iq4_nl_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void q4_0_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void q5_0_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void q5_1_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void iq4_xs_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void q4_k_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void q6_k_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);

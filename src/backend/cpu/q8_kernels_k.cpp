@@ -23,19 +23,13 @@ constexpr LanePattern kSixteenPairs[2] = {packed_pattern([](int v, int l) { retu
 // nibbles the next. y = d·sc·q − dmin·m per 32-element sub-block, so
 // Σ y·x = d·dₓ·Σ_j sc_j·(q·qₓ)_j − dmin·dₓ·Σ_j m_j·(Σ qₓ)_j.
 struct Q4K {
-  template <int NT>
-  static void dot(const std::uint8_t* row, std::int64_t cols, const Tokens<NT>& tk, float* out) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i pat[2] = {load_pattern(kQ4kPairs[0]), load_pattern(kQ4kPairs[1])};
-    __m512 acc[NT];
-    __m256 mins[NT];  // Σ dmin·dₓ·m_j·(Σ qₓ)_j, lane j
-    for (int i = 0; i < NT; ++i) {
-      acc[i] = _mm512_setzero_ps();
-      mins[i] = _mm256_setzero_ps();
-    }
-    for (std::int64_t sb = 0; sb < cols / 256; ++sb) {
-      const std::uint8_t* b = row + sb * 144;
-      const float d = f16(b), dmin = f16(b + 2);
+  static constexpr std::size_t kBytes = 144;
+  struct Super {
+    float d, dmin;
+    __m512i scale[2], q[4];
+    __m256i mins;
+    explicit Super(const std::uint8_t* b) : d(f16(b)), dmin(f16(b + 2)) {
+      const __m512i m4 = _mm512_set1_epi8(0x0F);
       // The 8 six-bit scales (bytes 0..7) and mins (8..15) of scale_min_k4, unpacked in registers: writing them
       // to memory byte by byte and loading a vector would stall on store forwarding once per super-block.
       std::uint32_t u[3];
@@ -46,27 +40,27 @@ struct Q4K {
                                            static_cast<int>((u[2] & k4) | (((u[0] >> 6) & k2) << 4)),
                                            static_cast<int>(u[0] & k6));
       const __m512i sc16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(packed));  // lanes 0..7: scales
-      const __m256i mv = _mm256_cvtepu8_epi32(_mm_srli_si128(packed, 8));
-      const __m512i scale[2] = {_mm512_permutexvar_epi16(pat[0], sc16), _mm512_permutexvar_epi16(pat[1], sc16)};
+      mins = _mm256_cvtepu8_epi32(_mm_srli_si128(packed, 8));
+      for (int k = 0; k < 2; ++k) scale[k] = _mm512_permutexvar_epi16(load_pattern(kQ4kPairs[k]), sc16);
       const __m512i c0 = load512(b + 16), c1 = load512(b + 80);
-      const __m512i q[4] = {_mm512_and_si512(c0, m4), _mm512_and_si512(_mm512_srli_epi16(c0, 4), m4),
-                            _mm512_and_si512(c1, m4), _mm512_and_si512(_mm512_srli_epi16(c1, 4), m4)};
-      for (int i = 0; i < NT; ++i) {
-        const std::int8_t* a = tk.q[i] + sb * 256;
-        __m512i isum = _mm512_setzero_si512();
-        for (int k = 0; k < 2; ++k) {
-          const __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * k], load512(a + 128 * k));
-          const __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * k + 1], load512(a + 128 * k + 64));
-          isum = add_scaled(isum, p0, p1, scale[k]);
-        }
-        const float da = tk.d[i][sb];
-        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d * da), acc[i]);
-        const __m256i msum = _mm256_mullo_epi32(mv, load256(tk.sum32[i] + sb * 8));
-        mins[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dmin * da), mins[i]);
-      }
+      q[0] = _mm512_and_si512(c0, m4);
+      q[1] = _mm512_and_si512(_mm512_srli_epi16(c0, 4), m4);
+      q[2] = _mm512_and_si512(c1, m4);
+      q[3] = _mm512_and_si512(_mm512_srli_epi16(c1, 4), m4);
     }
-    for (int i = 0; i < NT; ++i) out[i] = _mm512_reduce_add_ps(acc[i]) - hsum8(mins[i]);
-  }
+    __m512 accumulate(__m512 acc, const std::int8_t* a, const std::int16_t*, const std::int32_t* sum32, float dx) const {
+      __m512i isum = _mm512_setzero_si512();
+      for (int k = 0; k < 2; ++k) {
+        const __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * k], load512(a + 128 * k));
+        const __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * k + 1], load512(a + 128 * k + 64));
+        isum = add_scaled(isum, p0, p1, scale[k]);
+      }
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d * dx), acc);
+      // The mins' term in lanes 0..7 (the upper lanes add zero).
+      const __m512i msum = _mm512_zextsi256_si512(_mm256_mullo_epi32(mins, load256(sum32)));
+      return _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_set1_ps(-(dmin * dx)), acc);
+    }
+  };
 };
 
 // Q6_K: 210-byte super-blocks of two 128-element halves; in half h, code byte j of ql (64 bytes) holds element j in
@@ -74,23 +68,19 @@ struct Q4K {
 // 2·(j / 32) (+4 for the high nibble). Activations natural. y = d·sc_i·(q − 32) per 16 elements, so
 // Σ y·x = d·dₓ·Σ_i sc_i·((q·qₓ)_i − 32·(Σ qₓ)_i).
 struct Q6K {
-  template <int NT>
-  static void dot(const std::uint8_t* row, std::int64_t cols, const Tokens<NT>& tk, float* out) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
-    // 16-bit lanes 0..15 cover bytes 0..31 (qh bits 0-1 / 4-5), lanes 16..31 bytes 32..63 (bits 2-3 / 6-7).
-    const __m512i shift_lo = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-    const __m512i shift_hi = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
-    const __m512i pat[2] = {load_pattern(kSixteenPairs[0]), load_pattern(kSixteenPairs[1])};
-    __m512 acc[NT];
-    for (int i = 0; i < NT; ++i) acc[i] = _mm512_setzero_ps();
-    for (std::int64_t sb = 0; sb < cols / 256; ++sb) {
-      const std::uint8_t* b = row + sb * 210;
-      const float d = f16(b + 208);
+  static constexpr std::size_t kBytes = 210;
+  struct Super {
+    float d;
+    __m512i scale[2], q[4], sc32;
+    explicit Super(const std::uint8_t* b) : d(f16(b + 208)) {
+      const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
+      // 16-bit lanes 0..15 cover bytes 0..31 (qh bits 0-1 / 4-5), lanes 16..31 bytes 32..63 (bits 2-3 / 6-7).
+      const __m512i shift_lo = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+      const __m512i shift_hi = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
       const __m128i sc8 = load128(b + 192);
       const __m512i sc16 = _mm512_cvtepi8_epi16(_mm256_zextsi128_si256(sc8));
-      const __m512i sc32 = _mm512_cvtepi8_epi32(sc8);
-      __m512i scale[2], q[4];
-      for (int k = 0; k < 2; ++k) scale[k] = _mm512_permutexvar_epi16(pat[k], sc16);
+      sc32 = _mm512_cvtepi8_epi32(sc8);
+      for (int k = 0; k < 2; ++k) scale[k] = _mm512_permutexvar_epi16(load_pattern(kSixteenPairs[k]), sc16);
       for (int h = 0; h < 2; ++h) {
         const __m512i ql = load512(b + 64 * h);
         const __m512i qh = _mm512_broadcast_i64x4(load256(b + 128 + 32 * h));
@@ -99,33 +89,31 @@ struct Q6K {
         q[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), hi_lo);
         q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hi_hi);
       }
-      for (int i = 0; i < NT; ++i) {
-        const std::int8_t* a = tk.q[i] + sb * 256;
-        // The −32 offset, per sub-block: 32·sc_i·(Σ qₓ)_i, subtracted in int32.
-        const __m512i s16 = _mm512_cvtepi16_epi32(load256(tk.sum16[i] + sb * 16));
-        __m512i isum = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(_mm512_mullo_epi32(sc32, s16), 5));
-        for (int k = 0; k < 2; ++k) {
-          const __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * k], load512(a + 128 * k));
-          const __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * k + 1], load512(a + 128 * k + 64));
-          isum = add_scaled(isum, p0, p1, scale[k]);
-        }
-        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d * tk.d[i][sb]), acc[i]);
-      }
     }
-    for (int i = 0; i < NT; ++i) out[i] = _mm512_reduce_add_ps(acc[i]);
-  }
+    __m512 accumulate(__m512 acc, const std::int8_t* a, const std::int16_t* sum16, const std::int32_t*, float dx) const {
+      // The −32 offset, per sub-block: 32·sc_i·(Σ qₓ)_i, subtracted in int32.
+      const __m512i s16 = _mm512_cvtepi16_epi32(load256(sum16));
+      __m512i isum = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(_mm512_mullo_epi32(sc32, s16), 5));
+      for (int k = 0; k < 2; ++k) {
+        const __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * k], load512(a + 128 * k));
+        const __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * k + 1], load512(a + 128 * k + 64));
+        isum = add_scaled(isum, p0, p1, scale[k]);
+      }
+      return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d * dx), acc);
+    }
+  };
 };
 
 }  // namespace
 
 void q4_k_rows(const WeightMatrix& w, std::int64_t r0, std::int64_t r1, const Q8Rows& a, std::int64_t t0, std::int64_t t1,
                float* y, std::int64_t y_stride) {
-  for_rows<Q4K>(w, r0, r1, a, t0, t1, y, y_stride);
+  for_rows<Blocks256<Q4K>>(w, r0, r1, a, t0, t1, y, y_stride);
 }
 
 void q6_k_rows(const WeightMatrix& w, std::int64_t r0, std::int64_t r1, const Q8Rows& a, std::int64_t t0, std::int64_t t1,
                float* y, std::int64_t y_stride) {
-  for_rows<Q6K>(w, r0, r1, a, t0, t1, y, y_stride);
+  for_rows<Blocks256<Q6K>>(w, r0, r1, a, t0, t1, y, y_stride);
 }
 
 }  // namespace glmq::cpu

@@ -124,6 +124,8 @@ float dot_row(const WeightMatrix& w, std::int64_t r, const float* x) {
     case WeightType::Affine8: return dot_affine<8>(w, r, x);
     case WeightType::Q8_0: return dot_ggml<ggml::decode_q8_0, 32>(w, r, x);
     case WeightType::Q4_0: return dot_ggml<ggml::decode_q4_0, 32>(w, r, x);
+    case WeightType::Q5_0: return dot_ggml<ggml::decode_q5_0, 32>(w, r, x);
+    case WeightType::Q5_1: return dot_ggml<ggml::decode_q5_1, 32>(w, r, x);
     case WeightType::Q2_K: return dot_ggml<ggml::decode_q2_k, 256>(w, r, x);
     case WeightType::Q3_K: return dot_ggml<ggml::decode_q3_k, 256>(w, r, x);
     case WeightType::Q4_K: return dot_ggml<ggml::decode_q4_k, 256>(w, r, x);
@@ -160,6 +162,8 @@ void row_to_f32(const WeightMatrix& w, std::int64_t r, float* out) {
     case WeightType::Affine8: dequantize_affine_row(w, r, out); return;
     case WeightType::Q8_0:
     case WeightType::Q4_0:
+    case WeightType::Q5_0:
+    case WeightType::Q5_1:
     case WeightType::Q2_K:
     case WeightType::Q3_K:
     case WeightType::Q4_K:
