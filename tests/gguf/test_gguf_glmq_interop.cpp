@@ -190,6 +190,24 @@ double final_ppl(const std::string& output, const std::regex& pattern) {
   return std::regex_search(output, m, pattern) ? std::stod(m[1].str()) : -1.0;
 }
 
+// llama-perplexity and glmq ppl --method llama on the same model (first shard) and text, chunks of 128 tokens:
+// the same predictions, so the perplexities agree within 0.5%.
+void expect_llama_perplexity(const std::string& model, const std::string& text, const std::string& what) {
+  const Command l = run_until_printed(llama_tool("llama-perplexity") + " -m " + model + " -f " + text +
+                                          " --no-escape -nr -c 128 -b 128 -t 1",
+                                      "Final estimate: PPL = ");
+  ASSERT_EQ(l.exit_code, 0) << l.output;
+  const double llama = final_ppl(l.output, std::regex(R"(Final estimate: PPL = ([0-9.]+))"));
+  const Command g = run(glmq() + " ppl --model " + model + " --data " + text + " --ctx 128 --method llama --threads 1");
+  ASSERT_EQ(g.exit_code, 0) << g.output;
+  const double ours = final_ppl(g.output, std::regex(R"(PPL ([0-9.]+) ±)"));
+  ASSERT_GT(llama, 0) << l.output;
+  ASSERT_GT(ours, 0) << g.output;
+  std::cout << "[ppl interop] " << what << ": llama-perplexity " << llama << ", glmq ppl " << ours << " ("
+            << 100.0 * (ours / llama - 1.0) << "%)\n";
+  EXPECT_NEAR(ours / llama, 1.0, 0.005) << what;
+}
+
 // One glmq build shared by the tests below: glmq's imatrix of glm-small (HF) over 4 chunks of 128 tokens, then routed
 // experts IQ2_S and everything else IQ4_NL, split so that there are 4 files (metadata + 3 tensor shards).
 class GlmqIq2sGguf : public ::testing::Test {
@@ -257,18 +275,7 @@ TEST_F(GlmqIq2sGguf, LlamaPerplexityAndLlamaQuantizeAgree) {
   EXPECT_TRUE(meta.tensors().empty()) << "the first shard holds metadata only";
   EXPECT_EQ(meta.get("quantize.imatrix.file").as_string("quantize.imatrix.file"), imatrix_);
   const std::string text = corpus_file("glmq-ppl-text.txt", 8192, 3000);  // 5 chunks of 128 tokens
-  const Command l = run_until_printed(llama_tool("llama-perplexity") + " -m " + shards_[0] + " -f " + text + " -c 128 -b 128 -t 1",
-                                      "Final estimate: PPL = ");
-  ASSERT_EQ(l.exit_code, 0) << l.output;
-  const double llama = final_ppl(l.output, std::regex(R"(Final estimate: PPL = ([0-9.]+))"));
-  const Command g = run(glmq() + " ppl --model " + shards_[0] + " --data " + text + " --ctx 128 --method llama --threads 1");
-  ASSERT_EQ(g.exit_code, 0) << g.output;
-  const double ours = final_ppl(g.output, std::regex(R"(PPL ([0-9.]+) ±)"));
-  ASSERT_GT(llama, 0) << l.output;
-  ASSERT_GT(ours, 0) << g.output;
-  std::cout << "[ppl interop] glmq GGUF (experts IQ2_S + imatrix, rest IQ4_NL, 4 shards): llama-perplexity " << llama
-            << ", glmq ppl " << ours << " (" << 100.0 * (ours / llama - 1.0) << "%)\n";
-  EXPECT_NEAR(ours / llama, 1.0, 0.005);
+  expect_llama_perplexity(shards_[0], text, "glmq GGUF (experts IQ2_S + imatrix, rest IQ4_NL, 4 shards)");
 
   ASSERT_TRUE(fs::exists(llama_tool("llama-quantize"))) << "-DGLMQ_LLAMA_BIN has no llama-quantize";
   const std::string converted = test::llama_converted(GLMQ_LLAMA_CPP_DIR, "bf16");
@@ -347,19 +354,7 @@ TEST(GlmqGgufInterop, LlamaQ4KMSplitByLlamaGgufSplitMatchesLlamaPerplexity) {
   }
 
   const std::string text = corpus_file("llama-q4km-ppl-text.txt", 16384, 3000);  // 5 chunks of 128 tokens
-  const Command l = run_until_printed(llama_tool("llama-perplexity") + " -m " + shards[0] + " -f " + text +
-                                          " --no-escape -nr -c 128 -b 128 -t 1",
-                                      "Final estimate: PPL = ");
-  ASSERT_EQ(l.exit_code, 0) << l.output;
-  const double llama = final_ppl(l.output, std::regex(R"(Final estimate: PPL = ([0-9.]+))"));
-  const Command g = run(glmq() + " ppl --model " + shards[0] + " --data " + text + " --ctx 128 --method llama --threads 1");
-  ASSERT_EQ(g.exit_code, 0) << g.output;
-  const double ours = final_ppl(g.output, std::regex(R"(PPL ([0-9.]+) ±)"));
-  ASSERT_GT(llama, 0) << l.output;
-  ASSERT_GT(ours, 0) << g.output;
-  std::cout << "[ppl interop] llama.cpp Q4_K_M (attn_k_b Q5_0, 3 llama-gguf-split shards): llama-perplexity " << llama
-            << ", glmq ppl " << ours << " (" << 100.0 * (ours / llama - 1.0) << "%)\n";
-  EXPECT_NEAR(ours / llama, 1.0, 0.005);
+  expect_llama_perplexity(shards[0], text, "llama.cpp Q4_K_M (attn_k_b Q5_0, 3 llama-gguf-split shards)");
   for (const auto& f : shards) fs::remove(f);
 }
 
