@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates the numbers of bench/quality.md: for each model and build, strided perplexity of the python-docs and
-# python-code test texts (ctx 512, stride 256, as MODEL.md), KL divergence and top-1 agreement against the bf16
+# python-code test texts (and WikiText-2's, with TEXTS) (ctx 512, stride 256, as MODEL.md), KL divergence and top-1 agreement against the bf16
 # build on both texts, and zero-shot HellaSwag / PIQA / WinoGrande (first LIMIT documents each).
 #
 #   GLMQ=build-meas/glmq bench/quality.sh        # glm-mini, every build: 5+ h at --threads 1 (~20-40 min a build)
 #   MODELS="glm-mini glm-small" BUILDS="bf16 uniform-4 mixed-3.5" bench/quality.sh
+#   GLMQ=build-cuda/glmq DEVICE=cuda bench/quality.sh  # measurements on the GPU (minutes instead of hours)
 #
 # Builds: bf16 (as shipped), glmq presets (glmq quantize --recipe NAME), mlxlm-q4 / mlxlm-mixed_3_6 (mlx_lm.convert,
 # see quality_mlxlm.py), gguf-TYPE (glmq quantize --format gguf --type TYPE) and gguf-TYPE-imatrix (the same with
@@ -16,7 +17,8 @@
 # (quality_compare.py) gets only a short check — perplexity of the first 20,000 bytes of python-code with both —
 # and the preset's numbers; one that differs is measured in full.
 # Steps already done (their log exists) are skipped, so an interrupted run resumes; delete $WORK/MODEL/logs to
-# start over. TEXTS (default "docs code") and EVAL (default 1; 0 skips the tasks) narrow the steps, e.g. for the kv
+# start over. TEXTS (default "docs code"; "wiki" adds WikiText-2's test text, whose saved bf16 log-probabilities take
+# ~11 GB: the GPU run does it) and EVAL (default 1; 0 skips the tasks) narrow the steps, e.g. for the kv
 # builds (TEXTS="" BUILDS=bf16 runs only the bf16 tasks); MAKE_ONLY=1 only makes the builds. Several invocations
 # may share one WORK when their BUILDS lists are disjoint: one whose BUILDS lacks bf16 skips the bf16 base once
 # bf16's docs and code logs (so its .lp files) exist. The table is printed at the end (bench/quality_table.py).
@@ -26,6 +28,11 @@ GLMQ=${GLMQ:-build-meas/glmq}
 SHARED=${SHARED:-../shared}
 WORK=${WORK:-/work/meas_models}
 THREADS=${THREADS:-1}
+DEVICE=${DEVICE:-cpu}  # --device of ppl and eval: cuda runs the measurements on the GPU (quantizing stays on the CPU)
+# On the GPU the float32 kernels (--cuda-exact): the task scores prefill short continuations, which would otherwise take
+# the int8 decode kernels; the table measures the weights, not the int8 activation rounding.
+device=(--device "$DEVICE")
+[[ $DEVICE == cuda ]] && device+=(--cuda-exact)
 LIMIT=${LIMIT:-500}
 TEXTS=${TEXTS-"docs code"}
 EVAL=${EVAL:-1}
@@ -35,6 +42,7 @@ BUILDS=${BUILDS:-"bf16 uniform-8 uniform-6 uniform-5 uniform-4 uniform-3 uniform
   mlxlm-mixed_3_6 gguf-Q8_0 gguf-IQ4_NL-imatrix kv16 kv8r8 kv8 kv4"}
 DOCS=$SHARED/data/corpus/python-docs-test.txt
 CODE=$SHARED/data/corpus/python-code-test.txt
+WIKI=$SHARED/data/wikitext-2-raw/wiki.test.raw
 
 # step LOG command...: runs the command unless LOG exists; the log gets the command, its output and wall time.
 step() {
@@ -104,17 +112,18 @@ for M in $MODELS; do
     for text in $TEXTS; do
       data=$DOCS
       [[ $text == code ]] && data=$CODE
+      [[ $text == wiki ]] && data=$WIKI
       if [[ $B == bf16 ]]; then
         lp=(--save-logits "$W/bf16-$text.lp")
       else
         lp=(--kld-base "$W/bf16-$text.lp")
       fi
       step "$W/logs/$B.$text.log" "$GLMQ" ppl --model "$dir" --data "$data" --ctx 512 --stride 256 \
-        --threads "$THREADS" "${kv[@]}" "${lp[@]}"
+        --threads "$THREADS" "${device[@]}" "${kv[@]}" "${lp[@]}"
     done
     [[ $EVAL == 1 ]] || continue
     step "$W/logs/$B.eval.log" "$GLMQ" eval --model "$dir" --tasks hellaswag,piqa,winogrande --limit "$LIMIT" \
-      --data-dir "$SHARED/data" --threads "$THREADS" "${kv[@]}"
+      --data-dir "$SHARED/data" --threads "$THREADS" "${device[@]}" "${kv[@]}"
   done
   python3 bench/quality_table.py "$W" "$HF" $BUILDS
 done

@@ -83,6 +83,8 @@ def gguf_label(b):
     t = b[len("gguf-"):]
     return f"glmq GGUF `{t[:-len('-imatrix')]}` (imatrix: python-code-train)" if t.endswith("-imatrix") else f"glmq GGUF `{t}`"
 
+# WikiText-2 columns appear when the bf16 base was measured on it (TEXTS="docs code wiki").
+with_wiki = os.path.exists(os.path.join(work, "logs", "bf16.wiki.log"))
 rows, times, notes = [], [], []
 for b in builds:
     if b.startswith("gguf-"):
@@ -104,7 +106,7 @@ for b in builds:
                      f"that build's numbers; check, python-code's first 20,000 bytes: PPL "
                      f"{checks[0][0] if checks[0] else '–'} (mlx-lm folder) vs {checks[1][0] if checks[1] else '–'}"
                      f" (glmq folder)")
-    logs = {k: read(os.path.join(work, "logs", f"{src}.{k}.log")) for k in ("docs", "code", "eval")}
+    logs = {k: read(os.path.join(work, "logs", f"{src}.{k}.log")) for k in ("docs", "code", "wiki", "eval")}
     logs["make"] = read(os.path.join(work, "logs", f"{b}.make.log"))
     if b.startswith("gguf-"):
         size = os.path.getsize(d)
@@ -115,36 +117,39 @@ for b in builds:
             notes.append(f"`{b}` fallbacks: " + "; ".join(fallbacks))
     else:
         size, data, _ = tensor_bytes_and_params(d)
-    docs, code, ev = ppl(logs["docs"]), ppl(logs["code"]), tasks(logs["eval"])
-    kc, kd = kld(logs["code"]), kld(logs["docs"])
+    docs, code, wiki, ev = ppl(logs["docs"]), ppl(logs["code"]), ppl(logs["wiki"]), tasks(logs["eval"])
+    kc, kd, kw = kld(logs["code"]), kld(logs["docs"]), kld(logs["wiki"])
     fmt_ppl = lambda p: f"{float(p[0]):.4f} ± {float(p[1]):.4f}" if p else "–"
     if b == "bf16":
-        kcol = ["0 (base)", "0 (base)", "100% (base)", "0 (base)"]
+        kcol = ["0 (base)", "0 (base)", "100% (base)", "0 (base)"] + (["0 (base)"] if with_wiki else [])
     else:
         kcol = [f"{float(kc['mean']):.5f} ± {float(kc['mean_se']):.5f}" if kc else "–",
                 f"{float(kc['p99']):.4f}" if kc else "–",
                 f"{float(kc['top']):.2f}%" if kc else "–",
-                f"{float(kd['mean']):.5f}" if kd else "–"]
+                f"{float(kd['mean']):.5f}" if kd else "–"] + ([f"{float(kw['mean']):.5f}" if kw else "–"] if with_wiki else [])
     acc = lambda t, k: (f"{float(ev[t][k][0]):.3f}" if t in ev and ev[t][k] else "–")
     label = names.get(b, gguf_label(b) if b.startswith("gguf-") else f"glmq MLX `{b}`") + (f" (= glmq `{src}`)" if src != b else "")
     if b.startswith("kv"):
         size_col, bpw = "(as bf16)", "16"
     else:
         size_col, bpw = f"{size / 1e6:.1f}", f"{8 * data / base_params:.2f}"
-    rows.append(f"| {label} | {size_col} | {bpw} | {fmt_ppl(docs)} | {fmt_ppl(code)} | " + " | ".join(kcol) +
+    wiki_col = f"{fmt_ppl(wiki)} | " if with_wiki else ""
+    rows.append(f"| {label} | {size_col} | {bpw} | {fmt_ppl(docs)} | {fmt_ppl(code)} | {wiki_col}" + " | ".join(kcol) +
                 f" | {acc('hellaswag', 'acc_norm')} | {acc('piqa', 'acc')} | {acc('winogrande', 'acc')} |")
     if src == b:
-        times.append(f"| {b} | " + " | ".join("–" if wall(logs[k]) is None else str(wall(logs[k])) for k in ("make", "docs", "code", "eval")) + " |")
+        steps = ("make", "docs", "code") + (("wiki",) if with_wiki else ()) + ("eval",)
+        times.append(f"| {b} | " + " | ".join("–" if wall(logs[k]) is None else str(wall(logs[k])) for k in steps) + " |")
 
 limit = next((t["docs"] for b in builds for t in tasks(read(os.path.join(work, "logs", f"{b}.eval.log"))).values()),
              "?")
 print(f"{base_params:,} parameters; tasks: first {limit} documents each\n")
-print("| build | size (MB) | bits/weight | python-docs ppl | python-code ppl | KLD vs bf16, code (mean) | KLD 99th pct, code "
-      "| same top-1, code | KLD vs bf16, docs (mean) | HellaSwag acc_norm | PIQA acc | WinoGrande acc |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| build | size (MB) | bits/weight | python-docs ppl | python-code ppl | " + ("WikiText-2 ppl | " if with_wiki else "") +
+      "KLD vs bf16, code (mean) | KLD 99th pct, code | same top-1, code | KLD vs bf16, docs (mean) | " +
+      ("KLD vs bf16, wiki (mean) | " if with_wiki else "") + "HellaSwag acc_norm | PIQA acc | WinoGrande acc |")
+print("|---" * (12 + 2 * with_wiki) + "|")
 print("\n".join(rows))
 for n in notes:
     print("\n- " + n)
 print("\nWall seconds per step (make = quantize):\n")
-print("| build | make | docs ppl | code ppl | eval |\n|---|---|---|---|---|")
+print("| build | make | docs ppl | code ppl | " + ("wiki ppl | " if with_wiki else "") + "eval |\n" + "|---" * (5 + with_wiki) + "|")
 print("\n".join(times))

@@ -167,6 +167,22 @@ TEST_F(Cli, BadInputFailsClearly) {
   EXPECT_NE(r.output.find("does not fit the context"), std::string::npos) << r.output;
   r = run_glmq("frobnicate");
   EXPECT_NE(r.exit_code, 0);
+  r = run_glmq("run --model " + fixture_dir("tiny-a") + " --tokens 1,2,3 --device gpu");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("expected cpu or cuda, got 'gpu'"), std::string::npos) << r.output;
+}
+
+// --device cuda either computes (a CUDA build on a machine with a GPU: tests/cuda compares it with the CPU) or
+// says exactly what is missing, while parsing — before the model is loaded.
+TEST_F(Cli, DeviceCudaSaysWhatIsMissing) {
+  const auto r = run_glmq("ppl --model /nonexistent --data /nonexistent --device cuda");
+  ASSERT_NE(r.exit_code, 0);
+  const bool no_backend = r.output.find("built without the CUDA backend") != std::string::npos;
+  const bool no_gpu = r.output.find("no CUDA device is visible") != std::string::npos;
+  // With a usable GPU the parse succeeds and the missing model is the error.
+  const bool gpu_ok = r.output.find("not a model directory") != std::string::npos;
+  EXPECT_TRUE(no_backend || no_gpu || gpu_ok) << r.output;
+  EXPECT_EQ(r.output.find("loading"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 
 #include "apps/glmq/cli_common.h"
 #include "apps/glmq/commands.h"
-#include "backend/cpu/cpu_backend.h"
+#include "apps/glmq/backend_option.h"
 #include "core/error.h"
 #include "core/json_file.h"
 #include "eval/speed_bench.h"
@@ -22,7 +22,7 @@ struct BenchOptions {
   std::string model, prompt_lengths = "128,512", depths;
   std::int64_t generate = 64;
   int repetitions = 1;
-  int threads = 0;
+  BackendOptions compute;
   KvCacheOptions kv{.kv_bits = 16};
   bool json = false;
 };
@@ -48,7 +48,8 @@ void run_depth_bench(const BenchOptions& o) {
   auto model = load_model(o.model);
   const GlmConfig& c = model->weights.config;
   const std::int64_t context = depths.back() + o.generate;
-  CpuBackend backend(o.threads);
+  const std::unique_ptr<Backend> compute_backend = make_backend(o.compute);
+  Backend& backend = *compute_backend;
   Session session(model->weights, backend, context, o.kv);
   std::mt19937 rng(1234);
   std::uniform_int_distribution<std::int32_t> pick(0, static_cast<std::int32_t>(c.vocab_size - 1));
@@ -100,7 +101,8 @@ void run_depth_bench(const BenchOptions& o) {
   if (o.json) {
     Json doc = {{"model", o.model},
                 {"backend", backend.name()},
-                {"threads", backend.threads()},
+                {"threads", backend_threads(backend)},
+                {"device", describe_backend(backend)},
                 {"kv_cache", o.kv.describe()},
                 {"cache_bytes_per_token", session.cache().bytes_per_token()},
                 {"weight_bytes", model->weights.total_bytes()},
@@ -108,8 +110,8 @@ void run_depth_bench(const BenchOptions& o) {
                 {"results", results}};
     std::printf("%s\n", doc.dump(2).c_str());
   } else {
-    std::printf("backend %s, %d threads, cache %s (%zu bytes/token) | weights %.1f MiB | peak RSS %.1f MiB\n",
-                backend.name().c_str(), backend.threads(), o.kv.describe().c_str(), session.cache().bytes_per_token(),
+    std::printf("backend %s, cache %s (%zu bytes/token) | weights %.1f MiB | peak RSS %.1f MiB\n",
+                describe_backend(backend).c_str(), o.kv.describe().c_str(), session.cache().bytes_per_token(),
                 static_cast<double>(model->weights.total_bytes()) / (1024.0 * 1024.0),
                 static_cast<double>(eval::peak_rss_bytes()) / (1024.0 * 1024.0));
   }
@@ -127,7 +129,8 @@ void run_bench(const BenchOptions& o) {
   const GlmConfig& c = model->weights.config;
   std::int64_t context = 0;
   for (auto n : lengths) context = std::max(context, n + o.generate);
-  CpuBackend backend(o.threads);
+  const std::unique_ptr<Backend> compute_backend = make_backend(o.compute);
+  Backend& backend = *compute_backend;
   Session session(model->weights, backend, context, o.kv);
   // One untimed pass warms caches, page-ins of the mapped weights and the thread pool.
   eval::measure_speed(session, c.vocab_size, std::min<std::int64_t>(lengths.front(), 16),
@@ -166,7 +169,8 @@ void run_bench(const BenchOptions& o) {
   if (o.json) {
     Json doc = {{"model", o.model},
                 {"backend", backend.name()},
-                {"threads", backend.threads()},
+                {"threads", backend_threads(backend)},
+                {"device", describe_backend(backend)},
                 {"batch", 1},
                 {"repetitions", o.repetitions},
                 {"weight_bytes", model->weights.total_bytes()},
@@ -174,8 +178,8 @@ void run_bench(const BenchOptions& o) {
                 {"results", results}};
     std::printf("%s\n", doc.dump(2).c_str());
   } else {
-    std::printf("backend %s, %d threads, batch 1, best of %d | weights %.1f MiB | peak RSS %.1f MiB\n",
-                backend.name().c_str(), backend.threads(), o.repetitions,
+    std::printf("backend %s, batch 1, best of %d | weights %.1f MiB | peak RSS %.1f MiB\n",
+                describe_backend(backend).c_str(), o.repetitions,
                 static_cast<double>(model->weights.total_bytes()) / (1024.0 * 1024.0), peak_mib);
   }
 }
@@ -192,7 +196,7 @@ void add_bench_command(CLI::App& app) {
                   "steps timed from there, --repetitions times (median reported); replaces --prompt-lengths");
   cmd->add_option("--repetitions", o->repetitions,
                   "Runs per prompt length (the fastest is reported) or per depth (the median) (default 1)");
-  cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
+  add_backend_options(cmd, o->compute);
   cmd->add_flag("--json", o->json, "Print the results as JSON");
   add_kv_cache_options(cmd, o->kv);
   cmd->callback([o] { run_bench(*o); });

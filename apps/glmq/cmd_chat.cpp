@@ -11,7 +11,7 @@
 #include "apps/glmq/chat_template_option.h"
 #include "apps/glmq/cli_common.h"
 #include "apps/glmq/commands.h"
-#include "backend/cpu/cpu_backend.h"
+#include "apps/glmq/backend_option.h"
 #include "core/error.h"
 #include "runtime/loaded_model.h"
 #include "runtime/sampler.h"
@@ -26,7 +26,7 @@ namespace {
 struct ChatOptions {
   std::string model, system, think, chat_template_file;
   std::int64_t max_tokens = 1024, context = 4096;
-  int threads = 0;
+  BackendOptions compute;
   SamplingParams sampling;
   KvCacheOptions kv{.kv_bits = 16};
 };
@@ -66,17 +66,17 @@ class ChatLoop {
         m_(m),
         tokenizer_(m.require_tokenizer()),
         template_(load_chat_template(o.model, o.chat_template_file)),
-        backend_(o.threads),
+        backend_(make_backend(o.compute)),
         context_(std::min<std::int64_t>(o.context, m.weights().config.max_position_embeddings)),
-        session_(m.weights(), backend_, context_, o.kv),
+        session_(m.weights(), *backend_, context_, o.kv),
         sampler_(o.sampling) {
     reset();
   }
 
   void run() {
     const bool tty = isatty(STDOUT_FILENO) != 0;
-    std::fprintf(stderr, "glmq chat: %s, %lld tokens of context. /reset starts over, /exit (or Ctrl-D) leaves.\n", o_.model.c_str(),
-                 static_cast<long long>(context_));
+    std::fprintf(stderr, "glmq chat: %s, %lld tokens of context, %s. /reset starts over, /exit (or Ctrl-D) leaves.\n", o_.model.c_str(),
+                 static_cast<long long>(context_), describe_backend(*backend_).c_str());
     std::string line;
     for (;;) {
       std::fputs("> ", stdout);
@@ -171,7 +171,7 @@ class ChatLoop {
   LoadedModel& m_;
   const Tokenizer& tokenizer_;
   ChatTemplate template_;
-  CpuBackend backend_;
+  std::unique_ptr<Backend> backend_;
   std::int64_t context_;
   Session session_;
   Sampler sampler_;
@@ -201,7 +201,7 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("--max-tokens", o->max_tokens, "Most tokens per answer (default 1024)");
   add_sampling_options(cmd, o->sampling);
   cmd->add_option("--ctx", o->context, "Context length (default 4096, capped at the model's maximum)");
-  cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
+  add_backend_options(cmd, o->compute);
   add_kv_cache_options(cmd, o->kv);
   cmd->callback([o] { run_chat(*o); });
 }

@@ -6,7 +6,7 @@
 
 #include "apps/glmq/cli_common.h"
 #include "apps/glmq/commands.h"
-#include "backend/cpu/cpu_backend.h"
+#include "apps/glmq/backend_option.h"
 #include "core/error.h"
 #include "core/json_file.h"
 #include "eval/loglikelihood_scorer.h"
@@ -21,7 +21,7 @@ struct EvalOptions {
   std::string model, tasks = "hellaswag,piqa,winogrande", data_dir = "../shared/data", log_samples;
   std::int64_t limit = 0;
   std::int64_t context = 4096;
-  int threads = 0;
+  BackendOptions compute;
   KvCacheOptions kv{.kv_bits = 16};
 };
 
@@ -61,7 +61,8 @@ void run_eval(const EvalOptions& o) {
   for (const auto& name : names) tasks.push_back(eval::load_task(name, o.data_dir, o.limit));
   auto model = load_model(o.model);
   const Tokenizer tokenizer = load_tokenizer(o.model);
-  CpuBackend backend(o.threads);
+  const std::unique_ptr<Backend> compute_backend = make_backend(o.compute);
+  Backend& backend = *compute_backend;
   Session session(model->weights, backend,
                   std::min<std::int64_t>(o.context, model->weights.config.max_position_embeddings), o.kv);
   eval::LoglikelihoodScorer scorer(session, tokenizer);
@@ -98,7 +99,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--log-samples", o->log_samples,
                   "Write each request's context, tokens and log-likelihood to FILE (jsonl)");
   cmd->add_option("--ctx", o->context, "Session context length (default 4096)");
-  cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
+  add_backend_options(cmd, o->compute);
   add_kv_cache_options(cmd, o->kv);
   cmd->callback([o] { run_eval(*o); });
 }

@@ -4,7 +4,7 @@
 
 #include "apps/glmq/cli_common.h"
 #include "apps/glmq/commands.h"
-#include "backend/cpu/cpu_backend.h"
+#include "apps/glmq/backend_option.h"
 #include "core/error.h"
 #include "runtime/session.h"
 
@@ -14,7 +14,7 @@ namespace {
 struct LogitsOptions {
   std::string model, tokens, out;
   bool decode = false;
-  int threads = 0;
+  BackendOptions compute;
   KvCacheOptions kv;  // float32 by default: this command is for exact comparisons
 };
 
@@ -25,7 +25,8 @@ void run_logits(const LogitsOptions& o) {
   for (auto id : tokens)
     if (id >= c.vocab_size)
       fail(ErrorKind::InvalidArgument, "--tokens: id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(c.vocab_size));
-  CpuBackend backend(o.threads);
+  const std::unique_ptr<Backend> compute_backend = make_backend(o.compute);
+  Backend& backend = *compute_backend;
   Session session(model->weights, backend, static_cast<std::int64_t>(tokens.size()), o.kv);
   std::ofstream out(o.out, std::ios::binary | std::ios::trunc);
   if (!out) fail(ErrorKind::Io, o.out + ": cannot create");
@@ -51,7 +52,7 @@ void add_logits_command(CLI::App& app) {
   cmd->add_option("--tokens", o->tokens, "Comma-separated token ids")->required();
   cmd->add_option("--out", o->out, "Output file")->required();
   cmd->add_flag("--decode", o->decode, "Prefill the first token, then feed the rest one at a time through the cache");
-  cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
+  add_backend_options(cmd, o->compute);
   add_kv_cache_options(cmd, o->kv);
   cmd->callback([o] { run_logits(*o); });
 }

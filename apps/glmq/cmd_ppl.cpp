@@ -9,7 +9,7 @@
 
 #include "apps/glmq/cli_common.h"
 #include "apps/glmq/commands.h"
-#include "backend/cpu/cpu_backend.h"
+#include "apps/glmq/backend_option.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "eval/corpus.h"
@@ -33,7 +33,7 @@ struct PplOptions {
   std::int64_t samples = 0, seq = 2048;
   std::uint32_t seed = 123;
   std::int64_t kld_top_k = 0;
-  int threads = 0;
+  BackendOptions compute;
   KvCacheOptions kv{.kv_bits = 16};
 };
 
@@ -170,7 +170,8 @@ void run_ppl(const PplOptions& o) {
   }
 
   const std::int64_t context = sampled ? o.seq : o.context;
-  CpuBackend backend(o.threads);
+  const std::unique_ptr<Backend> compute_backend = make_backend(o.compute);
+  Backend& backend = *compute_backend;
   Session session(model->weights, backend, context, o.kv);
   RowSinks sinks(o, c.vocab_size);
   eval::ScoredRowVisitor visit;
@@ -179,10 +180,10 @@ void run_ppl(const PplOptions& o) {
   const eval::PerplexityRun run = sampled ? eval::sequences_perplexity(session, rows, visit)
                                           : eval::strided_perplexity(session, tokens, windows, visit);
   sinks.finish();
-  std::printf("ppl %s | %s | %lld predictions | PPL %.6f ± %.6f | %lld tokens in %.1f s, %.1f tokens/s, %d threads\n",
+  std::printf("ppl %s | %s | %lld predictions | PPL %.6f ± %.6f | %lld tokens in %.1f s, %.1f tokens/s, %s\n",
               o.data.c_str(), method.c_str(), static_cast<long long>(run.nll.count()), run.nll.perplexity(),
               run.nll.perplexity_stderr(), static_cast<long long>(run.tokens_fed), run.seconds, run.tokens_per_second(),
-              backend.threads());
+              describe_backend(backend).c_str());
 }
 }  // namespace
 
@@ -212,7 +213,7 @@ void add_ppl_command(CLI::App& app) {
                   "Report KL divergence and top-1 agreement against FILE from --save-logits");
   cmd->add_option("--kld-top-k", o->kld_top_k,
                   "--save-logits keeps only the top K log-probabilities per prediction (default 0: all, as float16)");
-  cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
+  add_backend_options(cmd, o->compute);
   add_kv_cache_options(cmd, o->kv);
   cmd->callback([o, cmd] {
     check_method_options(*o, *cmd);

@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "apps/glmq/commands.h"
-#include "backend/cpu/cpu_backend.h"
+#include "apps/glmq/backend_option.h"
 #include "core/error.h"
 #include "runtime/loaded_model.h"
 #include "runtime/sampler.h"
@@ -21,7 +21,7 @@ struct RunOptions {
   bool raw = false;
   std::int64_t max_tokens = 256;
   std::int64_t context = 4096;
-  int threads = 0;
+  BackendOptions compute;
   bool ignore_eos = false;
   SamplingParams sampling;
   KvCacheOptions kv{.kv_bits = 16};
@@ -69,7 +69,8 @@ void run_generate(const RunOptions& o) {
     fail(ErrorKind::Capacity, "prompt of " + std::to_string(prompt.size()) + " tokens does not fit the context of " +
                                   std::to_string(context) + " (raise --ctx)");
 
-  CpuBackend backend(o.threads);
+  const std::unique_ptr<Backend> compute_backend = make_backend(o.compute);
+  Backend& backend = *compute_backend;
   Session session(m.weights(), backend, context, o.kv);
   Sampler sampler(o.sampling);
   const bool text_out = o.tokens.empty();
@@ -93,9 +94,9 @@ void run_generate(const RunOptions& o) {
   std::printf("\n");
   std::fflush(stdout);
   const auto& s = session.stats();
-  std::fprintf(stderr, "prompt: %lld tokens, %.1f tokens/s | decode: %lld tokens, %.1f tokens/s | peak memory %.1f MB | %d threads\n",
+  std::fprintf(stderr, "prompt: %lld tokens, %.1f tokens/s | decode: %lld tokens, %.1f tokens/s | peak memory %.1f MB | %s\n",
                static_cast<long long>(s.prompt_tokens), s.prompt_tokens_per_second(), static_cast<long long>(s.decoded_tokens),
-               s.decode_tokens_per_second(), peak_rss_mb(), backend.threads());
+               s.decode_tokens_per_second(), peak_rss_mb(), describe_backend(backend).c_str());
 }
 }  // namespace
 
@@ -111,7 +112,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--max-tokens", o->max_tokens, "Tokens to generate (default 256)");
   add_sampling_options(cmd, o->sampling);
   cmd->add_option("--ctx", o->context, "Context length (default 4096, capped at the model's maximum)");
-  cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
+  add_backend_options(cmd, o->compute);
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep generating after an end-of-sequence token");
   add_kv_cache_options(cmd, o->kv);
   cmd->callback([o] { run_generate(*o); });

@@ -10,7 +10,7 @@
 #include "apps/glmq/chat_template_option.h"
 #include "apps/glmq/cli_common.h"
 #include "apps/glmq/commands.h"
-#include "backend/cpu/cpu_backend.h"
+#include "apps/glmq/backend_option.h"
 #include "core/error.h"
 #include "runtime/loaded_model.h"
 #include "serve/api_server.h"
@@ -21,7 +21,8 @@ namespace {
 
 struct ServeOptions {
   std::string model, host = "127.0.0.1", alias, chat_template_file;
-  int port = 8080, parallel = 4, threads = 0, queue = 64;
+  int port = 8080, parallel = 4, queue = 64;
+  BackendOptions compute;
   std::int64_t context = 4096, prompt_budget = 256;
   KvCacheOptions kv{.kv_bits = 16};
 };
@@ -54,12 +55,13 @@ void run_serve(const ServeOptions& o) {
   so.scheduler.prefill_budget = o.prompt_budget;
   o.kv.validate();
   so.scheduler.kv = o.kv;
-  CpuBackend backend(o.threads);
+  const std::unique_ptr<Backend> compute_backend = make_backend(o.compute);
+  Backend& backend = *compute_backend;
   serve::ApiServer server(m, chat_template, backend, so);
   const int port = server.bind();
-  std::fprintf(stderr, "glmq serve: http://%s:%d/v1 — model %s, %d slots × %lld tokens (%s), %d threads\n", o.host.c_str(), port,
+  std::fprintf(stderr, "glmq serve: http://%s:%d/v1 — model %s, %d slots × %lld tokens (%s), %s\n", o.host.c_str(), port,
                so.model_name.c_str(), o.parallel, static_cast<long long>(so.scheduler.context), o.kv.describe().c_str(),
-               backend.threads());
+               describe_backend(backend).c_str());
   std::thread stopper([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
@@ -82,7 +84,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--port", o->port, "Port (default 8080; 0 picks a free one)");
   cmd->add_option("--parallel", o->parallel, "Requests generated at once, each with its own cache (default 4)");
   cmd->add_option("--ctx", o->context, "Context tokens per request (default 4096, capped at the model's maximum)");
-  cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
+  add_backend_options(cmd, o->compute);
   cmd->add_option("--queue", o->queue, "Requests that may wait for a free slot before new ones get 503 (default 64)");
   cmd->add_option("--prompt-budget", o->prompt_budget, "Prompt tokens processed per step over all requests (default 256)");
   cmd->add_option("--alias", o->alias, "Model name reported by /v1/models (default: the directory name)");

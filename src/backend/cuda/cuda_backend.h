@@ -82,6 +82,7 @@ class CudaBackend : public Backend {
   void replay(const cuda::CudaGraph& graph);
   void synchronize();
 
+  const CudaOptions& options() const { return options_; }
   cudaStream_t stream() const { return stream_; }
   int sm_count() const { return sm_count_; }
   std::size_t weight_bytes() const { return weights_.bytes(); }
