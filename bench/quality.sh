@@ -18,7 +18,7 @@
 # and the preset's numbers; one that differs is measured in full.
 # Steps already done (their log exists) are skipped, so an interrupted run resumes; delete $WORK/MODEL/logs to
 # start over. TEXTS (default "docs code"; "wiki" adds WikiText-2's test text, whose saved bf16 log-probabilities take
-# ~11 GB: the GPU run does it) and EVAL (default 1; 0 skips the tasks) narrow the steps, e.g. for the kv
+# ~8 GB for glm-mini; KLD_TEXTS="docs code" measures its perplexity only) and EVAL (default 1; 0 skips the tasks) narrow the steps, e.g. for the kv
 # builds (TEXTS="" BUILDS=bf16 runs only the bf16 tasks); MAKE_ONLY=1 only makes the builds. Several invocations
 # may share one WORK when their BUILDS lists are disjoint: one whose BUILDS lacks bf16 skips the bf16 base once
 # bf16's docs and code logs (so its .lp files) exist. The table is printed at the end (bench/quality_table.py).
@@ -36,6 +36,7 @@ device=(--device "$DEVICE")
 LIMIT=${LIMIT:-500}
 TEXTS=${TEXTS-"docs code"}
 EVAL=${EVAL:-1}
+KLD_TEXTS=${KLD_TEXTS-"docs code wiki"}  # texts whose KL divergence against bf16 is computed (bf16 saves its log-probabilities)
 IMATRIX_CHUNKS=${IMATRIX_CHUNKS:-100}
 MODELS=${MODELS:-glm-mini}
 BUILDS=${BUILDS:-"bf16 uniform-8 uniform-6 uniform-5 uniform-4 uniform-3 uniform-2 mixed-3.5 mixed_2_6 mixed_3_6 mlxlm-q4
@@ -113,7 +114,10 @@ for M in $MODELS; do
       data=$DOCS
       [[ $text == code ]] && data=$CODE
       [[ $text == wiki ]] && data=$WIKI
-      if [[ $B == bf16 ]]; then
+      lp=()
+      if [[ " $KLD_TEXTS " != *" $text "* ]]; then
+        :
+      elif [[ $B == bf16 ]]; then
         lp=(--save-logits "$W/bf16-$text.lp")
       else
         lp=(--kld-base "$W/bf16-$text.lp")

@@ -85,6 +85,8 @@ def gguf_label(b):
 
 # WikiText-2 columns appear when the bf16 base was measured on it (TEXTS="docs code wiki").
 with_wiki = os.path.exists(os.path.join(work, "logs", "bf16.wiki.log"))
+# ... and its KL divergence column when some build's wiki run had the bf16 log-probabilities to compare with.
+with_wiki_kld = any(kld(read(f)) for f in glob.glob(os.path.join(work, "logs", "*.wiki.log")))
 rows, times, notes = [], [], []
 for b in builds:
     if b.startswith("gguf-"):
@@ -121,12 +123,12 @@ for b in builds:
     kc, kd, kw = kld(logs["code"]), kld(logs["docs"]), kld(logs["wiki"])
     fmt_ppl = lambda p: f"{float(p[0]):.4f} ± {float(p[1]):.4f}" if p else "–"
     if b == "bf16":
-        kcol = ["0 (base)", "0 (base)", "100% (base)", "0 (base)"] + (["0 (base)"] if with_wiki else [])
+        kcol = ["0 (base)", "0 (base)", "100% (base)", "0 (base)"] + (["0 (base)"] if with_wiki_kld else [])
     else:
         kcol = [f"{float(kc['mean']):.5f} ± {float(kc['mean_se']):.5f}" if kc else "–",
                 f"{float(kc['p99']):.4f}" if kc else "–",
                 f"{float(kc['top']):.2f}%" if kc else "–",
-                f"{float(kd['mean']):.5f}" if kd else "–"] + ([f"{float(kw['mean']):.5f}" if kw else "–"] if with_wiki else [])
+                f"{float(kd['mean']):.5f}" if kd else "–"] + ([f"{float(kw['mean']):.5f}" if kw else "–"] if with_wiki_kld else [])
     acc = lambda t, k: (f"{float(ev[t][k][0]):.3f}" if t in ev and ev[t][k] else "–")
     label = names.get(b, gguf_label(b) if b.startswith("gguf-") else f"glmq MLX `{b}`") + (f" (= glmq `{src}`)" if src != b else "")
     if b.startswith("kv"):
@@ -145,8 +147,8 @@ limit = next((t["docs"] for b in builds for t in tasks(read(os.path.join(work, "
 print(f"{base_params:,} parameters; tasks: first {limit} documents each\n")
 print("| build | size (MB) | bits/weight | python-docs ppl | python-code ppl | " + ("WikiText-2 ppl | " if with_wiki else "") +
       "KLD vs bf16, code (mean) | KLD 99th pct, code | same top-1, code | KLD vs bf16, docs (mean) | " +
-      ("KLD vs bf16, wiki (mean) | " if with_wiki else "") + "HellaSwag acc_norm | PIQA acc | WinoGrande acc |")
-print("|---" * (12 + 2 * with_wiki) + "|")
+      ("KLD vs bf16, wiki (mean) | " if with_wiki_kld else "") + "HellaSwag acc_norm | PIQA acc | WinoGrande acc |")
+print("|---" * (12 + with_wiki + with_wiki_kld) + "|")
 print("\n".join(rows))
 for n in notes:
     print("\n- " + n)

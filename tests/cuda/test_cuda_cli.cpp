@@ -67,8 +67,11 @@ TEST_F(CudaCli, PerplexityEqualsCpu) {
   ASSERT_EQ(gpu.exit_code, 0) << gpu.output;
   const double p_cpu = perplexity_of(cpu), p_gpu = perplexity_of(gpu);
   ASSERT_GT(p_cpu, 1.0) << cpu.output;
-  // Float32 on both sides; only summation order differs (measured ~1e-6 relative).
-  EXPECT_NEAR(p_gpu / p_cpu, 1.0, 1e-4) << cpu.output << gpu.output;
+  // The GPU's prefill products are float32 on dequantized weights; the CPU's fast kernels round activations to
+  // int8 blocks. On this out-of-domain text (perplexity ~1070, where rounding moves the mean NLL most) the two
+  // differ by 3.4e-4 relative (H200, 2026-11-26); on bf16 weights, where both are float32, python-code's
+  // perplexity agreed to 6 digits (12.882550 vs 12.8826, bench/quality.md).
+  EXPECT_NEAR(p_gpu / p_cpu, 1.0, 2e-3) << cpu.output << gpu.output;
   EXPECT_NE(gpu.output.find("cuda ("), std::string::npos) << gpu.output;
 }
 
