@@ -498,25 +498,30 @@ GLMQ_UNROLL
 using Q5_0Q8 = Q5Q8<false>;
 using Q5_1Q8 = Q5Q8<true>;
 
-// Q5_K: 32 elements per unit (sub-block j of a 176-byte super-block, 16-byte aligned): the nibbles of pair j/2
-// (low for even j, high for odd) in natural order, the fifth bits as bit j of the 32 qh bytes, 6-bit scale sc
-// and min m. Centred by 16: Σ w·x ≈ d·sc·xd·Σ (q − 16)·xq + (16·d·sc − dmin·m)·Σx. The qh bytes and a pair's
-// nibbles serve several units, so they are read through L1.
-struct Q5KQ8 {
+// Q4_K / Q5_K: 32 elements per unit (sub-block j of a 144- / 176-byte super-block, 16-byte aligned): the nibbles
+// of pair j/2 (low for even j, high for odd) in natural order, for Q5_K the fifth bits as bit j of the 32 qh
+// bytes; a 6-bit scale sc and min m. Centred by c = 8 (16): Σ w·x ≈ d·sc·xd·Σ (q − c)·xq + (c·d·sc − dmin·m)·Σx.
+// The qh bytes and a pair's nibbles serve several units, so they are read through L1.
+template <bool kFifth>
+struct QKQ8 {
+  static constexpr int kBytes = kFifth ? 176 : 144, kQs = kFifth ? 48 : 16, kCentre = kFifth ? 16 : 8;
   struct Row { const std::uint8_t* p; };
-  struct Raw { std::uint32_t q[8], h[8]; std::uint32_t dm, scm; };  // scm: sc | m << 8 | j << 16
+  struct Raw { std::uint32_t q[8], h[kFifth ? 8 : 1]; std::uint32_t dm, scm; };  // scm: sc | m << 8 | j << 16
   __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + (u / 8) * 176;
+    const std::uint8_t* p = w.p + (u / 8) * kBytes;
     const int j = static_cast<int>(u & 7);
     const uint4 head = __ldg(reinterpret_cast<const uint4*>(p));  // d, dmin, 12 scale bytes
-    const auto* qh = reinterpret_cast<const uint4*>(p + 16);
-    const auto* qs = reinterpret_cast<const uint4*>(p + 48 + 32 * (j / 2));
-    const uint4 h0 = __ldg(qh), h1 = __ldg(qh + 1), a = __ldg(qs), b = __ldg(qs + 1);
-    r.h[0] = h0.x; r.h[1] = h0.y; r.h[2] = h0.z; r.h[3] = h0.w;
-    r.h[4] = h1.x; r.h[5] = h1.y; r.h[6] = h1.z; r.h[7] = h1.w;
+    const auto* qs = reinterpret_cast<const uint4*>(p + kQs + 32 * (j / 2));
+    const uint4 a = __ldg(qs), b = __ldg(qs + 1);
     r.q[0] = a.x; r.q[1] = a.y; r.q[2] = a.z; r.q[3] = a.w;
     r.q[4] = b.x; r.q[5] = b.y; r.q[6] = b.z; r.q[7] = b.w;
+    if constexpr (kFifth) {
+      const auto* qh = reinterpret_cast<const uint4*>(p + 16);
+      const uint4 h0 = __ldg(qh), h1 = __ldg(qh + 1);
+      r.h[0] = h0.x; r.h[1] = h0.y; r.h[2] = h0.z; r.h[3] = h0.w;
+      r.h[4] = h1.x; r.h[5] = h1.y; r.h[6] = h1.z; r.h[7] = h1.w;
+    }
     r.dm = head.x;
     const std::uint32_t s[3] = {head.y, head.z, head.w};
     int sc, m;
@@ -524,21 +529,62 @@ struct Q5KQ8 {
     r.scm = static_cast<std::uint32_t>(sc) | (static_cast<std::uint32_t>(m) << 8) | (static_cast<std::uint32_t>(j) << 16);
   }
   GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural_isum(b, p); }
+  // Σ (q − c)·xq over the unit (exact integer).
   GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x) {
     const int j = static_cast<int>(r.scm >> 16), nib = 4 * (j & 1);
     int acc = 0;
 GLMQ_UNROLL
     for (int k = 0; k < 8; ++k) {
-      const std::uint32_t code = ((r.q[k] >> nib) & 0x0F0F0F0Fu) | (((r.h[k] >> j) & 0x01010101u) << 4);
+      std::uint32_t code = (r.q[k] >> nib) & 0x0F0F0F0Fu;
+      if constexpr (kFifth) code |= ((r.h[k] >> j) & 0x01010101u) << 4;
       acc = dp4a_ss(static_cast<int>(code), x.v[k], acc);
     }
-    return acc - 16 * x.isum;
+    return acc - kCentre * x.isum;
   }
   __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook&) {
     const float d = half_bits_to_float(r.dm & 0xFFFFu), dmin = half_bits_to_float(r.dm >> 16);
     const float dsc = d * static_cast<float>(r.scm & 0xFFu);
-    const float offset = fmaf(16.0f, dsc, -dmin * static_cast<float>((r.scm >> 8) & 0xFFu));
+    const float offset = fmaf(static_cast<float>(kCentre), dsc, -dmin * static_cast<float>((r.scm >> 8) & 0xFFu));
     return fmaf(dsc * x.d, static_cast<float>(idot(r, x)), offset * x.sum);
+  }
+};
+using Q4KQ8 = QKQ8<false>;
+using Q5KQ8 = QKQ8<true>;
+
+// Q6_K: 32 elements per unit, elements 128·h + 32·t + l (unit 4h + t) of a 210-byte super-block (2-byte
+// aligned): low 4 bits in nibble t/2 of ql[64h + 32·(t & 1) + l], high 2 bits at bit 2t of qh[32h + l], signed
+// 8-bit scales per 16 (sc[8h + 2t], sc[8h + 2t + 1]). The codes q − 32 ∈ [−32, 31] are formed as signed bytes,
+// so no sum is needed: Σ w·x ≈ d·xd·Σ_half sc·Σ (q − 32)·xq.
+struct Q6KQ8 {
+  struct Row { const std::uint8_t* p; };
+  struct Raw { std::uint32_t q[8], h[8]; std::uint32_t d, sc; };  // d: f16 bits | t << 16; sc: the two scale bytes
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + (u / 8) * 210;
+    const int h = static_cast<int>((u >> 2) & 1), t = static_cast<int>(u & 3);
+    load_words_unaligned<8>(p + 64 * h + 32 * (t & 1), r.q);
+    load_words_unaligned<8>(p + 128 + 32 * h, r.h);
+    r.sc = ldg_u16(p + 192 + 8 * h + 2 * t);
+    r.d = ldg_u16(p + 208) | (static_cast<std::uint32_t>(t) << 16);
+  }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
+  // Σ (q − 32)·xq over each half (16 elements, one scale each).
+  GLMQ_HD static void idot(const Raw& r, const Q8Prepared& x, int (&half)[2]) {
+    const int t = static_cast<int>(r.d >> 16), nib = 4 * (t >> 1), shift = 2 * t;
+    half[0] = half[1] = 0;
+GLMQ_UNROLL
+    for (int k = 0; k < 8; ++k) {
+      const std::uint32_t low = ((r.q[k] >> nib) & 0x0F0F0F0Fu) | ((r.h[k] >> shift) & 0x01010101u) << 4;
+      // q − 32 as a signed byte: the low 5 bits, and 0xE0 or'ed in where bit 5 of q is clear.
+      const std::uint32_t neg = (((r.h[k] >> (shift + 1)) & 0x01010101u) ^ 0x01010101u) * 0xE0u;
+      half[k / 4] = dp4a_ss(static_cast<int>(low | neg), x.v[k], half[k / 4]);
+    }
+  }
+  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook&) {
+    int half[2];
+    idot(r, x, half);
+    const int sc0 = static_cast<std::int8_t>(r.sc & 0xFFu), sc1 = static_cast<std::int8_t>(r.sc >> 8);
+    return half_bits_to_float(r.d & 0xFFFFu) * x.d * static_cast<float>(sc0 * half[0] + sc1 * half[1]);
   }
 };
 
@@ -653,7 +699,9 @@ __host__ __device__ constexpr bool has_q8_unit(int kind) {
     case kind_of(WeightType::Q5_0):
     case kind_of(WeightType::Q5_1):
     case kind_of(WeightType::Q3_K):
+    case kind_of(WeightType::Q4_K):
     case kind_of(WeightType::Q5_K):
+    case kind_of(WeightType::Q6_K):
     case kind_of(WeightType::IQ4_NL):
     case kind_of(WeightType::IQ4_XS):
     case kind_of(WeightType::IQ2_XXS):
@@ -673,7 +721,9 @@ template <> struct Q8UnitOf<kind_of(WeightType::Q4_0)> { using type = Q4_0Q8; };
 template <> struct Q8UnitOf<kind_of(WeightType::Q5_0)> { using type = Q5_0Q8; };
 template <> struct Q8UnitOf<kind_of(WeightType::Q5_1)> { using type = Q5_1Q8; };
 template <> struct Q8UnitOf<kind_of(WeightType::Q3_K)> { using type = Q3KQ8; };
+template <> struct Q8UnitOf<kind_of(WeightType::Q4_K)> { using type = Q4KQ8; };
 template <> struct Q8UnitOf<kind_of(WeightType::Q5_K)> { using type = Q5KQ8; };
+template <> struct Q8UnitOf<kind_of(WeightType::Q6_K)> { using type = Q6KQ8; };
 template <> struct Q8UnitOf<kind_of(WeightType::IQ4_NL)> { using type = Iq4NlQ8; };
 template <> struct Q8UnitOf<kind_of(WeightType::IQ4_XS)> { using type = Iq4XsQ8; };
 template <> struct Q8UnitOf<kind_of(WeightType::IQ2_XXS)> { using type = Iq2XxsQ8; };
@@ -695,7 +745,9 @@ void dispatch_q8_kind(const DeviceWeight& w, F&& f) {
     case WeightType::Q5_0: return f(std::integral_constant<int, kind_of(WeightType::Q5_0)>{});
     case WeightType::Q5_1: return f(std::integral_constant<int, kind_of(WeightType::Q5_1)>{});
     case WeightType::Q3_K: return f(std::integral_constant<int, kind_of(WeightType::Q3_K)>{});
+    case WeightType::Q4_K: return f(std::integral_constant<int, kind_of(WeightType::Q4_K)>{});
     case WeightType::Q5_K: return f(std::integral_constant<int, kind_of(WeightType::Q5_K)>{});
+    case WeightType::Q6_K: return f(std::integral_constant<int, kind_of(WeightType::Q6_K)>{});
     case WeightType::IQ4_NL: return f(std::integral_constant<int, kind_of(WeightType::IQ4_NL)>{});
     case WeightType::IQ4_XS: return f(std::integral_constant<int, kind_of(WeightType::IQ4_XS)>{});
     case WeightType::IQ2_XXS: return f(std::integral_constant<int, kind_of(WeightType::IQ2_XXS)>{});
