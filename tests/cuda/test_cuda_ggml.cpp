@@ -1,9 +1,14 @@
-// The GGML block types with CUDA kernels (Q8_0, Q4_K, Q6_K, IQ4_NL, IQ2_S) against the CPU reference: the
-// fused matvec (whole-warp and 8-lane row groups), the dequantize+GEMM prefill path, embedding, and routed
-// experts in the IQ2_S/IQ4_NL mix of the seed GGUF build; the exact float decode kernels within 2e-5 of the
-// CPU, the default int8 decode path (Q8_0, IQ4_NL, IQ2_S; Q4_K and Q6_K stay float) within 1e-2 norm-wise
+// The GGML block types (Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, IQ2_XXS, IQ2_S,
+// IQ3_S) against the CPU reference: the fused matvec (whole-warp and 8-lane row groups), the dequantize+GEMM
+// prefill path (float32 and bf16 tiles), embedding, and routed experts in type mixes (the IQ2_S/IQ4_NL mix of the
+// seed GGUF build, and mixes of the other types). The exact float decode kernels stay within 2e-5 of the CPU, the
+// default int8 decode path (every type but Q2_K, which stays float) within 1e-2 norm-wise
 // (‖out − ref‖ / ‖ref‖) for one product and 3e-2 for the expert block. Skips without a CUDA device.
 #include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+#include <utility>
 
 #include "backend/cpu/cpu_backend.h"
 #include "cuda_test_util.h"
@@ -11,13 +16,22 @@
 namespace glmq::test {
 namespace {
 
-const WeightType kGgmlTypes[] = {WeightType::Q8_0, WeightType::Q4_K, WeightType::Q6_K, WeightType::IQ4_NL,
-                                 WeightType::IQ2_S};
+const WeightType kGgmlTypes[] = {WeightType::Q8_0,  WeightType::Q4_0,   WeightType::Q5_0,    WeightType::Q5_1,
+                                 WeightType::Q2_K,  WeightType::Q3_K,   WeightType::Q4_K,    WeightType::Q5_K,
+                                 WeightType::Q6_K,  WeightType::IQ4_NL, WeightType::IQ4_XS,  WeightType::IQ2_XXS,
+                                 WeightType::IQ2_S, WeightType::IQ3_S};
+
+// Whether the default decode path runs `type` through an int8 kernel (the others keep the float kernels).
+bool has_int8_decode(WeightType type) { return type != WeightType::Q2_K; }
 
 // Byte offsets of a block's float16 scales (every other byte of a block is a valid code for these types).
 std::vector<int> f16_fields(WeightType type) {
   switch (type) {
-    case WeightType::Q4_K: return {0, 2};
+    case WeightType::Q5_1:
+    case WeightType::Q4_K:
+    case WeightType::Q5_K: return {0, 2};
+    case WeightType::Q2_K: return {80, 82};
+    case WeightType::Q3_K: return {108};
     case WeightType::Q6_K: return {208};
     default: return {0};
   }
@@ -53,8 +67,8 @@ CudaOptions exact_options() {
 }
 
 void check_linear_types(CudaBackend& gpu, CpuBackend& cpu, std::mt19937& rng, bool exact) {
-  double worst = 0;
   for (WeightType type : kGgmlTypes) {
+    double worst_decode = 0, worst_many = 0;
     // 512 columns: 8-lane row groups for the 256-element types; 3072: whole-warp groups for every type.
     struct Shape { std::int64_t rows, cols; };
     for (const Shape s : {Shape{70, 512}, Shape{9, 256}, Shape{40, 3072}}) {
@@ -65,15 +79,18 @@ void check_linear_types(CudaBackend& gpu, CpuBackend& cpu, std::mt19937& rng, bo
         cpu.linear(w.m, x.data(), n, want.data());
         DeviceArray<float> dx(gpu, x), dy(gpu, want.size());
         gpu.linear(w.m, dx.data(), n, dy.data());
-        const bool int8_path = !exact && n <= 8 && type != WeightType::Q4_K && type != WeightType::Q6_K;
+        const bool int8_path = !exact && n <= 8 && has_int8_decode(type);
         const double err = int8_path ? relative_norm_error(dy.get(), want) : relative_max_error(dy.get(), want);
         EXPECT_LE(err, int8_path ? 1e-2 : 2e-5)
             << weight_type_name(type) << " " << s.rows << "x" << s.cols << " n=" << n << (exact ? " exact" : "");
-        if (int8_path) worst = std::max(worst, err);
+        double& worst = n <= 8 ? worst_decode : worst_many;
+        worst = std::max(worst, err);
       }
     }
+    std::printf("%-8s linear, %s: decode (n <= 8, %s) %.3g, 20 tokens (dequantize + GEMM, max) %.3g\n",
+                std::string(weight_type_name(type)).c_str(), exact ? "exact" : "default",
+                !exact && has_int8_decode(type) ? "int8, norm" : "float, max", worst_decode, worst_many);
   }
-  if (!exact) std::printf("int8 decode path, GGML linear: worst relative error %.3g\n", worst);
 }
 
 TEST_F(CudaGgml, LinearFewAndManyTokens) {
@@ -81,6 +98,24 @@ TEST_F(CudaGgml, LinearFewAndManyTokens) {
   check_linear_types(exact, cpu, rng, true);
   CudaBackend int8;
   check_linear_types(int8, cpu, rng, false);
+}
+
+// Prefill through bf16 tiles (CudaOptions::bf16_prefill): the element decode into bf16, then tensor-core GEMM;
+// within bf16 rounding of the weights and activations.
+TEST_F(CudaGgml, Bf16PrefillTiles) {
+  CudaOptions options;
+  options.bf16_prefill = true;
+  CudaBackend gpu(options);
+  for (WeightType type : kGgmlTypes) {
+    TestWeight w = make_ggml_weight(type, 96, 512, rng);
+    const std::int64_t n = 40;
+    auto x = random_vec(static_cast<std::size_t>(n * 512), rng);
+    std::vector<float> want(static_cast<std::size_t>(n * 96));
+    cpu.linear(w.m, x.data(), n, want.data());
+    DeviceArray<float> dx(gpu, x), dy(gpu, want.size());
+    gpu.linear(w.m, dx.data(), n, dy.data());
+    EXPECT_LE(relative_max_error(dy.get(), want), 2e-2) << weight_type_name(type) << " bf16 prefill";
+  }
 }
 
 TEST_F(CudaGgml, EmbedMatchesCpu) {
@@ -97,7 +132,8 @@ TEST_F(CudaGgml, EmbedMatchesCpu) {
   }
 }
 
-TEST_F(CudaGgml, RoutedExpertsIq2sIq4nlMix) {
+// Routed experts with gate/up in one type and down in another, through the exact and the default decode paths.
+void check_routed_experts(CpuBackend& cpu, std::mt19937& rng, WeightType gate_up_type, WeightType down_type) {
   for (const bool exact : {true, false}) {
   CudaBackend gpu(exact ? exact_options() : CudaOptions{});
   const std::int64_t hidden = 512, inter = 256, E = 6, top_k = 3;
@@ -105,11 +141,11 @@ TEST_F(CudaGgml, RoutedExpertsIq2sIq4nlMix) {
   std::vector<SwigluWeights> experts(E);
   store.reserve(3 * E);
   for (auto& e : experts) {
-    store.push_back(make_ggml_weight(WeightType::IQ2_S, inter, hidden, rng));
+    store.push_back(make_ggml_weight(gate_up_type, inter, hidden, rng));
     e.gate = store.back().m;
-    store.push_back(make_ggml_weight(WeightType::IQ2_S, inter, hidden, rng));
+    store.push_back(make_ggml_weight(gate_up_type, inter, hidden, rng));
     e.up = store.back().m;
-    store.push_back(make_ggml_weight(WeightType::IQ4_NL, hidden, inter, rng));
+    store.push_back(make_ggml_weight(down_type, hidden, inter, rng));
     e.down = store.back().m;
   }
   const std::int64_t n = 2;
@@ -136,10 +172,29 @@ TEST_F(CudaGgml, RoutedExpertsIq2sIq4nlMix) {
   g.weights = drw.data();
   g.out = dout.data();
   gpu.moe_experts(g);
-  const double err = exact ? relative_max_error(dout.get(), want) : relative_norm_error(dout.get(), want);
-  EXPECT_LE(err, exact ? 2e-5 : 3e-2) << (exact ? "exact" : "int8");
-  std::printf("IQ2_S/IQ4_NL routed experts, %s decode path: relative error %.3g\n", exact ? "exact" : "int8", err);
+  // The default path is int8 only when all three matrices have int8 units; otherwise the float kernels run.
+  const bool int8 = !exact && has_int8_decode(gate_up_type) && has_int8_decode(down_type);
+  const double err = int8 ? relative_norm_error(dout.get(), want) : relative_max_error(dout.get(), want);
+  EXPECT_LE(err, int8 ? 3e-2 : 2e-5) << weight_type_name(gate_up_type) << "/" << weight_type_name(down_type) << " "
+                                     << (exact ? "exact" : "default");
+  std::printf("%s/%s routed experts, %s decode path: relative error %.3g\n",
+              std::string(weight_type_name(gate_up_type)).c_str(), std::string(weight_type_name(down_type)).c_str(),
+              exact ? "exact" : int8 ? "int8" : "default (float)", err);
   }
+}
+
+TEST_F(CudaGgml, RoutedExpertsIq2sIq4nlMix) { check_routed_experts(cpu, rng, WeightType::IQ2_S, WeightType::IQ4_NL); }
+
+// Mixes of the other types: Q5_K/Q5_0 and Q4_0/Q5_1 (the legacy and K-quant types of llama.cpp's Q4_K_M and
+// Q5 files), IQ2_XXS/IQ4_XS and IQ3_S/Q3_K (low-bit i-quant mixes), Q2_K/Q5_K (gate/up without an int8 unit:
+// the default path falls back to the float kernels).
+TEST_F(CudaGgml, RoutedExpertsOtherTypeMixes) {
+  const std::pair<WeightType, WeightType> mixes[] = {{WeightType::Q5_K, WeightType::Q5_0},
+                                                      {WeightType::Q4_0, WeightType::Q5_1},
+                                                      {WeightType::IQ2_XXS, WeightType::IQ4_XS},
+                                                      {WeightType::IQ3_S, WeightType::Q3_K},
+                                                      {WeightType::Q2_K, WeightType::Q5_K}};
+  for (const auto& [gate_up, down] : mixes) check_routed_experts(cpu, rng, gate_up, down);
 }
 
 }  // namespace

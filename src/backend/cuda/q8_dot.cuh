@@ -60,21 +60,31 @@ __device__ __forceinline__ void q8_rows_dot(const typename Q8Unit<KIND>::Row (&r
   }
 }
 
-// Shared memory of the int8 kernels' codebook (IQ2_S grid), and its staging; IQ4_NL levels go to registers.
+// Shared memory of the int8 kernels' codebook (IQ2_S / IQ2_XXS / IQ3_S grids), and its staging; IQ4_NL and
+// IQ4_XS levels go to registers.
 template <int KIND>
 constexpr std::size_t q8_codebook_smem_bytes() {
-  return KIND == kind_of(WeightType::IQ2_S) ? 1024 * sizeof(std::uint64_t) : 0;
+  if constexpr (KIND == kind_of(WeightType::IQ2_S)) return 1024 * sizeof(std::uint64_t);
+  if constexpr (KIND == kind_of(WeightType::IQ2_XXS)) return 256 * sizeof(std::uint64_t);
+  if constexpr (KIND == kind_of(WeightType::IQ3_S)) return 512 * sizeof(std::uint32_t);
+  return 0;
 }
 template <int KIND>
 __device__ __forceinline__ Q8Codebook stage_q8_codebook(const DeviceWeight& w, void* smem) {
   Q8Codebook cb;
-  if constexpr (KIND == kind_of(WeightType::IQ2_S)) {
+  if constexpr (KIND == kind_of(WeightType::IQ2_S) || KIND == kind_of(WeightType::IQ2_XXS)) {
+    constexpr unsigned kEntries = KIND == kind_of(WeightType::IQ2_S) ? 1024 : 256;
     auto* grid = static_cast<unsigned long long*>(smem);
-    for (unsigned i = threadIdx.x; i < 1024; i += blockDim.x)
+    for (unsigned i = threadIdx.x; i < kEntries; i += blockDim.x)
       grid[i] = __ldg(reinterpret_cast<const unsigned long long*>(w.codebook) + i);
     __syncthreads();
     cb.grid = reinterpret_cast<const std::uint64_t*>(grid);
-  } else if constexpr (KIND == kind_of(WeightType::IQ4_NL)) {
+  } else if constexpr (KIND == kind_of(WeightType::IQ3_S)) {
+    auto* grid = static_cast<unsigned*>(smem);
+    for (unsigned i = threadIdx.x; i < 512; i += blockDim.x) grid[i] = __ldg(reinterpret_cast<const unsigned*>(w.codebook) + i);
+    __syncthreads();
+    cb.grid4 = reinterpret_cast<const std::uint32_t*>(grid);
+  } else if constexpr (KIND == kind_of(WeightType::IQ4_NL) || KIND == kind_of(WeightType::IQ4_XS)) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) cb.nl[i] = __ldg(reinterpret_cast<const std::uint32_t*>(w.codebook) + i);
   }

@@ -42,10 +42,11 @@ struct Q8Prepared {
   int isum;  // Σ of the 8-bit codes (affine units only)
 };
 
-// What the i-quant units need besides their bytes: the IQ2_S grid (shared memory) and the IQ4_NL levels
-// (four words of int8 values, in registers).
+// What the i-quant units need besides their bytes: the IQ2_S / IQ2_XXS grid or the IQ3_S grid (shared memory)
+// and the IQ4_NL / IQ4_XS levels (four words of int8 values, in registers).
 struct Q8Codebook {
   const std::uint64_t* grid = nullptr;
+  const std::uint32_t* grid4 = nullptr;
   std::uint32_t nl[4] = {0, 0, 0, 0};
 };
 
@@ -150,6 +151,19 @@ GLMQ_UNROLL
   p.sum = b.sum;
   p.isum = 0;
 }
+
+// As prep_natural, with Σ of the 8-bit codes in isum (for units that centre their codes).
+GLMQ_HD void prep_natural_isum(const Q8Block& b, Q8Prepared& p) {
+  prep_natural(b, p);
+  int isum = 0;
+GLMQ_UNROLL
+  for (int j = 0; j < 8; ++j) isum = dp4a_ss(b.n[j], 0x01010101, isum);
+  p.isum = isum;
+}
+
+// The 4 bits of n (n < 16) spread to bit 0 of the 4 bytes of a word: the shifted copies n·2^(7i) do not
+// overlap, and bit i of copy i lands on bit 8i.
+GLMQ_HD std::uint32_t nibble_to_byte_bits(std::uint32_t n) { return (n * 0x00204081u) & 0x01010101u; }
 
 // MLX affine B-bit (B = 2, 3, 4, 8) with 16-bit scales and biases: w = s·q + b per group. The codes are
 // centred (q − c, c = 2^(B−1)) before the integer product, so the activations' rounding error is weighted
@@ -305,6 +319,31 @@ GLMQ_UNROLL
   }
 };
 
+// Σ level(q)·x over 32 elements whose IQ4 level indices are the nibbles of 16 bytes q (byte j: element j low,
+// j + 16 high), as an exact integer.
+GLMQ_HD int iq4_levels_idot(const std::uint32_t (&qw)[4], const Q8Prepared& x, const Q8Codebook& cb) {
+  int acc = 0;
+GLMQ_UNROLL
+  for (int w = 0; w < 4; ++w) {
+    const std::uint32_t q = qw[w];
+    // Nibbles of q in order: lo(b0) hi(b0) lo(b1) hi(b1) | lo(b2) hi(b2) lo(b3) hi(b3). Each byte permute
+    // looks up 4 nibbles' low 3 bits in levels 0-7 or 8-15; a third picks by the nibble's top bit.
+    const std::uint32_t pick = 0x32103210u | ((q & 0x88888888u) >> 1);
+    std::uint32_t v[2];
+GLMQ_UNROLL
+    for (int i = 0; i < 2; ++i) {
+      const std::uint32_t sel = q >> (16 * i);
+      const std::uint32_t lo = prmt(cb.nl[0], cb.nl[1], sel);
+      const std::uint32_t hi = prmt(cb.nl[2], cb.nl[3], sel);
+      v[i] = prmt(lo, hi, pick >> (16 * i));
+    }
+    // v = [e(4w), e(4w+16), e(4w+1), e(4w+17)], [e(4w+2), e(4w+18), e(4w+3), e(4w+19)]
+    acc = dp4a_ss(static_cast<int>(prmt(v[0], v[1], 0x6420)), x.v[w], acc);
+    acc = dp4a_ss(static_cast<int>(prmt(v[0], v[1], 0x7531)), x.v[4 + w], acc);
+  }
+  return acc;
+}
+
 // IQ4_NL: 18-byte blocks (f16 d, 16 bytes: byte j = level index of element j (low nibble) and j + 16 (high)).
 // The 16 int8 levels live in four registers; byte permutes look up four indices at a time.
 struct Iq4NlQ8 {
@@ -317,32 +356,43 @@ struct Iq4NlQ8 {
     load_words_unaligned<4>(p + 2, r.q);
   }
   GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
-  GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
-    int acc = 0;
-GLMQ_UNROLL
-    for (int w = 0; w < 4; ++w) {
-      const std::uint32_t q = r.q[w];
-      // Nibbles of q in order: lo(b0) hi(b0) lo(b1) hi(b1) | lo(b2) hi(b2) lo(b3) hi(b3). Each byte permute
-      // looks up 4 nibbles' low 3 bits in levels 0-7 or 8-15; a third picks by the nibble's top bit.
-      const std::uint32_t pick = 0x32103210u | ((q & 0x88888888u) >> 1);
-      std::uint32_t v[2];
-GLMQ_UNROLL
-      for (int i = 0; i < 2; ++i) {
-        const std::uint32_t sel = q >> (16 * i);
-        const std::uint32_t lo = prmt(cb.nl[0], cb.nl[1], sel);
-        const std::uint32_t hi = prmt(cb.nl[2], cb.nl[3], sel);
-        v[i] = prmt(lo, hi, pick >> (16 * i));
-      }
-      // v = [e(4w), e(4w+16), e(4w+1), e(4w+17)], [e(4w+2), e(4w+18), e(4w+3), e(4w+19)]
-      acc = dp4a_ss(static_cast<int>(prmt(v[0], v[1], 0x6420)), x.v[w], acc);
-      acc = dp4a_ss(static_cast<int>(prmt(v[0], v[1], 0x7531)), x.v[4 + w], acc);
-    }
-    return acc;
-  }
+  GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) { return iq4_levels_idot(r.q, x, cb); }
   __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
     return half_bits_to_float(r.d) * x.d * static_cast<float>(idot(r, x, cb));
   }
 };
+
+// IQ4_XS: 32 elements per unit (sub-block ib of a 136-byte super-block): IQ4_NL's 16 bytes of level indices
+// with the sub-block scale d·(ls − 32). Super-blocks are 8-byte aligned.
+struct Iq4XsQ8 {
+  struct Row { const std::uint8_t* p; };
+  struct Raw { std::uint32_t q[4]; std::uint32_t d; };  // d: f16 bits, ls in bits 16..21
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + (u / 8) * 136;
+    const int ib = static_cast<int>(u & 7);
+    const uint2 head = __ldg(reinterpret_cast<const uint2*>(p));  // d, scales_h | scales_l
+    r.d = (head.x & 0xFFFFu) |
+          (static_cast<std::uint32_t>(iq4xs_scale(ib, head.x >> 16, (head.y >> (8 * (ib / 2))) & 0xFFu)) << 16);
+    const uint2 a = ld_stream8(p + 8 + 16 * ib), b = ld_stream8(p + 16 + 16 * ib);
+    r.q[0] = a.x; r.q[1] = a.y; r.q[2] = b.x; r.q[3] = b.y;
+  }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
+  GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) { return iq4_levels_idot(r.q, x, cb); }
+  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
+    const float dl = half_bits_to_float(r.d & 0xFFFFu) * static_cast<float>(static_cast<int>(r.d >> 16) - 32);
+    return dl * x.d * static_cast<float>(idot(r, x, cb));
+  }
+};
+
+// Σ ±g·xq over 4 elements: magnitude bytes g (each below 128), sign bits s (bit i negates element i), the 4
+// activation codes x. Sign bit i → top bit of byte i (copies of s at shifts 7, 14, 21, 28 do not overlap),
+// then 0xFF/0x00 per byte; g ^ 0xFF = −g − 1 as int8, so Σ ±g·x = Σ (g ^ m)·x − Σ m·x with m = −1 on the
+// negative bytes.
+GLMQ_HD int signed_grid_idot(std::uint32_t g, std::uint32_t s, int x) {
+  const std::uint32_t m = byte_sign_mask(s * 0x10204080u);
+  return dp4a_ss(static_cast<int>(g ^ m), x, 0) - dp4a_ss(static_cast<int>(m), x, 0);
+}
 
 // IQ2_S: 32 elements per unit (sub-block ib of an 82-byte super-block): four grid points of 8 magnitudes
 // (shared-memory grid), 8 sign bits each, a 4-bit scale per pair of grid points.
@@ -368,17 +418,8 @@ GLMQ_UNROLL
       const std::uint32_t idx = ((r.qs[0] >> (8 * l)) & 0xFFu) | (((r.qh >> (2 * l)) & 3u) << 8);
       const std::uint64_t g = cb.grid[idx];
       const std::uint32_t s = (r.signs[0] >> (8 * l)) & 0xFFu;
-      // Sign bit i of s → top bit of byte i (copies of s at shifts 7, 14, 21, 28 do not overlap), then
-      // 0xFF/0x00 per byte. Magnitudes are below 128, so g ^ 0xFF = −g − 1 as int8, and
-      // Σ ±g·x = Σ (g ^ m)·x − Σ m·x with m = −1 (0xFF) on the negative bytes.
-      const std::uint32_t m_lo = byte_sign_mask((s & 0xFu) * 0x10204080u);
-      const std::uint32_t m_hi = byte_sign_mask((s >> 4) * 0x10204080u);
-      const std::uint32_t g_lo = static_cast<std::uint32_t>(g), g_hi = static_cast<std::uint32_t>(g >> 32);
-      int acc = dp4a_ss(static_cast<int>(g_lo ^ m_lo), x.v[2 * l], 0);
-      acc = dp4a_ss(static_cast<int>(g_hi ^ m_hi), x.v[2 * l + 1], acc);
-      int neg = dp4a_ss(static_cast<int>(m_lo), x.v[2 * l], 0);
-      neg = dp4a_ss(static_cast<int>(m_hi), x.v[2 * l + 1], neg);
-      pair[l / 2] += acc - neg;
+      pair[l / 2] += signed_grid_idot(static_cast<std::uint32_t>(g), s & 0xFu, x.v[2 * l]) +
+                     signed_grid_idot(static_cast<std::uint32_t>(g >> 32), s >> 4, x.v[2 * l + 1]);
     }
   }
   __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
@@ -390,11 +431,284 @@ GLMQ_UNROLL
   }
 };
 
+// Q4_0: 18-byte blocks (f16 d, 16 bytes: low nibbles are elements 0..15, high nibbles 16..31, in natural order
+// within each word). Codes are q − 8: Σ w·x ≈ d·xd·(Σ q·xq − 8·Σ xq).
+struct Q4_0Q8 {
+  struct Row { const std::uint8_t* p; };
+  struct Raw { std::uint32_t q[4]; std::uint32_t d; };
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + u * 18;
+    r.d = ldg_u16(p);
+    load_words_unaligned<4>(p + 2, r.q);
+  }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural_isum(b, p); }
+  GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x) {
+    int acc = 0;
+GLMQ_UNROLL
+    for (int j = 0; j < 4; ++j) {
+      acc = dp4a_ss(static_cast<int>(r.q[j] & 0x0F0F0F0Fu), x.v[j], acc);
+      acc = dp4a_ss(static_cast<int>((r.q[j] >> 4) & 0x0F0F0F0Fu), x.v[4 + j], acc);
+    }
+    return acc - 8 * x.isum;
+  }
+  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook&) {
+    return half_bits_to_float(r.d) * x.d * static_cast<float>(idot(r, x));
+  }
+};
+
+// Q5_0 / Q5_1: Q4_0's nibbles plus a fifth bit per element (bit j of the block's u32 qh for element j). Q5_0
+// codes are q − 16 (22-byte blocks, 2-byte aligned); Q5_1 weights are d·q + m (24-byte blocks), centred like
+// the affine units: Σ w·x ≈ d·xd·Σ (q − 16)·xq + (m + 16·d)·Σx.
+template <bool kMin>
+struct Q5Q8 {
+  static constexpr int kBytes = kMin ? 24 : 22, kQh = kMin ? 4 : 2;
+  struct Row { const std::uint8_t* p; };
+  struct Raw { std::uint32_t q[4]; std::uint32_t qh, dm; };
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + u * kBytes;
+    std::uint32_t words[5];
+    load_words_unaligned<5>(p + kQh, words);
+    r.qh = words[0];
+GLMQ_UNROLL
+    for (int i = 0; i < 4; ++i) r.q[i] = words[1 + i];
+    r.dm = kMin ? __ldg(reinterpret_cast<const std::uint32_t*>(p)) : ldg_u16(p);
+  }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural_isum(b, p); }
+  // Σ (q − 16)·xq over the unit (exact integer).
+  GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x) {
+    int acc = 0;
+GLMQ_UNROLL
+    for (int j = 0; j < 4; ++j) {
+      const std::uint32_t h_lo = nibble_to_byte_bits((r.qh >> (4 * j)) & 0xFu) << 4;
+      const std::uint32_t h_hi = nibble_to_byte_bits((r.qh >> (16 + 4 * j)) & 0xFu) << 4;
+      acc = dp4a_ss(static_cast<int>((r.q[j] & 0x0F0F0F0Fu) | h_lo), x.v[j], acc);
+      acc = dp4a_ss(static_cast<int>(((r.q[j] >> 4) & 0x0F0F0F0Fu) | h_hi), x.v[4 + j], acc);
+    }
+    return acc - 16 * x.isum;
+  }
+  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook&) {
+    const float d = half_bits_to_float(r.dm & 0xFFFFu);
+    const float main = d * x.d * static_cast<float>(idot(r, x));
+    if constexpr (kMin) return fmaf(fmaf(16.0f, d, half_bits_to_float(r.dm >> 16)), x.sum, main);
+    return main;
+  }
+};
+using Q5_0Q8 = Q5Q8<false>;
+using Q5_1Q8 = Q5Q8<true>;
+
+// Q4_K / Q5_K: 32 elements per unit (sub-block j of a 144- / 176-byte super-block, 16-byte aligned): the nibbles
+// of pair j/2 (low for even j, high for odd) in natural order, for Q5_K the fifth bits as bit j of the 32 qh
+// bytes; a 6-bit scale sc and min m. Centred by c = 8 (16): Σ w·x ≈ d·sc·xd·Σ (q − c)·xq + (c·d·sc − dmin·m)·Σx.
+// The qh bytes and a pair's nibbles serve several units, so they are read through L1.
+template <bool kFifth>
+struct QKQ8 {
+  static constexpr int kBytes = kFifth ? 176 : 144, kQs = kFifth ? 48 : 16, kCentre = kFifth ? 16 : 8;
+  struct Row { const std::uint8_t* p; };
+  struct Raw { std::uint32_t q[8], h[kFifth ? 8 : 1]; std::uint32_t dm, scm; };  // scm: sc | m << 8 | j << 16
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + (u / 8) * kBytes;
+    const int j = static_cast<int>(u & 7);
+    const uint4 head = __ldg(reinterpret_cast<const uint4*>(p));  // d, dmin, 12 scale bytes
+    const auto* qs = reinterpret_cast<const uint4*>(p + kQs + 32 * (j / 2));
+    const uint4 a = __ldg(qs), b = __ldg(qs + 1);
+    r.q[0] = a.x; r.q[1] = a.y; r.q[2] = a.z; r.q[3] = a.w;
+    r.q[4] = b.x; r.q[5] = b.y; r.q[6] = b.z; r.q[7] = b.w;
+    if constexpr (kFifth) {
+      const auto* qh = reinterpret_cast<const uint4*>(p + 16);
+      const uint4 h0 = __ldg(qh), h1 = __ldg(qh + 1);
+      r.h[0] = h0.x; r.h[1] = h0.y; r.h[2] = h0.z; r.h[3] = h0.w;
+      r.h[4] = h1.x; r.h[5] = h1.y; r.h[6] = h1.z; r.h[7] = h1.w;
+    }
+    r.dm = head.x;
+    const std::uint32_t s[3] = {head.y, head.z, head.w};
+    int sc, m;
+    q4k_scale_min(j, s, sc, m);
+    r.scm = static_cast<std::uint32_t>(sc) | (static_cast<std::uint32_t>(m) << 8) | (static_cast<std::uint32_t>(j) << 16);
+  }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural_isum(b, p); }
+  // Σ (q − c)·xq over the unit (exact integer).
+  GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x) {
+    const int j = static_cast<int>(r.scm >> 16), nib = 4 * (j & 1);
+    int acc = 0;
+GLMQ_UNROLL
+    for (int k = 0; k < 8; ++k) {
+      std::uint32_t code = (r.q[k] >> nib) & 0x0F0F0F0Fu;
+      if constexpr (kFifth) code |= ((r.h[k] >> j) & 0x01010101u) << 4;
+      acc = dp4a_ss(static_cast<int>(code), x.v[k], acc);
+    }
+    return acc - kCentre * x.isum;
+  }
+  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook&) {
+    const float d = half_bits_to_float(r.dm & 0xFFFFu), dmin = half_bits_to_float(r.dm >> 16);
+    const float dsc = d * static_cast<float>(r.scm & 0xFFu);
+    const float offset = fmaf(static_cast<float>(kCentre), dsc, -dmin * static_cast<float>((r.scm >> 8) & 0xFFu));
+    return fmaf(dsc * x.d, static_cast<float>(idot(r, x)), offset * x.sum);
+  }
+};
+using Q4KQ8 = QKQ8<false>;
+using Q5KQ8 = QKQ8<true>;
+
+// Q6_K: 32 elements per unit, elements 128·h + 32·t + l (unit 4h + t) of a 210-byte super-block (2-byte
+// aligned): low 4 bits in nibble t/2 of ql[64h + 32·(t & 1) + l], high 2 bits at bit 2t of qh[32h + l], signed
+// 8-bit scales per 16 (sc[8h + 2t], sc[8h + 2t + 1]). The codes q − 32 ∈ [−32, 31] are formed as signed bytes,
+// so no sum is needed: Σ w·x ≈ d·xd·Σ_half sc·Σ (q − 32)·xq.
+struct Q6KQ8 {
+  struct Row { const std::uint8_t* p; };
+  struct Raw { std::uint32_t q[8], h[8]; std::uint32_t d, sc; };  // d: f16 bits | t << 16; sc: the two scale bytes
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + (u / 8) * 210;
+    const int h = static_cast<int>((u >> 2) & 1), t = static_cast<int>(u & 3);
+    load_words_unaligned<8>(p + 64 * h + 32 * (t & 1), r.q);
+    load_words_unaligned<8>(p + 128 + 32 * h, r.h);
+    r.sc = ldg_u16(p + 192 + 8 * h + 2 * t);
+    r.d = ldg_u16(p + 208) | (static_cast<std::uint32_t>(t) << 16);
+  }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
+  // Σ (q − 32)·xq over each half (16 elements, one scale each).
+  GLMQ_HD static void idot(const Raw& r, const Q8Prepared& x, int (&half)[2]) {
+    const int t = static_cast<int>(r.d >> 16), nib = 4 * (t >> 1), shift = 2 * t;
+    half[0] = half[1] = 0;
+GLMQ_UNROLL
+    for (int k = 0; k < 8; ++k) {
+      const std::uint32_t low = ((r.q[k] >> nib) & 0x0F0F0F0Fu) | ((r.h[k] >> shift) & 0x01010101u) << 4;
+      // q − 32 as a signed byte: the low 5 bits, and 0xE0 or'ed in where bit 5 of q is clear.
+      const std::uint32_t neg = (((r.h[k] >> (shift + 1)) & 0x01010101u) ^ 0x01010101u) * 0xE0u;
+      half[k / 4] = dp4a_ss(static_cast<int>(low | neg), x.v[k], half[k / 4]);
+    }
+  }
+  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook&) {
+    int half[2];
+    idot(r, x, half);
+    const int sc0 = static_cast<std::int8_t>(r.sc & 0xFFu), sc1 = static_cast<std::int8_t>(r.sc >> 8);
+    return half_bits_to_float(r.d & 0xFFFFu) * x.d * static_cast<float>(sc0 * half[0] + sc1 * half[1]);
+  }
+};
+
+// Q3_K: 32 elements per unit, elements 128·c + 32·s + l (sub = 4c + s) of a 110-byte super-block (2-byte
+// aligned): bits 2s..2s+1 of qs[32c + l], a third bit in hmask[l] bit sub (clear: subtract 4), two sub-blocks
+// of 16 with 6-bit scales sc − 32. The codes q − 4 ∈ [−4, 3] are formed as signed bytes, so no sum is needed:
+// Σ w·x ≈ d·xd·Σ_half (sc − 32)·Σ (q − 4)·xq.
+struct Q3KQ8 {
+  struct Row { const std::uint8_t* p; };
+  struct Raw { std::uint32_t q[8], h[8]; std::uint32_t d, sc; };  // d: f16 bits | sub << 16; sc: two scales
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + (u / 8) * 110;
+    const int sub = static_cast<int>(u & 7);
+    load_words_unaligned<8>(p + 32 + 32 * (sub / 4), r.q);
+    load_words_unaligned<8>(p, r.h);
+    std::uint32_t s[3];
+    load_words_unaligned<3>(p + 96, s);
+    r.sc = static_cast<std::uint32_t>(q3k_scale(2 * sub, s)) | (static_cast<std::uint32_t>(q3k_scale(2 * sub + 1, s)) << 16);
+    r.d = ldg_u16(p + 108) | (static_cast<std::uint32_t>(sub) << 16);
+  }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
+  // Σ (q − 4)·xq over each half (16 elements, one scale each).
+  GLMQ_HD static void idot(const Raw& r, const Q8Prepared& x, int (&half)[2]) {
+    const int sub = static_cast<int>(r.d >> 16), shift = 2 * (sub & 3);
+    half[0] = half[1] = 0;
+GLMQ_UNROLL
+    for (int k = 0; k < 8; ++k) {
+      const std::uint32_t low = (r.q[k] >> shift) & 0x03030303u;
+      // Bytes whose high bit is clear get 0xFC (−4) or'ed in: low − 4 as a signed byte.
+      const std::uint32_t neg = (((r.h[k] >> sub) & 0x01010101u) ^ 0x01010101u) * 0xFCu;
+      half[k / 4] = dp4a_ss(static_cast<int>(low | neg), x.v[k], half[k / 4]);
+    }
+  }
+  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook&) {
+    int half[2];
+    idot(r, x, half);
+    const int sc0 = static_cast<int>(r.sc & 0xFFFFu) - 32, sc1 = static_cast<int>(r.sc >> 16) - 32;
+    return half_bits_to_float(r.d & 0xFFFFu) * x.d * static_cast<float>(sc0 * half[0] + sc1 * half[1]);
+  }
+};
+
+// IQ2_XXS: 32 elements per unit (sub-block ib of a 66-byte super-block): two words, four 8-bit indices of grid
+// points of 8 magnitudes (shared-memory grid), then four 7-bit sign indices (the parity bit completes them) and
+// a 4-bit scale d·(0.5 + ls)·0.25.
+struct Iq2XxsQ8 {
+  struct Row { const std::uint8_t* p; };
+  struct Raw { std::uint32_t a[2]; std::uint32_t d; };
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + (u / 8) * 66;
+    r.d = ldg_u16(p);
+    load_words_unaligned<2>(p + 2 + 8 * (u & 7), r.a);
+  }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
+  GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
+    int acc = 0;
+GLMQ_UNROLL
+    for (int l = 0; l < 4; ++l) {
+      const std::uint64_t g = cb.grid[(r.a[0] >> (8 * l)) & 0xFFu];
+      const std::uint32_t s = iq2xxs_signs((r.a[1] >> (7 * l)) & 127u);
+      acc += signed_grid_idot(static_cast<std::uint32_t>(g), s & 0xFu, x.v[2 * l]) +
+             signed_grid_idot(static_cast<std::uint32_t>(g >> 32), s >> 4, x.v[2 * l + 1]);
+    }
+    return acc;
+  }
+  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
+    const float db = half_bits_to_float(r.d) * (0.5f + static_cast<float>(r.a[1] >> 28)) * 0.25f;
+    return db * x.d * static_cast<float>(idot(r, x, cb));
+  }
+};
+
+// IQ3_S: 32 elements per unit (sub-block ib of a 110-byte super-block, 2-byte aligned): eight 9-bit indices of
+// grid points of 4 magnitudes (shared-memory grid), a sign bit per element, a 4-bit scale d·(1 + 2s).
+struct Iq3SQ8 {
+  struct Row { const std::uint8_t* p; };
+  struct Raw { std::uint32_t qs[2], signs[1]; std::uint32_t d; };  // d: f16 bits, qh byte, scale nibble
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + (u / 8) * 110;
+    const int ib = static_cast<int>(u & 7);
+    load_words_unaligned<2>(p + 2 + 8 * ib, r.qs);
+    load_words_unaligned<1>(p + 74 + 4 * ib, r.signs);
+    const std::uint32_t sc = (__ldg(p + 106 + ib / 2) >> (4 * (ib & 1))) & 0xFu;
+    r.d = ldg_u16(p) | (static_cast<std::uint32_t>(__ldg(p + 66 + ib)) << 16) | (sc << 24);
+  }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
+  GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
+    int acc = 0;
+GLMQ_UNROLL
+    for (int k = 0; k < 8; ++k) {
+      const std::uint32_t idx = ((r.qs[k / 4] >> (8 * (k & 3))) & 0xFFu) | (((r.d >> (16 + k)) & 1u) << 8);
+      acc += signed_grid_idot(cb.grid4[idx], (r.signs[0] >> (4 * k)) & 0xFu, x.v[k]);
+    }
+    return acc;
+  }
+  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
+    const float db = half_bits_to_float(r.d & 0xFFFFu) * static_cast<float>(1 + 2 * static_cast<int>(r.d >> 24));
+    return db * x.d * static_cast<float>(idot(r, x, cb));
+  }
+};
+
 // Which weight kinds have an int8 unit (others take the float kernels).
 __host__ __device__ constexpr bool has_q8_unit(int kind) {
-  return kind == kind_of(WeightType::Affine2) || kind == kind_of(WeightType::Affine3) ||
-         kind == kind_of(WeightType::Affine4) || kind == kind_of(WeightType::Affine8) ||
-         kind == kind_of(WeightType::Q8_0) || kind == kind_of(WeightType::IQ4_NL) || kind == kind_of(WeightType::IQ2_S);
+  switch (kind) {
+    case kind_of(WeightType::Affine2):
+    case kind_of(WeightType::Affine3):
+    case kind_of(WeightType::Affine4):
+    case kind_of(WeightType::Affine8):
+    case kind_of(WeightType::Q8_0):
+    case kind_of(WeightType::Q4_0):
+    case kind_of(WeightType::Q5_0):
+    case kind_of(WeightType::Q5_1):
+    case kind_of(WeightType::Q3_K):
+    case kind_of(WeightType::Q4_K):
+    case kind_of(WeightType::Q5_K):
+    case kind_of(WeightType::Q6_K):
+    case kind_of(WeightType::IQ4_NL):
+    case kind_of(WeightType::IQ4_XS):
+    case kind_of(WeightType::IQ2_XXS):
+    case kind_of(WeightType::IQ2_S):
+    case kind_of(WeightType::IQ3_S): return true;
+    default: return false;
+  }
 }
 
 template <int KIND> struct Q8UnitOf;
@@ -403,8 +717,18 @@ template <> struct Q8UnitOf<kind_of(WeightType::Affine3)> { using type = AffineQ
 template <> struct Q8UnitOf<kind_of(WeightType::Affine4)> { using type = AffineQ8<4>; };
 template <> struct Q8UnitOf<kind_of(WeightType::Affine8)> { using type = AffineQ8<8>; };
 template <> struct Q8UnitOf<kind_of(WeightType::Q8_0)> { using type = Q8_0Q8; };
+template <> struct Q8UnitOf<kind_of(WeightType::Q4_0)> { using type = Q4_0Q8; };
+template <> struct Q8UnitOf<kind_of(WeightType::Q5_0)> { using type = Q5_0Q8; };
+template <> struct Q8UnitOf<kind_of(WeightType::Q5_1)> { using type = Q5_1Q8; };
+template <> struct Q8UnitOf<kind_of(WeightType::Q3_K)> { using type = Q3KQ8; };
+template <> struct Q8UnitOf<kind_of(WeightType::Q4_K)> { using type = Q4KQ8; };
+template <> struct Q8UnitOf<kind_of(WeightType::Q5_K)> { using type = Q5KQ8; };
+template <> struct Q8UnitOf<kind_of(WeightType::Q6_K)> { using type = Q6KQ8; };
 template <> struct Q8UnitOf<kind_of(WeightType::IQ4_NL)> { using type = Iq4NlQ8; };
+template <> struct Q8UnitOf<kind_of(WeightType::IQ4_XS)> { using type = Iq4XsQ8; };
+template <> struct Q8UnitOf<kind_of(WeightType::IQ2_XXS)> { using type = Iq2XxsQ8; };
 template <> struct Q8UnitOf<kind_of(WeightType::IQ2_S)> { using type = Iq2SQ8; };
+template <> struct Q8UnitOf<kind_of(WeightType::IQ3_S)> { using type = Iq3SQ8; };
 template <int KIND>
 using Q8Unit = typename Q8UnitOf<KIND>::type;
 
@@ -417,8 +741,18 @@ void dispatch_q8_kind(const DeviceWeight& w, F&& f) {
     case WeightType::Affine4: return f(std::integral_constant<int, kind_of(WeightType::Affine4)>{});
     case WeightType::Affine8: return f(std::integral_constant<int, kind_of(WeightType::Affine8)>{});
     case WeightType::Q8_0: return f(std::integral_constant<int, kind_of(WeightType::Q8_0)>{});
+    case WeightType::Q4_0: return f(std::integral_constant<int, kind_of(WeightType::Q4_0)>{});
+    case WeightType::Q5_0: return f(std::integral_constant<int, kind_of(WeightType::Q5_0)>{});
+    case WeightType::Q5_1: return f(std::integral_constant<int, kind_of(WeightType::Q5_1)>{});
+    case WeightType::Q3_K: return f(std::integral_constant<int, kind_of(WeightType::Q3_K)>{});
+    case WeightType::Q4_K: return f(std::integral_constant<int, kind_of(WeightType::Q4_K)>{});
+    case WeightType::Q5_K: return f(std::integral_constant<int, kind_of(WeightType::Q5_K)>{});
+    case WeightType::Q6_K: return f(std::integral_constant<int, kind_of(WeightType::Q6_K)>{});
     case WeightType::IQ4_NL: return f(std::integral_constant<int, kind_of(WeightType::IQ4_NL)>{});
+    case WeightType::IQ4_XS: return f(std::integral_constant<int, kind_of(WeightType::IQ4_XS)>{});
+    case WeightType::IQ2_XXS: return f(std::integral_constant<int, kind_of(WeightType::IQ2_XXS)>{});
     case WeightType::IQ2_S: return f(std::integral_constant<int, kind_of(WeightType::IQ2_S)>{});
+    case WeightType::IQ3_S: return f(std::integral_constant<int, kind_of(WeightType::IQ3_S)>{});
     default: break;
   }
   fail(ErrorKind::DType, std::string("no int8 kernel for weight type ") + std::string(weight_type_name(w.type)));

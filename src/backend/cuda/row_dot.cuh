@@ -23,8 +23,10 @@ __device__ __forceinline__ float group_sum(float v) {
 // Shared-memory bytes a kind's kernels use for its codebook.
 template <int KIND>
 constexpr std::size_t codebook_smem_bytes() {
-  if constexpr (KIND == kind_of(WeightType::IQ4_NL)) return 16 * sizeof(float);
+  if constexpr (KIND == kind_of(WeightType::IQ4_NL) || KIND == kind_of(WeightType::IQ4_XS)) return 16 * sizeof(float);
   if constexpr (KIND == kind_of(WeightType::IQ2_S)) return 1024 * sizeof(std::uint64_t);
+  if constexpr (KIND == kind_of(WeightType::IQ2_XXS)) return 256 * sizeof(std::uint64_t);
+  if constexpr (KIND == kind_of(WeightType::IQ3_S)) return 512 * sizeof(std::uint32_t);
   return 0;
 }
 
@@ -32,17 +34,23 @@ constexpr std::size_t codebook_smem_bytes() {
 template <int KIND>
 __device__ __forceinline__ Codebook stage_codebook(const DeviceWeight& w, void* smem) {
   Codebook cb;
-  if constexpr (KIND == kind_of(WeightType::IQ4_NL)) {
+  if constexpr (KIND == kind_of(WeightType::IQ4_NL) || KIND == kind_of(WeightType::IQ4_XS)) {
     auto* levels = static_cast<float*>(smem);
     if (threadIdx.x < 16) levels[threadIdx.x] = static_cast<float>(reinterpret_cast<const std::int8_t*>(w.codebook)[threadIdx.x]);
     __syncthreads();
     cb.levels = levels;
-  } else if constexpr (KIND == kind_of(WeightType::IQ2_S)) {
+  } else if constexpr (KIND == kind_of(WeightType::IQ2_S) || KIND == kind_of(WeightType::IQ2_XXS)) {
+    constexpr unsigned kEntries = KIND == kind_of(WeightType::IQ2_S) ? 1024 : 256;
     auto* grid = static_cast<unsigned long long*>(smem);
-    for (unsigned i = threadIdx.x; i < 1024; i += blockDim.x)
+    for (unsigned i = threadIdx.x; i < kEntries; i += blockDim.x)
       grid[i] = __ldg(reinterpret_cast<const unsigned long long*>(w.codebook) + i);
     __syncthreads();
     cb.grid = reinterpret_cast<const std::uint64_t*>(grid);
+  } else if constexpr (KIND == kind_of(WeightType::IQ3_S)) {
+    auto* grid = static_cast<unsigned*>(smem);
+    for (unsigned i = threadIdx.x; i < 512; i += blockDim.x) grid[i] = __ldg(reinterpret_cast<const unsigned*>(w.codebook) + i);
+    __syncthreads();
+    cb.grid4 = reinterpret_cast<const std::uint32_t*>(grid);
   }
   return cb;
 }

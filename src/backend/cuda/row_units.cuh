@@ -121,10 +121,19 @@ template <> struct RowUnitOf<kind_of(WeightType::Affine5)> { using type = Affine
 template <> struct RowUnitOf<kind_of(WeightType::Affine6)> { using type = AffineUnit<6>; };
 template <> struct RowUnitOf<kind_of(WeightType::Affine8)> { using type = AffineUnit<8>; };
 template <> struct RowUnitOf<kind_of(WeightType::Q8_0)> { using type = Q8_0Unit; };
+template <> struct RowUnitOf<kind_of(WeightType::Q4_0)> { using type = Q4_0Unit; };
+template <> struct RowUnitOf<kind_of(WeightType::Q5_0)> { using type = Q5_0Unit; };
+template <> struct RowUnitOf<kind_of(WeightType::Q5_1)> { using type = Q5_1Unit; };
+template <> struct RowUnitOf<kind_of(WeightType::Q2_K)> { using type = Q2KUnit; };
+template <> struct RowUnitOf<kind_of(WeightType::Q3_K)> { using type = Q3KUnit; };
 template <> struct RowUnitOf<kind_of(WeightType::Q4_K)> { using type = Q4KUnit; };
+template <> struct RowUnitOf<kind_of(WeightType::Q5_K)> { using type = Q5KUnit; };
 template <> struct RowUnitOf<kind_of(WeightType::Q6_K)> { using type = Q6KUnit; };
 template <> struct RowUnitOf<kind_of(WeightType::IQ4_NL)> { using type = Iq4NlUnit; };
+template <> struct RowUnitOf<kind_of(WeightType::IQ4_XS)> { using type = Iq4XsUnit; };
+template <> struct RowUnitOf<kind_of(WeightType::IQ2_XXS)> { using type = Iq2XxsUnit; };
 template <> struct RowUnitOf<kind_of(WeightType::IQ2_S)> { using type = Iq2SUnit; };
+template <> struct RowUnitOf<kind_of(WeightType::IQ3_S)> { using type = Iq3SUnit; };
 
 template <int KIND>
 using RowUnit = typename RowUnitOf<KIND>::type;

@@ -18,12 +18,12 @@ constexpr int kDownRows = 4;                  // output rows per down block
 constexpr int kMaxDownSlots = 16;             // a down block has one warp per slot of its token
 
 // Units per lane whose loads are in flight together (4 rows each): as many as fit the 128 registers of a
-// 512-thread block without spilling (fewer for the types with more code words per unit).
+// 512-thread block without spilling (fewer for the types with more bytes per unit: Affine8, Q8_0, Q5_K and
+// Q3_K take 1, Affine4 2, the rest 3).
 template <int KIND>
 constexpr int q8_batch() {
-  if constexpr (KIND == kind_of(WeightType::Affine8) || KIND == kind_of(WeightType::Q8_0)) return 1;
-  if constexpr (KIND == kind_of(WeightType::Affine4)) return 2;
-  return 3;
+  constexpr std::size_t raw = sizeof(typename Q8Unit<KIND>::Raw);
+  return raw >= 36 ? 1 : raw >= 24 ? 2 : 3;
 }
 
 __device__ __forceinline__ std::int32_t slot_expert(const GroupedSwigluQ8Args& a, std::int64_t slot) {

@@ -38,9 +38,7 @@ void* WeightCache::upload(const void* host, std::size_t bytes) {
 
 const DeviceWeight& WeightCache::matrix(const WeightMatrix& w) {
   if (w.empty()) fail(ErrorKind::InvalidArgument, "CUDA backend given an empty weight matrix");
-  const bool ggml_with_kernels = w.type == WeightType::Q8_0 || w.type == WeightType::Q4_K || w.type == WeightType::Q6_K ||
-                                 w.type == WeightType::IQ4_NL || w.type == WeightType::IQ2_S;
-  if (!is_float_type(w.type) && !is_affine(w.type) && !ggml_with_kernels)
+  if (!is_float_type(w.type) && !is_affine(w.type) && cuda_ggml_block_bytes(w.type) == 0)
     fail(ErrorKind::DType, "the CUDA backend has no kernels for weight type " + std::string(weight_type_name(w.type)));
   auto it = matrices_.find(w.data);
   if (it != matrices_.end() && it->second.rows == w.rows && it->second.cols == w.cols && it->second.type == w.type)
@@ -71,7 +69,14 @@ const std::uint8_t* WeightCache::codebook(WeightType type) {
   if (type == WeightType::IQ2_S) {
     host = ggml::kIq2sGrid;
     bytes = sizeof(ggml::kIq2sGrid);
-  } else if (type == WeightType::IQ4_NL) {
+  } else if (type == WeightType::IQ2_XXS) {
+    // Its sign bytes are not a table on the device: the kernels add the parity bit to the 7 stored ones.
+    host = ggml::kIq2xxsGrid;
+    bytes = sizeof(ggml::kIq2xxsGrid);
+  } else if (type == WeightType::IQ3_S) {
+    host = ggml::kIq3sGrid;
+    bytes = sizeof(ggml::kIq3sGrid);
+  } else if (type == WeightType::IQ4_NL || type == WeightType::IQ4_XS) {
     host = ggml::kValuesIq4nl;
     bytes = sizeof(ggml::kValuesIq4nl);
   } else {

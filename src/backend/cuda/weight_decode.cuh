@@ -30,23 +30,15 @@ __host__ __device__ constexpr int affine_bits_of(int kind) {
   }
 }
 
-// The GGML block types with CUDA kernels, their elements and bytes per block.
+// The GGML block types with CUDA kernels, their elements and bytes per block (device_weight.h).
 __host__ __device__ constexpr bool is_ggml_kind(int kind) {
-  return kind == kind_of(WeightType::Q8_0) || kind == kind_of(WeightType::Q4_K) || kind == kind_of(WeightType::Q6_K) ||
-         kind == kind_of(WeightType::IQ4_NL) || kind == kind_of(WeightType::IQ2_S);
+  return cuda_ggml_block_bytes(static_cast<WeightType>(kind)) > 0;
 }
 __host__ __device__ constexpr int ggml_block_elems(int kind) {
-  return kind == kind_of(WeightType::Q8_0) || kind == kind_of(WeightType::IQ4_NL) ? 32 : 256;
+  return cuda_ggml_block_elems(static_cast<WeightType>(kind));
 }
 __host__ __device__ constexpr int ggml_block_bytes(int kind) {
-  switch (kind) {
-    case kind_of(WeightType::Q8_0): return 34;
-    case kind_of(WeightType::IQ4_NL): return 18;
-    case kind_of(WeightType::Q4_K): return 144;
-    case kind_of(WeightType::Q6_K): return 210;
-    case kind_of(WeightType::IQ2_S): return 82;
-    default: return 0;
-  }
+  return cuda_ggml_block_bytes(static_cast<WeightType>(kind));
 }
 
 __device__ __forceinline__ float bf16_bits_to_float(std::uint32_t h) { return __uint_as_float(h << 16); }
@@ -159,10 +151,19 @@ void dispatch_kind(const DeviceWeight& w, F&& f) {
     case WeightType::Affine6: return f(std::integral_constant<int, kind_of(WeightType::Affine6)>{});
     case WeightType::Affine8: return f(std::integral_constant<int, kind_of(WeightType::Affine8)>{});
     case WeightType::Q8_0: return f(std::integral_constant<int, kind_of(WeightType::Q8_0)>{});
+    case WeightType::Q4_0: return f(std::integral_constant<int, kind_of(WeightType::Q4_0)>{});
+    case WeightType::Q5_0: return f(std::integral_constant<int, kind_of(WeightType::Q5_0)>{});
+    case WeightType::Q5_1: return f(std::integral_constant<int, kind_of(WeightType::Q5_1)>{});
+    case WeightType::Q2_K: return f(std::integral_constant<int, kind_of(WeightType::Q2_K)>{});
+    case WeightType::Q3_K: return f(std::integral_constant<int, kind_of(WeightType::Q3_K)>{});
     case WeightType::Q4_K: return f(std::integral_constant<int, kind_of(WeightType::Q4_K)>{});
+    case WeightType::Q5_K: return f(std::integral_constant<int, kind_of(WeightType::Q5_K)>{});
     case WeightType::Q6_K: return f(std::integral_constant<int, kind_of(WeightType::Q6_K)>{});
     case WeightType::IQ4_NL: return f(std::integral_constant<int, kind_of(WeightType::IQ4_NL)>{});
+    case WeightType::IQ4_XS: return f(std::integral_constant<int, kind_of(WeightType::IQ4_XS)>{});
+    case WeightType::IQ2_XXS: return f(std::integral_constant<int, kind_of(WeightType::IQ2_XXS)>{});
     case WeightType::IQ2_S: return f(std::integral_constant<int, kind_of(WeightType::IQ2_S)>{});
+    case WeightType::IQ3_S: return f(std::integral_constant<int, kind_of(WeightType::IQ3_S)>{});
     default: break;
   }
   fail(ErrorKind::DType, std::string("the CUDA backend has no kernel for weight type ") +
