@@ -39,8 +39,14 @@ std::optional<FastKernel> fast_kernel_for(const WeightMatrix& w) {
     case WeightType::Q6_K:
       if (whole_256) return FastKernel{{256, Q8Order::Natural}, q6_k_rows};
       break;
+    case WeightType::IQ2_XXS:
+      if (whole_256) return FastKernel{{256, Q8Order::Natural}, iq2_xxs_rows};
+      break;
     case WeightType::IQ2_S:
       if (whole_256) return FastKernel{{256, Q8Order::Natural}, iq2_s_rows};
+      break;
+    case WeightType::IQ3_S:
+      if (whole_256) return FastKernel{{256, Q8Order::Natural}, iq3_s_rows};
       break;
     default: break;
   }

@@ -40,6 +40,8 @@ void q3_k_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, s
 void q4_k_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void q5_k_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void q6_k_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void iq2_xxs_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void iq2_s_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void iq3_s_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 
 }  // namespace glmq::cpu
