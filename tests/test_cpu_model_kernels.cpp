@@ -149,6 +149,17 @@ TEST(CpuModelKernels, Q4KAndQ6K) {
   }, "Q4_K + Q6_K");
 }
 
+// The other K-quants, mixed like a low-bit llama-quantize file: routed experts Q2_K, the LM head and the down
+// projections Q5_K, the rest Q3_K, Q8_0 where rows are too short.
+TEST(CpuModelKernels, Q2KQ3KAndQ5K) {
+  check_recipe([](const std::string& role, const WeightMatrix& m) {
+    if (m.cols % 256 != 0) return WeightType::Q8_0;
+    if (is_routed_expert(role)) return WeightType::Q2_K;
+    if (role == "lm_head" || role.ends_with(".down")) return WeightType::Q5_K;
+    return WeightType::Q3_K;
+  }, "Q2_K experts + Q3_K + Q5_K");
+}
+
 // The seed recipe: routed experts IQ2_S, everything else IQ4_NL (shared/docs/quant_gguf.md §7.3).
 TEST(CpuModelKernels, SeedRecipe) {
   check_recipe([](const std::string& role, const WeightMatrix&) {

@@ -39,6 +39,8 @@ std::vector<std::uint8_t> random_weights(WeightType type, std::int64_t rows, std
   std::vector<std::size_t> f16_fields = {0};
   if (type == WeightType::Q4_K || type == WeightType::Q5_K) f16_fields = {0, 2};
   if (type == WeightType::Q6_K) f16_fields = {208};
+  if (type == WeightType::Q2_K) f16_fields = {80, 82};
+  if (type == WeightType::Q3_K) f16_fields = {108};
   for (std::size_t at = 0; at < bytes.size(); at += weight_block_bytes(type))
     for (std::size_t f : f16_fields) {
       const std::uint16_t h = f32_to_f16(value(rng) * 0.01f);
@@ -113,8 +115,9 @@ int main(int argc, char** argv) {
   std::printf("%lld × %lld, %d thread(s)\n\n| type | tokens |%s fast GMAC/s | fast weight GB/s |\n|---|---|%s---|---|\n",
               static_cast<long long>(rows), static_cast<long long>(cols), threads, reference ? " reference GMAC/s |" : "",
               reference ? "---|" : "");
-  for (WeightType type : {WeightType::BF16, WeightType::F32, WeightType::Q8_0, WeightType::Q4_K, WeightType::Q6_K,
-                          WeightType::IQ4_NL, WeightType::IQ4_XS, WeightType::IQ2_S}) {
+  for (WeightType type : {WeightType::BF16, WeightType::F32, WeightType::Q8_0, WeightType::Q2_K, WeightType::Q3_K,
+                          WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::IQ4_NL, WeightType::IQ4_XS,
+                          WeightType::IQ2_XXS, WeightType::IQ2_S, WeightType::IQ3_S}) {
     const auto bytes = random_weights(type, rows, cols, rng);
     const WeightMatrix w{type, rows, cols, bytes.data()};
     for (std::int64_t n : tokens) {

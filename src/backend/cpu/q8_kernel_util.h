@@ -50,6 +50,14 @@ constexpr LanePattern packed_pattern(Sub sub) {
   return p;
 }
 
+// Natural-order super-blocks as four 64-element chunks, whose vpdpbusd results are packed in pairs (0, 1) and (2, 3):
+// the scale index of each packed element where scales are per 16 elements (Q2_K, Q3_K, Q6_K, IQ2_S: 4 int32 lanes
+// of a chunk's result each) or per 32 (IQ3_S, IQ2_XXS: 8 lanes each).
+inline constexpr LanePattern kSixteenPairs[2] = {packed_pattern([](int v, int l) { return 4 * v + l / 4; }),
+                                                 packed_pattern([](int v, int l) { return 8 + 4 * v + l / 4; })};
+inline constexpr LanePattern kThirtyTwoPairs[2] = {packed_pattern([](int v, int l) { return 2 * v + l / 8; }),
+                                                   packed_pattern([](int v, int l) { return 4 + 2 * v + l / 8; })};
+
 // acc + Σ (p0, p1 packed to int16) · scale16, pairwise into int32 lanes.
 inline __m512i add_scaled(__m512i acc, __m512i p0, __m512i p1, __m512i scale16) {
   return _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(p0, p1), scale16);

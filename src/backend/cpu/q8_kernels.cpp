@@ -24,14 +24,29 @@ std::optional<FastKernel> fast_kernel_for(const WeightMatrix& w) {
     case WeightType::IQ4_XS:
       if (whole_256) return FastKernel{{256, Q8Order::NibbleGroups}, iq4_xs_rows};
       break;
+    case WeightType::Q2_K:
+      if (whole_256) return FastKernel{{256, Q8Order::Natural}, q2_k_rows};
+      break;
+    case WeightType::Q3_K:
+      if (whole_256) return FastKernel{{256, Q8Order::Natural}, q3_k_rows};
+      break;
     case WeightType::Q4_K:
       if (whole_256) return FastKernel{{256, Q8Order::Q4K}, q4_k_rows};
+      break;
+    case WeightType::Q5_K:
+      if (whole_256) return FastKernel{{256, Q8Order::Q4K}, q5_k_rows};
       break;
     case WeightType::Q6_K:
       if (whole_256) return FastKernel{{256, Q8Order::Natural}, q6_k_rows};
       break;
+    case WeightType::IQ2_XXS:
+      if (whole_256) return FastKernel{{256, Q8Order::Natural}, iq2_xxs_rows};
+      break;
     case WeightType::IQ2_S:
       if (whole_256) return FastKernel{{256, Q8Order::Natural}, iq2_s_rows};
+      break;
+    case WeightType::IQ3_S:
+      if (whole_256) return FastKernel{{256, Q8Order::Natural}, iq3_s_rows};
       break;
     default: break;
   }

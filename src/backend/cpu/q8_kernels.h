@@ -28,15 +28,20 @@ struct FastKernel {
 // The integer kernel for `w`, if this build has one for its type and shape.
 std::optional<FastKernel> fast_kernel_for(const WeightMatrix& w);
 
-// Per type (q8_kernels_<type>.cpp), with the activation format each expects.
+// Per type (q8_kernels_<family>.cpp); fast_kernel_for() pairs each with the activation format it expects.
 void q8_0_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void iq4_nl_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void q4_0_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void q5_0_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void q5_1_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void iq4_xs_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void q2_k_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void q3_k_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void q4_k_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void q5_k_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void q6_k_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void iq2_xxs_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void iq2_s_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+void iq3_s_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 
 }  // namespace glmq::cpu
