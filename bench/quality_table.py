@@ -5,6 +5,7 @@ Size = the build's *.safetensors files (10^6 bytes); bits/weight = their tensor 
 the bf16 model's parameter count. A GGUF build (gguf-TYPE[-imatrix], one .gguf file): size = the file, tensor bytes =
 the total of `glmq quantize`'s size table (its make log), whose fallback lines are listed under the table.
 """
+import collections
 import glob
 import json
 import os
@@ -114,9 +115,11 @@ for b in builds:
         size = os.path.getsize(d)
         m = re.search(r"^total\s+\d+\s+\d+\s+(\d+)\s", logs["make"] or "", re.M)
         data = int(m.group(1)) if m else float("nan")
-        fallbacks = re.findall(r"^fallback (.*)$", logs["make"] or "", re.M)
-        if fallbacks:
-            notes.append(f"`{b}` fallbacks: " + "; ".join(fallbacks))
+        # "fallback NAME: A -> B (why)", summarised per type change: one line per build, not per tensor.
+        changes = collections.Counter(re.findall(r"^fallback \S+: (\S+ -> \S+)", logs["make"] or "", re.M))
+        if changes:
+            notes.append(f"`{b}`: llama-quantize's fallbacks, " +
+                         ", ".join(f"{n} tensors {c}" for c, n in sorted(changes.items())))
     else:
         size, data, _ = tensor_bytes_and_params(d)
     docs, code, wiki, ev = ppl(logs["docs"]), ppl(logs["code"]), ppl(logs["wiki"]), tasks(logs["eval"])
