@@ -1,34 +1,16 @@
 // The glmq command line: logits files equal to the HF reference, inspect's schedule, run's greedy ids, and
 // clear non-zero exits on bad input.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include "cli_runner.h"
 #include "fixture_util.h"
 
 namespace glmq::test {
 namespace {
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult run_glmq(const std::string& args) {
-  std::string cmd = std::string(GLMQ_BINARY_DIR) + "/glmq " + args + " 2>&1";
-  CommandResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  std::size_t got;
-  while ((got = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, got);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 std::string ids_of(const std::string& fixture, std::size_t count) {
   SafetensorsFile ref(fixture_dir(fixture) + "/reference.safetensors");

@@ -2,37 +2,15 @@
 // products, float32 SGEMM) and greedy generation (decode-sized products: the float32 kernels with --cuda-exact,
 // the int8 kernels by default) — on the bundled trained model.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <regex>
 #include <string>
 
 #include "backend/cuda/cuda_backend.h"
+#include "cli_runner.h"
 
 namespace glmq::test {
 namespace {
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-// GLMQ_CLI overrides the binary (the device machine runs a copied one).
-CommandResult run_glmq(const std::string& args) {
-  const char* cli = std::getenv("GLMQ_CLI");
-  const std::string cmd = (cli ? std::string(cli) : std::string(GLMQ_BINARY_DIR) + "/glmq") + " " + args + " 2>&1";
-  CommandResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  std::size_t got;
-  while ((got = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, got);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 double perplexity_of(const CommandResult& r) {
   std::smatch m;

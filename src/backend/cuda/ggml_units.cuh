@@ -227,22 +227,36 @@ __device__ __forceinline__ float run_sum(const float* v) {
   return a + b;
 }
 
+// What every GGML unit shares: rows of packed blocks, row r at data + r·row_bytes.
+struct PackedRows {
+  struct Row { const std::uint8_t* p; };
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
+};
+// Units of 32 elements read their activations from the staged copy of x.
+struct Activations32 : PackedRows {
+  struct X { float v[32]; };
+  __device__ static void load_x(const float* x, int u, X& o) {
+    load_x_run<32>(staged_at(x, 32 * static_cast<int>(u)), o.v);
+  }
+};
+// ... and their sum, for codes stored with an offset (q − 8, q − 16, sign-flipped bytes) that the dot removes.
+struct Activations32WithSum : PackedRows {
+  struct X { float v[32]; float sum; };
+  __device__ static void load_x(const float* x, int u, X& o) {
+    load_x_run<32>(staged_at(x, 32 * static_cast<int>(u)), o.v);
+    o.sum = run_sum<32>(o.v);
+  }
+};
+
 // Q8_0: 32 elements per unit (one 34-byte block: f16 d, 32 int8).
-struct Q8_0Unit {
+struct Q8_0Unit : Activations32WithSum {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t q[8]; std::uint32_t d; };
-  struct X { float v[32]; float sum; };
-  struct Row { const std::uint8_t* p; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + u * 34;
     r.d = ldg_u16(p);
     load_words_unaligned<8>(p + 2, r.q);
-  }
-  __device__ static void load_x(const float* x, int u, X& o) {
-    load_x_run<32>(staged_at(x, 32 * static_cast<int>(u)), o.v);
-    o.sum = run_sum<32>(o.v);
   }
   __device__ static float dot(const Raw& r, const X& x, const Codebook&) {
     // Flipping each byte's sign bit gives u = q + 128 ∈ [0, 255]: Σ (1 + u/256)·x = 1.5·Σx + Σ q·x / 256.
@@ -257,20 +271,14 @@ struct Q8_0Unit {
 };
 
 // IQ4_NL: 32 elements per unit (one 18-byte block: f16 d, 16 bytes of level indices).
-struct Iq4NlUnit {
+struct Iq4NlUnit : Activations32 {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t q[4]; std::uint32_t d; };
-  struct X { float v[32]; };
-  struct Row { const std::uint8_t* p; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + u * 18;
     r.d = ldg_u16(p);
     load_words_unaligned<4>(p + 2, r.q);
-  }
-  __device__ static void load_x(const float* x, int u, X& o) {
-    load_x_run<32>(staged_at(x, 32 * static_cast<int>(u)), o.v);
   }
   __device__ static float dot(const Raw& r, const X& x, const Codebook& cb) {
     float lo = 0.0f, hi = 0.0f;
@@ -286,13 +294,11 @@ struct Iq4NlUnit {
 
 // Q4_K: 64 elements per unit (sub-block pair p of a 144-byte super-block: low nibbles are sub-block 2p,
 // high nibbles 2p+1). Super-blocks are 16-byte aligned, so every load is aligned.
-struct Q4KUnit {
+struct Q4KUnit : PackedRows {
   static constexpr int kElems = 64, kBatch = 1;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t q[8]; std::uint32_t dm; std::uint32_t s[3]; int pair; };
   struct X { float v[64]; float sum_lo, sum_hi; };
-  struct Row { const std::uint8_t* p; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 4) * 144;
     r.pair = static_cast<int>(u & 3);
@@ -332,13 +338,11 @@ struct Q4KUnit {
 
 // Q6_K: 64 elements per unit: half h of a 210-byte super-block, element l ∈ [16·k, 16·k + 16) of that half in
 // its four quarters (elements l, l + 32, l + 64, l + 96 of the half, which share a scale per quarter).
-struct Q6KUnit {
+struct Q6KUnit : PackedRows {
   static constexpr int kElems = 64, kBatch = 1;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t a[4], b[4], h[4], s[2]; std::uint32_t d; };
   struct X { float v[4][16]; float sum[4]; };  // v[quarter][i]
-  struct Row { const std::uint8_t* p; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 4) * 210;
     const int h = static_cast<int>((u >> 1) & 1), k = static_cast<int>(u & 1);
@@ -396,13 +400,10 @@ __device__ __forceinline__ float iq2_grid_dot(std::uint64_t g, std::uint32_t s, 
 
 // IQ2_S: 32 elements per unit (sub-block ib of an 82-byte super-block: four grid points of 8 magnitudes,
 // each with 8 sign bits and a 4-bit scale per pair of grid points).
-struct Iq2SUnit {
+struct Iq2SUnit : Activations32 {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t qs[1], signs[1]; std::uint32_t d, qh, sc; };
-  struct X { float v[32]; };
-  struct Row { const std::uint8_t* p; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 8) * 82;
     const int ib = static_cast<int>(u & 7);
@@ -411,9 +412,6 @@ struct Iq2SUnit {
     load_words_unaligned<1>(p + 34 + 4 * ib, r.signs);
     r.qh = __ldg(p + 66 + ib);
     r.sc = __ldg(p + 74 + ib);
-  }
-  __device__ static void load_x(const float* x, int u, X& o) {
-    load_x_run<32>(staged_at(x, 32 * static_cast<int>(u)), o.v);
   }
   __device__ static float dot(const Raw& r, const X& x, const Codebook& cb) {
     float pair[2] = {0.0f, 0.0f};
@@ -428,21 +426,14 @@ struct Iq2SUnit {
 };
 
 // Q4_0: 32 elements per unit (one 18-byte block: f16 d, 16 bytes; low nibbles are elements 0..15, high 16..31).
-struct Q4_0Unit {
+struct Q4_0Unit : Activations32WithSum {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t q[4]; std::uint32_t d; };
-  struct X { float v[32]; float sum; };
-  struct Row { const std::uint8_t* p; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + u * 18;
     r.d = ldg_u16(p);
     load_words_unaligned<4>(p + 2, r.q);
-  }
-  __device__ static void load_x(const float* x, int u, X& o) {
-    load_x_run<32>(staged_at(x, 32 * static_cast<int>(u)), o.v);
-    o.sum = run_sum<32>(o.v);
   }
   __device__ static float dot(const Raw& r, const X& x, const Codebook&) {
     float lo = 0.0f, hi = 0.0f;
@@ -459,14 +450,11 @@ struct Q4_0Unit {
 // Q5_0 / Q5_1: 32 elements per unit (one block: f16 d, [f16 m,] the 32 fifth bits as a u32, 16 nibble bytes as
 // Q4_0). Q5_0 codes are q − 16 (22-byte blocks, 2-byte aligned); Q5_1 weights are d·q + m (24-byte blocks).
 template <bool kMin>
-struct Q5Unit {
+struct Q5Unit : Activations32WithSum {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr int kBytes = kMin ? 24 : 22, kQh = kMin ? 4 : 2;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t q[4]; std::uint32_t qh, dm; };
-  struct X { float v[32]; float sum; };
-  struct Row { const std::uint8_t* p; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + u * kBytes;
     std::uint32_t words[5];
@@ -475,10 +463,6 @@ struct Q5Unit {
 #pragma unroll
     for (int i = 0; i < 4; ++i) r.q[i] = words[1 + i];
     r.dm = kMin ? __ldg(reinterpret_cast<const std::uint32_t*>(p)) : ldg_u16(p);
-  }
-  __device__ static void load_x(const float* x, int u, X& o) {
-    load_x_run<32>(staged_at(x, 32 * static_cast<int>(u)), o.v);
-    o.sum = run_sum<32>(o.v);
   }
   __device__ static float dot(const Raw& r, const X& x, const Codebook&) {
     float lo = 0.0f, hi = 0.0f;
@@ -502,13 +486,11 @@ using Q5_1Unit = Q5Unit<true>;
 
 // Q5_K: 64 elements per unit (sub-block pair p of a 176-byte super-block): Q4_K's nibbles and scales, with the
 // fifth bit of sub-block j's element l in bit j of qh[l] (qh is shared by all pairs). 16-byte aligned.
-struct Q5KUnit {
+struct Q5KUnit : PackedRows {
   static constexpr int kElems = 64, kBatch = 1;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t q[8], h[8]; std::uint32_t dm; std::uint32_t s[3]; int pair; };
   struct X { float v[64]; float sum_lo, sum_hi; };
-  struct Row { const std::uint8_t* p; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 4) * 176;
     r.pair = static_cast<int>(u & 3);
@@ -557,14 +539,12 @@ struct Q5KUnit {
 // with their own scales. Q2_K: w = d·sc·q − dmin·m (4-bit scale and min per sub-block); Q3_K: a third bit
 // in hmask[l] bit 4c + s (clear: subtract 4), w = d·(sc − 32)·q with 6-bit scales.
 template <bool kThreeBit>
-struct QLowKUnit {
+struct QLowKUnit : PackedRows {
   static constexpr int kElems = 32, kBatch = 1;
   static constexpr int kBytes = kThreeBit ? 110 : 84;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t q[8], h[kThreeBit ? 8 : 1]; std::uint32_t sc, d; int sub; };
   struct X { float v[32]; float sum_lo, sum_hi; };
-  struct Row { const std::uint8_t* p; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 8) * kBytes;
     const int sub = static_cast<int>(u & 7), c = sub / 4;  // sub = 4c + s
@@ -624,13 +604,10 @@ using Q3KUnit = QLowKUnit<true>;
 
 // IQ4_XS: 32 elements per unit (sub-block ib of a 136-byte super-block: 16 bytes of IQ4_NL level indices with a
 // 6-bit scale d·(ls − 32)). Super-blocks are 8-byte aligned.
-struct Iq4XsUnit {
+struct Iq4XsUnit : Activations32 {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t q[4]; std::uint32_t d; };  // d: f16 bits, ls in bits 16..21
-  struct X { float v[32]; };
-  struct Row { const std::uint8_t* p; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 8) * 136;
     const int ib = static_cast<int>(u & 7);
@@ -640,9 +617,6 @@ struct Iq4XsUnit {
     const auto* qs = reinterpret_cast<const uint2*>(p + 8 + 16 * ib);
     const uint2 a = __ldg(qs), b = __ldg(qs + 1);
     r.q[0] = a.x; r.q[1] = a.y; r.q[2] = b.x; r.q[3] = b.y;
-  }
-  __device__ static void load_x(const float* x, int u, X& o) {
-    load_x_run<32>(staged_at(x, 32 * static_cast<int>(u)), o.v);
   }
   __device__ static float dot(const Raw& r, const X& x, const Codebook& cb) {
     float lo = 0.0f, hi = 0.0f;
@@ -658,20 +632,14 @@ struct Iq4XsUnit {
 
 // IQ2_XXS: 32 elements per unit (sub-block ib of a 66-byte super-block: two words, four grid indices, then four
 // 7-bit sign indices and a 4-bit scale).
-struct Iq2XxsUnit {
+struct Iq2XxsUnit : Activations32 {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t a[2]; std::uint32_t d; };
-  struct X { float v[32]; };
-  struct Row { const std::uint8_t* p; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 8) * 66;
     r.d = ldg_u16(p);
     load_words_unaligned<2>(p + 2 + 8 * (u & 7), r.a);
-  }
-  __device__ static void load_x(const float* x, int u, X& o) {
-    load_x_run<32>(staged_at(x, 32 * static_cast<int>(u)), o.v);
   }
   __device__ static float dot(const Raw& r, const X& x, const Codebook& cb) {
     float acc = 0.0f;
@@ -684,13 +652,10 @@ struct Iq2XxsUnit {
 
 // IQ3_S: 32 elements per unit (sub-block ib of a 110-byte super-block: eight 9-bit indices of grid points of 4
 // magnitudes, a sign byte per 8 elements, a 4-bit scale d·(1 + 2s)).
-struct Iq3SUnit {
+struct Iq3SUnit : Activations32 {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t qs[2], signs[1]; std::uint32_t d; };  // d: f16 bits, qh byte, scale nibble
-  struct X { float v[32]; };
-  struct Row { const std::uint8_t* p; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 8) * 110;
     const int ib = static_cast<int>(u & 7);
@@ -698,9 +663,6 @@ struct Iq3SUnit {
     load_words_unaligned<1>(p + 74 + 4 * ib, r.signs);
     const std::uint32_t sc = (__ldg(p + 106 + ib / 2) >> (4 * (ib & 1))) & 0xFu;
     r.d = ldg_u16(p) | (static_cast<std::uint32_t>(__ldg(p + 66 + ib)) << 16) | (sc << 24);
-  }
-  __device__ static void load_x(const float* x, int u, X& o) {
-    load_x_run<32>(staged_at(x, 32 * static_cast<int>(u)), o.v);
   }
   __device__ static float dot(const Raw& r, const X& x, const Codebook& cb) {
     float acc = 0.0f;

@@ -298,10 +298,8 @@ GLMQ_UNROLL
 };
 
 // Q8_0: 34-byte blocks (f16 d, 32 int8), 2-byte aligned.
-struct Q8_0Q8 {
-  struct Row { const std::uint8_t* p; };
+struct Q8_0Q8 : PackedRows {
   struct Raw { std::uint32_t q[8]; std::uint32_t d; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + u * 34;
     r.d = ldg_u16(p);
@@ -346,10 +344,8 @@ GLMQ_UNROLL
 
 // IQ4_NL: 18-byte blocks (f16 d, 16 bytes: byte j = level index of element j (low nibble) and j + 16 (high)).
 // The 16 int8 levels live in four registers; byte permutes look up four indices at a time.
-struct Iq4NlQ8 {
-  struct Row { const std::uint8_t* p; };
+struct Iq4NlQ8 : PackedRows {
   struct Raw { std::uint32_t q[4]; std::uint32_t d; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + u * 18;
     r.d = ldg_u16(p);
@@ -364,10 +360,8 @@ struct Iq4NlQ8 {
 
 // IQ4_XS: 32 elements per unit (sub-block ib of a 136-byte super-block): IQ4_NL's 16 bytes of level indices
 // with the sub-block scale d·(ls − 32). Super-blocks are 8-byte aligned.
-struct Iq4XsQ8 {
-  struct Row { const std::uint8_t* p; };
+struct Iq4XsQ8 : PackedRows {
   struct Raw { std::uint32_t q[4]; std::uint32_t d; };  // d: f16 bits, ls in bits 16..21
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 8) * 136;
     const int ib = static_cast<int>(u & 7);
@@ -396,10 +390,8 @@ GLMQ_HD int signed_grid_idot(std::uint32_t g, std::uint32_t s, int x) {
 
 // IQ2_S: 32 elements per unit (sub-block ib of an 82-byte super-block): four grid points of 8 magnitudes
 // (shared-memory grid), 8 sign bits each, a 4-bit scale per pair of grid points.
-struct Iq2SQ8 {
-  struct Row { const std::uint8_t* p; };
+struct Iq2SQ8 : PackedRows {
   struct Raw { std::uint32_t qs[1], signs[1]; std::uint32_t d, qh, sc; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 8) * 82;
     const int ib = static_cast<int>(u & 7);
@@ -433,10 +425,8 @@ GLMQ_UNROLL
 
 // Q4_0: 18-byte blocks (f16 d, 16 bytes: low nibbles are elements 0..15, high nibbles 16..31, in natural order
 // within each word). Codes are q − 8: Σ w·x ≈ d·xd·(Σ q·xq − 8·Σ xq).
-struct Q4_0Q8 {
-  struct Row { const std::uint8_t* p; };
+struct Q4_0Q8 : PackedRows {
   struct Raw { std::uint32_t q[4]; std::uint32_t d; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + u * 18;
     r.d = ldg_u16(p);
@@ -461,11 +451,9 @@ GLMQ_UNROLL
 // codes are q − 16 (22-byte blocks, 2-byte aligned); Q5_1 weights are d·q + m (24-byte blocks), centred like
 // the affine units: Σ w·x ≈ d·xd·Σ (q − 16)·xq + (m + 16·d)·Σx.
 template <bool kMin>
-struct Q5Q8 {
+struct Q5Q8 : PackedRows {
   static constexpr int kBytes = kMin ? 24 : 22, kQh = kMin ? 4 : 2;
-  struct Row { const std::uint8_t* p; };
   struct Raw { std::uint32_t q[4]; std::uint32_t qh, dm; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + u * kBytes;
     std::uint32_t words[5];
@@ -503,11 +491,9 @@ using Q5_1Q8 = Q5Q8<true>;
 // bytes; a 6-bit scale sc and min m. Centred by c = 8 (16): Σ w·x ≈ d·sc·xd·Σ (q − c)·xq + (c·d·sc − dmin·m)·Σx.
 // The qh bytes and a pair's nibbles serve several units, so they are read through L1.
 template <bool kFifth>
-struct QKQ8 {
+struct QKQ8 : PackedRows {
   static constexpr int kBytes = kFifth ? 176 : 144, kQs = kFifth ? 48 : 16, kCentre = kFifth ? 16 : 8;
-  struct Row { const std::uint8_t* p; };
   struct Raw { std::uint32_t q[8], h[kFifth ? 8 : 1]; std::uint32_t dm, scm; };  // scm: sc | m << 8 | j << 16
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 8) * kBytes;
     const int j = static_cast<int>(u & 7);
@@ -555,10 +541,8 @@ using Q5KQ8 = QKQ8<true>;
 // aligned): low 4 bits in nibble t/2 of ql[64h + 32·(t & 1) + l], high 2 bits at bit 2t of qh[32h + l], signed
 // 8-bit scales per 16 (sc[8h + 2t], sc[8h + 2t + 1]). The codes q − 32 ∈ [−32, 31] are formed as signed bytes,
 // so no sum is needed: Σ w·x ≈ d·xd·Σ_half sc·Σ (q − 32)·xq.
-struct Q6KQ8 {
-  struct Row { const std::uint8_t* p; };
+struct Q6KQ8 : PackedRows {
   struct Raw { std::uint32_t q[8], h[8]; std::uint32_t d, sc; };  // d: f16 bits | t << 16; sc: the two scale bytes
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 8) * 210;
     const int h = static_cast<int>((u >> 2) & 1), t = static_cast<int>(u & 3);
@@ -592,10 +576,8 @@ GLMQ_UNROLL
 // aligned): bits 2s..2s+1 of qs[32c + l], a third bit in hmask[l] bit sub (clear: subtract 4), two sub-blocks
 // of 16 with 6-bit scales sc − 32. The codes q − 4 ∈ [−4, 3] are formed as signed bytes, so no sum is needed:
 // Σ w·x ≈ d·xd·Σ_half (sc − 32)·Σ (q − 4)·xq.
-struct Q3KQ8 {
-  struct Row { const std::uint8_t* p; };
+struct Q3KQ8 : PackedRows {
   struct Raw { std::uint32_t q[8], h[8]; std::uint32_t d, sc; };  // d: f16 bits | sub << 16; sc: two scales
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 8) * 110;
     const int sub = static_cast<int>(u & 7);
@@ -630,10 +612,8 @@ GLMQ_UNROLL
 // IQ2_XXS: 32 elements per unit (sub-block ib of a 66-byte super-block): two words, four 8-bit indices of grid
 // points of 8 magnitudes (shared-memory grid), then four 7-bit sign indices (the parity bit completes them) and
 // a 4-bit scale d·(0.5 + ls)·0.25.
-struct Iq2XxsQ8 {
-  struct Row { const std::uint8_t* p; };
+struct Iq2XxsQ8 : PackedRows {
   struct Raw { std::uint32_t a[2]; std::uint32_t d; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 8) * 66;
     r.d = ldg_u16(p);
@@ -659,10 +639,8 @@ GLMQ_UNROLL
 
 // IQ3_S: 32 elements per unit (sub-block ib of a 110-byte super-block, 2-byte aligned): eight 9-bit indices of
 // grid points of 4 magnitudes (shared-memory grid), a sign bit per element, a 4-bit scale d·(1 + 2s).
-struct Iq3SQ8 {
-  struct Row { const std::uint8_t* p; };
+struct Iq3SQ8 : PackedRows {
   struct Raw { std::uint32_t qs[2], signs[1]; std::uint32_t d; };  // d: f16 bits, qh byte, scale nibble
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 8) * 110;
     const int ib = static_cast<int>(u & 7);
