@@ -179,4 +179,29 @@ void quantize_iq2_s_block(const float* x, std::uint8_t* b, const float* qw) {
   }
 }
 
+void requantize_iq2_s_group(std::uint8_t* b, int group, const float* x, const float* w) {
+  const Iq2GridMap& g = iq2_s_grid_map();
+  const int ib = group / 4, l = group % 4;
+  const float d = read_f16_bits(b);
+  const float db = d * (0.5f + static_cast<float>((b[74 + ib] >> (4 * (l / 2))) & 0xF)) * 0.25f;
+  if (!(db > 0.0f)) return;  // an all-zero super-block: every code decodes to 0 anyway
+  // Signs are free bits, so each element takes its target's sign and the grid point fits the magnitudes.
+  float xval[8];
+  std::uint8_t signs = 0;
+  for (int i = 0; i < 8; ++i) {
+    xval[i] = std::fabs(x[i]);
+    if (x[i] < 0) signs = static_cast<std::uint8_t>(signs | (1 << i));
+  }
+  // The grid's magnitudes 8, 25, 43 are about 8·{1, 3, 5}: in the quantizer's level units the scale is 8·db.
+  const float scale = 8 * db;
+  std::int8_t L[8];
+  levels_at(1 / scale, xval, L);
+  snap_to_grid(g, xval, w, scale, L);
+  const std::int32_t grid_index = g.map[code_of(L)];
+  if (grid_index < 0) fail(ErrorKind::InvalidArgument, "IQ2_S requantizer: a group ended off the grid (NaN input?)");
+  b[2 + group] = static_cast<std::uint8_t>(grid_index & 255);
+  b[66 + ib] = static_cast<std::uint8_t>((b[66 + ib] & ~(3 << (2 * l))) | ((grid_index >> 8) << (2 * l)));
+  b[34 + group] = signs;
+}
+
 }  // namespace glmq::ggml
