@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "quant/ggml_iq2_grid_map.h"
+#include "quant/ggml_iq_tables.h"
 #include "quant/ggml_quant_math.h"
 #include "quant/ggml_quantizers.h"
 
@@ -180,7 +181,6 @@ void quantize_iq2_s_block(const float* x, std::uint8_t* b, const float* qw) {
 }
 
 void requantize_iq2_s_group(std::uint8_t* b, int group, const float* x, const float* w) {
-  const Iq2GridMap& g = iq2_s_grid_map();
   const int ib = group / 4, l = group % 4;
   const float d = read_f16_bits(b);
   const float db = d * (0.5f + static_cast<float>((b[74 + ib] >> (4 * (l / 2))) & 0xF)) * 0.25f;
@@ -192,13 +192,28 @@ void requantize_iq2_s_group(std::uint8_t* b, int group, const float* x, const fl
     xval[i] = std::fabs(x[i]);
     if (x[i] < 0) signs = static_cast<std::uint8_t>(signs | (1 << i));
   }
-  // The grid's magnitudes 8, 25, 43 are about 8·{1, 3, 5}: in the quantizer's level units the scale is 8·db.
-  const float scale = 8 * db;
-  std::int8_t L[8];
-  levels_at(1 / scale, xval, L);
-  snap_to_grid(g, xval, w, scale, L);
-  const std::int32_t grid_index = g.map[code_of(L)];
-  if (grid_index < 0) fail(ErrorKind::InvalidArgument, "IQ2_S requantizer: a group ended off the grid (NaN input?)");
+  // Every grid point is tried with its true magnitudes (8, 25, 43 times db): the per-element cost of each of the
+  // three magnitudes is computed once, so a point costs eight lookups. (The block quantizer's search — levels
+  // rounded at about 8·db, then snapped to the nearest grid neighbours — is cheaper but only approximate.)
+  float cost[8][3];
+  constexpr float kMagnitudes[3] = {8.0f, 25.0f, 43.0f};
+  for (int i = 0; i < 8; ++i)
+    for (int k = 0; k < 3; ++k) {
+      const float diff = db * kMagnitudes[k] - xval[i];
+      cost[i][k] = w[i] * diff * diff;
+    }
+  std::int32_t grid_index = -1;
+  float best = FLT_MAX;
+  for (std::int32_t idx = 0; idx < 1024; ++idx) {
+    const std::uint64_t p = kIq2sGrid[idx];
+    float c = 0;
+    for (int i = 0; i < 8; ++i) c += cost[i][((p >> (8 * i)) & 0xFF) >> 4];  // 8, 25, 43 >> 4 = 0, 1, 2
+    if (c < best) {
+      best = c;
+      grid_index = idx;
+    }
+  }
+  if (grid_index < 0) fail(ErrorKind::InvalidArgument, "IQ2_S requantizer: no finite candidate for a group (NaN input?)");
   b[2 + group] = static_cast<std::uint8_t>(grid_index & 255);
   b[66 + ib] = static_cast<std::uint8_t>((b[66 + ib] & ~(3 << (2 * l))) | ((grid_index >> 8) << (2 * l)));
   b[34 + group] = signs;
