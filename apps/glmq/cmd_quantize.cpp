@@ -24,7 +24,7 @@ struct QuantizeOptions {
   std::string type = "IQ4_NL", imatrix, split_max_size, covariance;
   std::vector<std::string> tensor_types;
   bool strict = false, dry_run = false, compatible = false;
-  double damp = 0.01;
+  double damp = 0.1;
   int threads = 0;
 };
 
@@ -132,7 +132,9 @@ void add_quantize_command(CLI::App& app) {
                   "each block's rounding error is compensated by the columns after it, minimising the product's output error "
                   "on the calibration text). Same types, sizes and block formats (llama.cpp loads the file); Q4_0/Q5_0/Q5_1 "
                   "and tensors without an entry are rounded as llama-quantize does");
-  cmd->add_option("--damp", o->damp, "gguf: error-feedback dampening, a fraction of the mean diagonal of the covariance (default 0.01)");
+  cmd->add_option("--damp", o->damp,
+                  "gguf: error-feedback dampening added to the covariance's diagonal, as a fraction of its mean (default 0.1; "
+                  "more trusts the calibration text less)");
   cmd->add_flag("--compatible", o->compatible,
                 "gguf: reproduce llama-quantize bit for bit (same imatrix, same bytes); refuses --covariance");
   cmd->add_option("--split-max-size", o->split_max_size,

@@ -28,7 +28,7 @@ struct GgufQuantizeOptions {
   // here; null: llama-quantize's rounding, bit for bit.
   const InputCovariance* covariance = nullptr;
   std::string covariance_path;                   // recorded as quantize.covariance.file
-  double damp = 0.01;                            // dampening, a fraction of the mean diagonal of Σ xᵀx
+  double damp = 0.1;                             // dampening, a fraction of the mean diagonal of Σ xᵀx
 };
 
 struct GgufPlannedTensor {

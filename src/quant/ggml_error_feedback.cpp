@@ -83,7 +83,9 @@ void requantize_element(WeightType type, std::uint8_t* b, int j, double x) {
   using ggml::read_f16;
   switch (type) {
     case WeightType::Q8_0: {
-      const int c = nearest_code(x, read_f16(b), -128, 127, static_cast<std::int8_t>(b[2 + j]));
+      // −128 is a valid int8 but no Q8_0 quantizer writes it, and int8 kernels that take |q| via sign tricks
+      // (|−128| wraps to −128) assume it never comes: stay within ±127.
+      const int c = nearest_code(x, read_f16(b), -127, 127, static_cast<std::int8_t>(b[2 + j]));
       b[2 + j] = static_cast<std::uint8_t>(static_cast<std::int8_t>(c));
       return;
     }
