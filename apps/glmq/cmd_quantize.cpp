@@ -5,14 +5,19 @@
 #include <memory>
 #include <optional>
 
+#include "apps/glmq/cli_common.h"
 #include "apps/glmq/commands.h"
+#include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "eval/corpus.h"
+#include "eval/jsonl_file.h"
 #include "formats/gguf_split.h"
 #include "model/config.h"
 #include "model/gguf_model_writer.h"
 #include "model/mlx_writer.h"
 #include "quant/importance_matrix.h"
 #include "quant/input_covariance.h"
+#include "runtime/importance_run.h"
 
 namespace glmq::cli {
 
@@ -21,7 +26,8 @@ struct QuantizeOptions {
   std::string model, out, format = "mlx", recipe = "mixed-3.5";
   double max_shard_gb = 5.0;
   // GGUF
-  std::string type = "IQ4_NL", imatrix, split_max_size, covariance;
+  std::string type = "IQ4_NL", imatrix, split_max_size, covariance, calibration;
+  std::int64_t calibration_chunks = 64;
   std::vector<std::string> tensor_types;
   bool strict = false, dry_run = false, compatible = false;
   double damp = 0.1;
@@ -80,16 +86,29 @@ void run_gguf(const QuantizeOptions& o) {
     g.imatrix_path = o.imatrix;
   }
   std::optional<InputCovariance> covariance;
-  if (o.compatible && !o.covariance.empty())
-    fail(ErrorKind::InvalidArgument, "--compatible reproduces llama-quantize bit for bit, which error feedback (--covariance) does not");
+  if (o.compatible && (!o.covariance.empty() || !o.calibration.empty()))
+    fail(ErrorKind::InvalidArgument,
+         "--compatible reproduces llama-quantize bit for bit, which error feedback (--covariance, --calibration) does not");
+  if (!o.covariance.empty() && !o.calibration.empty())
+    fail(ErrorKind::InvalidArgument, "--covariance and --calibration both give the covariance; pass one");
   if (!o.covariance.empty()) {
     covariance = read_input_covariance(o.covariance);
-    g.covariance = &*covariance;
     g.covariance_path = o.covariance;
-  } else if (!o.compatible) {
-    std::fprintf(stderr, "note: no --covariance: the codes are llama-quantize's (as with --compatible); "
-                         "glmq imatrix --covariance FILE gives what error-feedback rounding needs\n");
+  } else if (!o.calibration.empty()) {
+    // The same statistics glmq imatrix --covariance collects, from the model being quantized, kept in memory.
+    auto model = load_model(o.model);
+    const std::vector<std::int32_t> tokens = eval::tokenize_whole(load_tokenizer(o.model), eval::read_text_file(o.calibration));
+    CpuBackend backend(o.threads);
+    ImportanceRunOptions run_options;
+    run_options.max_chunks = o.calibration_chunks;
+    run_options.collect_covariance = true;
+    covariance = run_importance_matrix(model->weights, backend, tokens, run_options).covariance;
+    g.covariance_path = "calibration:" + o.calibration;
+  } else if (!o.compatible && o.calibration.empty()) {
+    std::fprintf(stderr, "note: no --covariance or --calibration: the codes are llama-quantize's (as with --compatible); "
+                         "error-feedback rounding needs the inputs' covariance\n");
   }
+  if (covariance) g.covariance = &*covariance;
   g.damp = o.damp;
   if (!o.split_max_size.empty()) g.split_max_bytes = parse_gguf_split_size(o.split_max_size);
   g.strict = o.strict;
@@ -101,9 +120,9 @@ void run_quantize(const QuantizeOptions& o) {
   if (o.format == "gguf") return run_gguf(o);
   if (o.format != "mlx") fail(ErrorKind::InvalidArgument, "--format '" + o.format + "' is not supported (expected 'mlx' or 'gguf')");
   if (!o.tensor_types.empty() || !o.imatrix.empty() || !o.split_max_size.empty() || o.strict || o.dry_run || o.compatible ||
-      !o.covariance.empty())
-    fail(ErrorKind::InvalidArgument,
-         "--tensor-type, --imatrix, --covariance, --compatible, --split-max-size, --strict and --dry-run apply to --format gguf");
+      !o.covariance.empty() || !o.calibration.empty())
+    fail(ErrorKind::InvalidArgument, "--tensor-type, --imatrix, --covariance, --calibration, --compatible, --split-max-size, "
+                                     "--strict and --dry-run apply to --format gguf");
   if (!(o.max_shard_gb > 0)) fail(ErrorKind::InvalidArgument, "--max-shard-size must be positive");
   const GlmConfig config = GlmConfig::from_hf_dir(o.model);
   const Recipe recipe = Recipe::load(o.recipe, config.num_hidden_layers);
@@ -132,6 +151,10 @@ void add_quantize_command(CLI::App& app) {
                   "each block's rounding error is compensated by the columns after it, minimising the product's output error "
                   "on the calibration text). Same types, sizes and block formats (llama.cpp loads the file); Q4_0/Q5_0/Q5_1 "
                   "and tensors without an entry are rounded as llama-quantize does");
+  cmd->add_option("--calibration", o->calibration,
+                  "gguf: text file to compute the covariance from in this run (as glmq imatrix --covariance does, chunks "
+                  "of 512 tokens through the model being quantized), instead of --covariance; never the text you evaluate on");
+  cmd->add_option("--calibration-chunks", o->calibration_chunks, "gguf: chunks of 512 tokens of --calibration to use (default 64)");
   cmd->add_option("--damp", o->damp,
                   "gguf: error-feedback dampening added to the covariance's diagonal, as a fraction of its mean (default 0.1; "
                   "more trusts the calibration text less)");
