@@ -5,13 +5,19 @@
 #include <memory>
 #include <optional>
 
+#include "apps/glmq/cli_common.h"
 #include "apps/glmq/commands.h"
+#include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "eval/corpus.h"
+#include "eval/jsonl_file.h"
 #include "formats/gguf_split.h"
 #include "model/config.h"
 #include "model/gguf_model_writer.h"
 #include "model/mlx_writer.h"
 #include "quant/importance_matrix.h"
+#include "quant/input_covariance.h"
+#include "runtime/importance_run.h"
 
 namespace glmq::cli {
 
@@ -20,9 +26,11 @@ struct QuantizeOptions {
   std::string model, out, format = "mlx", recipe = "mixed-3.5";
   double max_shard_gb = 5.0;
   // GGUF
-  std::string type = "IQ4_NL", imatrix, split_max_size;
+  std::string type = "IQ4_NL", imatrix, split_max_size, covariance, calibration;
+  std::int64_t calibration_chunks = 64;
   std::vector<std::string> tensor_types;
-  bool strict = false, dry_run = false;
+  bool strict = false, dry_run = false, compatible = false;
+  double damp = 0.1;
   int threads = 0;
 };
 
@@ -44,8 +52,9 @@ void print_gguf_summary(const GgufQuantizePlan& plan, bool dry_run) {
     for (const auto& t : plan.tensors) {
       std::string ne;
       for (auto d : t.ne) ne += (ne.empty() ? "" : ", ") + std::to_string(d);
-      std::printf("%-40s [%s] %s%s%s  shard %d\n", t.name.c_str(), ne.c_str(), std::string(weight_type_name(t.choice.type)).c_str(),
-                  t.choice.fell_back ? " (fallback)" : "", t.imatrix_used ? " imatrix" : "", t.shard + 1);
+      std::printf("%-40s [%s] %s%s%s%s  shard %d\n", t.name.c_str(), ne.c_str(), std::string(weight_type_name(t.choice.type)).c_str(),
+                  t.choice.fell_back ? " (fallback)" : "", t.imatrix_used ? " imatrix" : "",
+                  t.error_feedback ? " error-feedback" : "", t.shard + 1);
     }
   std::printf("%-8s %8s %14s %14s %8s\n", "type", "tensors", "parameters", "bytes", "bits/w");
   for (const auto& t : plan.by_type)
@@ -76,6 +85,31 @@ void run_gguf(const QuantizeOptions& o) {
     g.imatrix = &*imatrix;
     g.imatrix_path = o.imatrix;
   }
+  std::optional<InputCovariance> covariance;
+  if (o.compatible && (!o.covariance.empty() || !o.calibration.empty()))
+    fail(ErrorKind::InvalidArgument,
+         "--compatible reproduces llama-quantize bit for bit, which error feedback (--covariance, --calibration) does not");
+  if (!o.covariance.empty() && !o.calibration.empty())
+    fail(ErrorKind::InvalidArgument, "--covariance and --calibration both give the covariance; pass one");
+  if (!o.covariance.empty()) {
+    covariance = read_input_covariance(o.covariance);
+    g.covariance_path = o.covariance;
+  } else if (!o.calibration.empty()) {
+    // The same statistics glmq imatrix --covariance collects, from the model being quantized, kept in memory.
+    auto model = load_model(o.model);
+    const std::vector<std::int32_t> tokens = eval::tokenize_whole(load_tokenizer(o.model), eval::read_text_file(o.calibration));
+    CpuBackend backend(o.threads);
+    ImportanceRunOptions run_options;
+    run_options.max_chunks = o.calibration_chunks;
+    run_options.collect_covariance = true;
+    covariance = run_importance_matrix(model->weights, backend, tokens, run_options).covariance;
+    g.covariance_path = "calibration:" + o.calibration;
+  } else if (!o.compatible && o.calibration.empty()) {
+    std::fprintf(stderr, "note: no --covariance or --calibration: the codes are llama-quantize's (as with --compatible); "
+                         "error-feedback rounding needs the inputs' covariance\n");
+  }
+  if (covariance) g.covariance = &*covariance;
+  g.damp = o.damp;
   if (!o.split_max_size.empty()) g.split_max_bytes = parse_gguf_split_size(o.split_max_size);
   g.strict = o.strict;
   g.threads = o.threads;
@@ -85,8 +119,10 @@ void run_gguf(const QuantizeOptions& o) {
 void run_quantize(const QuantizeOptions& o) {
   if (o.format == "gguf") return run_gguf(o);
   if (o.format != "mlx") fail(ErrorKind::InvalidArgument, "--format '" + o.format + "' is not supported (expected 'mlx' or 'gguf')");
-  if (!o.tensor_types.empty() || !o.imatrix.empty() || !o.split_max_size.empty() || o.strict || o.dry_run)
-    fail(ErrorKind::InvalidArgument, "--tensor-type, --imatrix, --split-max-size, --strict and --dry-run apply to --format gguf");
+  if (!o.tensor_types.empty() || !o.imatrix.empty() || !o.split_max_size.empty() || o.strict || o.dry_run || o.compatible ||
+      !o.covariance.empty() || !o.calibration.empty())
+    fail(ErrorKind::InvalidArgument, "--tensor-type, --imatrix, --covariance, --calibration, --compatible, --split-max-size, "
+                                     "--strict and --dry-run apply to --format gguf");
   if (!(o.max_shard_gb > 0)) fail(ErrorKind::InvalidArgument, "--max-shard-size must be positive");
   const GlmConfig config = GlmConfig::from_hf_dir(o.model);
   const Recipe recipe = Recipe::load(o.recipe, config.num_hidden_layers);
@@ -110,6 +146,20 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--tensor-type", o->tensor_types,
                   "gguf: REGEX=TYPE, repeatable, first match wins (llama-quantize's --tensor-type), e.g. 'ffn_(gate|up|down)_exps=iq2_s'");
   cmd->add_option("--imatrix", o->imatrix, "gguf: importance matrix (glmq imatrix or llama-imatrix output); IQ2_S needs one");
+  cmd->add_option("--covariance", o->covariance,
+                  "gguf: input covariance (glmq imatrix --covariance FILE): choose the codes with error feedback (GPTQ-style: "
+                  "each block's rounding error is compensated by the columns after it, minimising the product's output error "
+                  "on the calibration text). Same types, sizes and block formats (llama.cpp loads the file); Q4_0/Q5_0/Q5_1 "
+                  "and tensors without an entry are rounded as llama-quantize does");
+  cmd->add_option("--calibration", o->calibration,
+                  "gguf: text file to compute the covariance from in this run (as glmq imatrix --covariance does, chunks "
+                  "of 512 tokens through the model being quantized), instead of --covariance; never the text you evaluate on");
+  cmd->add_option("--calibration-chunks", o->calibration_chunks, "gguf: chunks of 512 tokens of --calibration to use (default 64)");
+  cmd->add_option("--damp", o->damp,
+                  "gguf: error-feedback dampening added to the covariance's diagonal, as a fraction of its mean (default 0.1; "
+                  "more trusts the calibration text less)");
+  cmd->add_flag("--compatible", o->compatible,
+                "gguf: reproduce llama-quantize bit for bit (same imatrix, same bytes); refuses --covariance");
   cmd->add_option("--split-max-size", o->split_max_size,
                   "gguf: split into shards of at most N M/G bytes of tensors (e.g. 30G), the first holding only metadata");
   cmd->add_flag("--strict", o->strict, "gguf: refuse instead of falling back where a type's blocks do not divide a tensor's rows");

@@ -18,6 +18,7 @@
 #include "formats/tensor_store.h"
 #include "model/gguf_glm_metadata.h"
 #include "model/gguf_tensor_plan.h"
+#include "quant/ggml_error_feedback.h"
 #include "quant/ggml_quantize.h"
 
 namespace glmq {
@@ -51,6 +52,21 @@ std::string model_name(const std::string& hf_dir) {
 void check_options(const GgufQuantizeOptions& o) {
   if (!is_float_type(o.default_type) && !is_ggml_block(o.default_type))
     fail(ErrorKind::InvalidArgument, "--type " + std::string(weight_type_name(o.default_type)) + " is not a GGML or float type");
+  if (!(o.damp >= 0.0 && o.damp <= 10.0))
+    fail(ErrorKind::InvalidArgument, "--damp must be between 0 and 10 (a fraction of the mean diagonal), found " + std::to_string(o.damp));
+}
+
+// Whether `t` gets error feedback: a per-block type and a covariance entry of the tensor's shape.
+bool uses_error_feedback(const GgufQuantizeOptions& o, const GgufTensorSource& s, const GgufPlannedTensor& t) {
+  if (!o.covariance || !t.choice.quantizable || !is_ggml_block(t.choice.type) || !ggml_error_feedback_supports(t.choice.type))
+    return false;
+  const CovarianceEntry* e = o.covariance->find(s.name);
+  if (!e) return false;
+  if (e->cols != s.cols() || e->slices != s.slices())
+    fail(ErrorKind::Shape, o.covariance_path + ": covariance entry '" + s.name + "' is " + std::to_string(e->slices) + " x " +
+                               std::to_string(e->cols) + " x " + std::to_string(e->cols) + ", the tensor needs " +
+                               std::to_string(s.slices()) + " slice(s) of " + std::to_string(s.cols()) + " columns");
+  return true;
 }
 
 // Types llama-quantize would write that glmq's quantizers cannot produce.
@@ -101,6 +117,7 @@ Prepared prepare(const std::string& hf_dir, const std::string& out, const GgufQu
         t.imatrix_used = fits;
       }
     }
+    t.error_feedback = uses_error_feedback(o, s, t);
     if (t.choice.quantizable && gguf_type_requires_imatrix(s.name, t.choice.type) && !t.imatrix_used)
       needs_imatrix.push_back(s.name + " (" + std::string(weight_type_name(t.choice.type)) + ")");
     sizes.push_back(t.bytes);
@@ -143,6 +160,12 @@ Prepared prepare(const std::string& hf_dir, const std::string& out, const GgufQu
     if (o.imatrix->chunk_count > 0)
       p.metadata.emplace_back("quantize.imatrix.chunks_count", GgufValue::u32(static_cast<std::uint32_t>(o.imatrix->chunk_count)));
   }
+  if (o.covariance) {
+    // glmq's own keys (llama.cpp ignores unknown ones): how the codes were chosen, for whoever inspects the file.
+    p.metadata.emplace_back("quantize.glmq.rounding", GgufValue::string("error-feedback"));
+    p.metadata.emplace_back("quantize.glmq.covariance.file", GgufValue::string(o.covariance_path));
+    p.metadata.emplace_back("quantize.glmq.damp", GgufValue::f32(static_cast<float>(o.damp)));
+  }
   return p;
 }
 
@@ -168,6 +191,19 @@ void encode_slice(WeightType type, const float* x, std::int64_t rows, std::int64
   for (std::int64_t b = 0; b < chunks; ++b) {
     const std::int64_t r0 = b * chunk, nr = std::min(chunk, rows - r0);
     quantize_ggml(type, x + r0 * cols, out + static_cast<std::size_t>(r0) * row_bytes, nr, cols, importance);
+  }
+}
+
+// One slice with error feedback: rows are independent given the factor, so they spread over threads as above.
+void encode_slice_error_feedback(WeightType type, const float* x, std::int64_t rows, std::int64_t cols, const float* importance,
+                                 const std::vector<double>& u, int threads, std::uint8_t* out) {
+  const std::size_t row_bytes = weight_row_bytes(type, static_cast<std::size_t>(cols));
+  const std::int64_t chunk = std::max<std::int64_t>(1, rows / (4 * threads));
+  const std::int64_t chunks = (rows + chunk - 1) / chunk;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && chunks > 1)
+  for (std::int64_t b = 0; b < chunks; ++b) {
+    const std::int64_t r0 = b * chunk, nr = std::min(chunk, rows - r0);
+    quantize_ggml_error_feedback(type, x + r0 * cols, out + static_cast<std::size_t>(r0) * row_bytes, nr, cols, importance, u);
   }
 }
 
@@ -212,8 +248,13 @@ GgufQuantizePlan write_glm_dsa_gguf(const std::string& hf_dir, const std::string
     std::vector<std::uint8_t> bytes(static_cast<std::size_t>(t.bytes / static_cast<std::uint64_t>(s.slices())));
     for (std::int64_t k = 0; k < s.slices(); ++k) {
       s.fill(k, values.data());
-      encode_slice(t.choice.type, values.data(), s.rows(), s.cols(), importance.empty() ? nullptr : importance.data() + k * s.cols(),
-                   threads, bytes.data());
+      const float* slice_importance = importance.empty() ? nullptr : importance.data() + k * s.cols();
+      std::vector<double> factor;
+      if (t.error_feedback) factor = error_feedback_factor(o.covariance->find(t.name)->slice(k), s.cols(), o.damp);
+      if (!factor.empty())
+        encode_slice_error_feedback(t.choice.type, values.data(), s.rows(), s.cols(), slice_importance, factor, threads, bytes.data());
+      else
+        encode_slice(t.choice.type, values.data(), s.rows(), s.cols(), slice_importance, threads, bytes.data());
       writer->append_part(bytes.data(), bytes.size());
       progress.advance();
     }

@@ -11,6 +11,7 @@
 
 #include "quant/gguf_type_selection.h"
 #include "quant/importance_matrix.h"
+#include "quant/input_covariance.h"
 #include "quant/recipe.h"
 
 namespace glmq {
@@ -23,6 +24,11 @@ struct GgufQuantizeOptions {
   std::uint64_t split_max_bytes = 0;             // 0: one file; else shards with a metadata-only first one
   bool strict = false;                           // refuse instead of falling back to another type
   int threads = 0;                               // 0: all cores
+  // Error-feedback rounding (quant/ggml_error_feedback.h) for every tensor of a per-block type that has an entry
+  // here; null: llama-quantize's rounding, bit for bit.
+  const InputCovariance* covariance = nullptr;
+  std::string covariance_path;                   // recorded as quantize.covariance.file
+  double damp = 0.1;                             // dampening, a fraction of the mean diagonal of Σ xᵀx
 };
 
 struct GgufPlannedTensor {
@@ -31,6 +37,7 @@ struct GgufPlannedTensor {
   GgufTypeChoice choice;
   std::uint64_t bytes = 0;
   bool imatrix_used = false;  // quantized with importance weights
+  bool error_feedback = false;  // quantized with error feedback from the input covariance
   int shard = 0;
 };
 

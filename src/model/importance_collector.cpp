@@ -10,10 +10,18 @@ namespace {
 constexpr std::int64_t kMinRows = 16;
 }
 
-ImportanceCollector::ImportanceCollector(const Weights& weights) {
+ImportanceCollector::ImportanceCollector(const Weights& weights, bool collect_covariance)
+    : collect_covariance_(collect_covariance) {
   const GlmConfig& c = weights.config;
   for (std::size_t l = 0; l < weights.layers.size(); ++l) add_layer("blk." + std::to_string(l) + ".", weights.layers[l], c);
-  ignore(weights.lm_head);
+  if (collect_covariance_) {
+    // llama-imatrix leaves the LM head out of the importance matrix; error feedback is worth as much there as
+    // anywhere, so its covariance is collected (the run then computes logits for every token).
+    add(c.tie_word_embeddings ? "token_embd.weight" : "output.weight", weights.lm_head);
+    accumulators_[c.tie_word_embeddings ? "token_embd.weight" : "output.weight"].covariance_only = true;
+  } else {
+    ignore(weights.lm_head);
+  }
 }
 
 void ImportanceCollector::add_layer(const std::string& p, const LayerWeights& L, const GlmConfig& c) {
@@ -60,8 +68,14 @@ void ImportanceCollector::add(const std::string& name, const WeightMatrix& w, st
     e.cols = count_per_slice ? w.cols : w.cols * slices;
     e.sum_sq.assign(static_cast<std::size_t>(w.cols * slices), 0.0f);
     e.counts.assign(static_cast<std::size_t>(e.n_counts), 0);
+    e.slices = slices;
+    e.slice_cols = w.cols;
+    if (collect_covariance_) {
+      e.xtx.assign(static_cast<std::size_t>(slices * w.cols * w.cols), 0.0f);
+      e.xtx_counts.assign(static_cast<std::size_t>(slices), 0);
+    }
   }
-  if (!slots_.emplace(w.data, Slot{&e, slice * w.cols, count_per_slice ? slice : 0, count_per_slice || slice == 0, w.cols}).second)
+  if (!slots_.emplace(w.data, Slot{&e, slice * w.cols, count_per_slice ? slice : 0, slice, count_per_slice || slice == 0, w.cols}).second)
     fail(ErrorKind::InvalidArgument, "importance statistics: weight '" + name + "' shares its memory with another weight");
 }
 
@@ -73,9 +87,15 @@ void ImportanceCollector::observe(const WeightMatrix& w, const float* x, std::in
     fail(ErrorKind::InvalidArgument, "importance statistics: a product with a " + std::to_string(w.rows) + " x " +
                                          std::to_string(w.cols) + " weight that is not part of the model's Weights");
   const Slot& s = it->second;
+  if (s.acc && collect_covariance_ && n > 0) {
+    if (w.cols != s.cols)
+      fail(ErrorKind::Shape, "covariance statistics: a weight of " + std::to_string(s.cols) + " columns multiplied rows of " +
+                                 std::to_string(w.cols));
+    add_covariance(*s.acc, s.slice, x, n, stride);
+  }
   // llama-imatrix skips products over fewer than 16 rows except the routed experts' (a quirk kept for parity: a
   // chunk's short last batch adds to the expert statistics only).
-  if (!s.acc || (!s.acc->routed && n < kMinRows)) return;
+  if (!s.acc || s.acc->covariance_only || (!s.acc->routed && n < kMinRows)) return;
   if (w.cols != s.cols)
     fail(ErrorKind::Shape, "importance statistics: a weight of " + std::to_string(s.cols) + " columns multiplied rows of " +
                                std::to_string(w.cols));
@@ -87,9 +107,57 @@ void ImportanceCollector::observe(const WeightMatrix& w, const float* x, std::in
   if (s.adds_count) s.acc->counts[static_cast<std::size_t>(s.count_index)] += n;
 }
 
+void ImportanceCollector::add_covariance(Accumulator& a, std::int64_t slice, const float* x, std::int64_t n, std::int64_t stride) {
+  const std::int64_t cols = a.slice_cols;
+  float* h = a.xtx.data() + slice * cols * cols;
+  a.xtx_counts[static_cast<std::size_t>(slice)] += n;
+  // Upper triangle only, four input rows per pass over a row of H, so each H row is loaded and stored once per
+  // four rank-1 updates; rows of H split over threads (each thread owns its rows).
+  const std::int64_t full = n - n % 4;
+#pragma omp parallel for schedule(dynamic, 8) if (cols >= 64 && n >= 16)
+  for (std::int64_t i = 0; i < cols; ++i) {
+    float* hi = h + i * cols;
+    for (std::int64_t r = 0; r < full; r += 4) {
+      const float* x0 = x + r * stride;
+      const float* x1 = x0 + stride;
+      const float* x2 = x1 + stride;
+      const float* x3 = x2 + stride;
+      const float a0 = x0[i], a1 = x1[i], a2 = x2[i], a3 = x3[i];
+      for (std::int64_t j = i; j < cols; ++j) hi[j] += a0 * x0[j] + a1 * x1[j] + a2 * x2[j] + a3 * x3[j];
+    }
+    for (std::int64_t r = full; r < n; ++r) {
+      const float* x0 = x + r * stride;
+      const float a0 = x0[i];
+      for (std::int64_t j = i; j < cols; ++j) hi[j] += a0 * x0[j];
+    }
+  }
+}
+
+InputCovariance ImportanceCollector::covariance_result() const {
+  InputCovariance c;
+  if (!collect_covariance_) return c;
+  for (const auto& [name, a] : accumulators_) {
+    CovarianceEntry& e = c.entries[name];
+    e.slices = a.slices;
+    e.cols = a.slice_cols;
+    e.xtx = a.xtx;
+    const std::int64_t n = a.slice_cols;
+    for (std::int64_t s = 0; s < a.slices; ++s) {
+      float* h = e.xtx.data() + s * n * n;
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t j = 0; j < i; ++j) h[i * n + j] = h[j * n + i];
+    }
+    for (float v : e.xtx)
+      if (!std::isfinite(v)) fail(ErrorKind::InvalidArgument, "covariance statistics: a non-finite sum for '" + name + "'");
+    for (std::int64_t k : a.xtx_counts) e.counts.push_back(static_cast<float>(k));
+  }
+  return c;
+}
+
 ImportanceMatrix ImportanceCollector::result() const {
   ImportanceMatrix m;
   for (const auto& [name, a] : accumulators_) {
+    if (a.covariance_only) continue;
     for (float v : a.sum_sq)
       if (!std::isfinite(v)) fail(ErrorKind::InvalidArgument, "importance statistics: non-finite sum of squares for '" + name + "'");
     ImportanceEntry& e = m.entries[name];

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "quant/ggml_iq2_grid_map.h"
+#include "quant/ggml_iq_tables.h"
 #include "quant/ggml_quant_math.h"
 #include "quant/ggml_quantizers.h"
 
@@ -177,6 +178,45 @@ void quantize_iq2_s_block(const float* x, std::uint8_t* b, const float* qw) {
     l = l < 0 ? 0 : (l > 15 ? 15 : l);
     block_scales[ib / 2] = static_cast<std::uint8_t>(block_scales[ib / 2] | (l << (4 * (ib % 2))));
   }
+}
+
+void requantize_iq2_s_group(std::uint8_t* b, int group, const float* x, const float* w) {
+  const int ib = group / 4, l = group % 4;
+  const float d = read_f16_bits(b);
+  const float db = d * (0.5f + static_cast<float>((b[74 + ib] >> (4 * (l / 2))) & 0xF)) * 0.25f;
+  if (!(db > 0.0f)) return;  // an all-zero super-block: every code decodes to 0 anyway
+  // Signs are free bits, so each element takes its target's sign and the grid point fits the magnitudes.
+  float xval[8];
+  std::uint8_t signs = 0;
+  for (int i = 0; i < 8; ++i) {
+    xval[i] = std::fabs(x[i]);
+    if (x[i] < 0) signs = static_cast<std::uint8_t>(signs | (1 << i));
+  }
+  // Every grid point is tried with its true magnitudes (8, 25, 43 times db): the per-element cost of each of the
+  // three magnitudes is computed once, so a point costs eight lookups. (The block quantizer's search — levels
+  // rounded at about 8·db, then snapped to the nearest grid neighbours — is cheaper but only approximate.)
+  float cost[8][3];
+  constexpr float kMagnitudes[3] = {8.0f, 25.0f, 43.0f};
+  for (int i = 0; i < 8; ++i)
+    for (int k = 0; k < 3; ++k) {
+      const float diff = db * kMagnitudes[k] - xval[i];
+      cost[i][k] = w[i] * diff * diff;
+    }
+  std::int32_t grid_index = -1;
+  float best = FLT_MAX;
+  for (std::int32_t idx = 0; idx < 1024; ++idx) {
+    const std::uint64_t p = kIq2sGrid[idx];
+    float c = 0;
+    for (int i = 0; i < 8; ++i) c += cost[i][((p >> (8 * i)) & 0xFF) >> 4];  // 8, 25, 43 >> 4 = 0, 1, 2
+    if (c < best) {
+      best = c;
+      grid_index = idx;
+    }
+  }
+  if (grid_index < 0) fail(ErrorKind::InvalidArgument, "IQ2_S requantizer: no finite candidate for a group (NaN input?)");
+  b[2 + group] = static_cast<std::uint8_t>(grid_index & 255);
+  b[66 + ib] = static_cast<std::uint8_t>((b[66 + ib] & ~(3 << (2 * l))) | ((grid_index >> 8) << (2 * l)));
+  b[34 + group] = signs;
 }
 
 }  // namespace glmq::ggml

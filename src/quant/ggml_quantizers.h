@@ -16,6 +16,10 @@ void quantize_iq4_nl_block(const float* x, std::uint8_t* block, const float* qw)
 void quantize_iq4_xs_block(const float* x, std::uint8_t* block, const float* qw); // 256 values → 136 bytes
 void quantize_iq2_s_block(const float* x, std::uint8_t* block, const float* qw);  // 256 values → 82 bytes
 
+// Error feedback (ggml_error_feedback.cpp): re-chooses group `group` (0..31, 8 elements) of an IQ2_S block under its
+// block's existing scales, nearest to x (signed) under weights w: the group's grid point and signs are rewritten.
+void requantize_iq2_s_group(std::uint8_t* block, int group, const float* x, const float* w);
+
 // The 32-element Q4_0/Q5_0/Q5_1 quantize whole rows (cols a multiple of 32): with an importance `qw` (the row's
 // columns) their weights use the mean square of the entire row, not of one block.
 void quantize_q4_0_row(const float* x, std::uint8_t* row, std::int64_t cols, const float* qw);  // 18 bytes / 32

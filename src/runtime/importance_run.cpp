@@ -20,7 +20,7 @@ ImportanceRun run_importance_matrix(const Weights& weights, CpuBackend& backend,
                                          std::to_string(o.context));
   const std::int64_t chunks = o.max_chunks > 0 ? std::min(o.max_chunks, available) : available;
 
-  ImportanceCollector collector(weights);
+  ImportanceCollector collector(weights, o.collect_covariance);
   Session session(weights, backend, o.context, KvCacheOptions{});  // float32 cache: the statistics of exact activations
   const auto t0 = std::chrono::steady_clock::now();
   Progress progress("imatrix: " + std::to_string(chunks) + " chunks of " + std::to_string(o.context) + " tokens", static_cast<std::uint64_t>(chunks));
@@ -28,7 +28,9 @@ ImportanceRun run_importance_matrix(const Weights& weights, CpuBackend& backend,
   try {
     for (std::int64_t c = 0; c < chunks; ++c) {
       session.reset();
-      session.prefill(tokens.subspan(static_cast<std::size_t>(c * o.context), static_cast<std::size_t>(o.context)));
+      // Logits for every token only when the LM head's covariance is wanted; the importance matrix leaves it out.
+      session.prefill(tokens.subspan(static_cast<std::size_t>(c * o.context), static_cast<std::size_t>(o.context)),
+                      o.collect_covariance);
       progress.advance();
     }
   } catch (...) {
@@ -41,6 +43,11 @@ ImportanceRun run_importance_matrix(const Weights& weights, CpuBackend& backend,
   run.matrix = collector.result();
   run.matrix.chunk_count = chunks;
   run.matrix.chunk_size = o.context;
+  if (o.collect_covariance) {
+    run.covariance = collector.covariance_result();
+    run.covariance.chunk_count = chunks;
+    run.covariance.chunk_size = o.context;
+  }
   run.tokens = chunks * o.context;
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   progress.finish("collected " + std::to_string(run.matrix.entries.size()) + " tensors over " + std::to_string(run.tokens) +

@@ -8,16 +8,19 @@
 #include "backend/cpu/cpu_backend.h"
 #include "model/weights.h"
 #include "quant/importance_matrix.h"
+#include "quant/input_covariance.h"
 
 namespace glmq {
 
 struct ImportanceRunOptions {
   std::int64_t context = 512;    // tokens per chunk (llama-imatrix's -c)
   std::int64_t max_chunks = 0;   // 0: every whole chunk of the text (llama-imatrix's --chunks)
+  bool collect_covariance = false;  // also Σ xᵀx per weight and slice (for error-feedback quantization)
 };
 
 struct ImportanceRun {
   ImportanceMatrix matrix;  // chunk_count and chunk_size set; datasets left to the caller
+  InputCovariance covariance;  // with collect_covariance: the same chunks' Σ xᵀx (chunk_count/size set)
   std::int64_t tokens = 0;  // tokens run through the model
   double seconds = 0;
 };

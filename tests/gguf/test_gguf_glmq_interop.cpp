@@ -8,7 +8,7 @@
 //    llama-perplexity loads it and measures the perplexity glmq ppl measures on it;
 //  - glmq loads llama.cpp's own Q4_K_M (with its Q5_0 fallback), split by llama-gguf-split, and measures
 //    llama-perplexity's perplexity;
-//  - glmq quantize --type Q4_K writes llama-quantize's bytes, its Q5_0 fallback for attn_k_b included.
+//  - glmq quantize --compatible --type Q4_K writes llama-quantize's bytes, its Q5_0 fallback for attn_k_b included.
 // Runs the glmq command line (build/glmq) and llama.cpp's tools (-DGLMQ_LLAMA_BIN).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -239,7 +239,7 @@ class GlmqIq2sGguf : public ::testing::Test {
     }
     const Command q = run(glmq() + " quantize --format gguf --model " + kSmall + " --out " + out +
                           " --type IQ4_NL --tensor-type 'ffn_(gate|up|down)_exps=IQ2_S' --tensor-type '.*=IQ4_NL' --imatrix " +
-                          imatrix_ + " --threads 2 --split-max-size " + std::to_string(split_mb) + "M");
+                          imatrix_ + " --compatible --threads 2 --split-max-size " + std::to_string(split_mb) + "M");
     if (q.exit_code != 0) {
       setup_error_ = "glmq quantize failed:\n" + q.output;
       return;
@@ -375,7 +375,7 @@ TEST(GlmqGgufInterop, Q4KWithQ5_0FallbackEqualsLlamaQuantize) {
   const Command lq = run(llama_tool("llama-quantize") + " --pure --imatrix " + imatrix + " " + converted + " " + theirs_path + " Q4_K 2");
   ASSERT_EQ(lq.exit_code, 0) << lq.output;
   const Command gq = run(glmq() + " quantize --format gguf --model " + kSmall + " --out " + ours_path + " --type Q4_K --imatrix " +
-                         imatrix + " --threads 2");
+                         imatrix + " --compatible --threads 2");
   ASSERT_EQ(gq.exit_code, 0) << gq.output;
   EXPECT_NE(gq.output.find("Q4_K -> Q5_0"), std::string::npos) << "glmq does not report the fallback:\n" << gq.output;
   const GgufFile theirs(theirs_path), ours(ours_path);

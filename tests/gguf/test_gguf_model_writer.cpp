@@ -2,7 +2,9 @@
 // split BF16 file whose layout reproduces the HF model exactly when glmq loads it back.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -70,6 +72,78 @@ TEST(GgufModelWriter, PlanAppliesRulesKeepsF32AndReportsFallbacks) {
   EXPECT_GT(plan.bits_per_weight(), 4.5);  // IQ4_NL plus the F32 norms and routers
   EXPECT_LT(plan.bits_per_weight(), 5.0);
   EXPECT_EQ(plan.files, std::vector<std::string>{out_dir() + "/plan.gguf"});
+}
+
+// A covariance entry for blk.0.attn_q_a (glm-mini: 384 input columns) with correlated columns.
+InputCovariance q_a_covariance(std::int64_t cols) {
+  InputCovariance c;
+  CovarianceEntry& e = c.entries["blk.0.attn_q_a.weight"];
+  e.cols = cols;
+  e.counts = {100.0f};
+  e.xtx.resize(static_cast<std::size_t>(cols * cols));
+  for (std::int64_t i = 0; i < cols; ++i)
+    for (std::int64_t j = 0; j < cols; ++j)
+      e.xtx[static_cast<std::size_t>(i * cols + j)] = static_cast<float>(std::pow(0.8, std::abs(static_cast<double>(i - j))));
+  return c;
+}
+
+TEST(GgufModelWriter, CovarianceChangesOnlyItsTensorsCodesAndRecordsTheRounding) {
+  GgufQuantizeOptions o;
+  o.default_type = WeightType::IQ4_NL;  // glm-mini's 384-wide rows are whole 32-blocks
+  const std::string compatible = out_dir() + "/iq4nl-compatible.gguf", feedback = out_dir() + "/iq4nl-feedback.gguf";
+  write_glm_dsa_gguf(kMini, compatible, o);
+  const InputCovariance cov = q_a_covariance(384);
+  o.covariance = &cov;
+  o.covariance_path = "cov.gguf";
+  const GgufQuantizePlan plan = write_glm_dsa_gguf(kMini, feedback, o);
+  EXPECT_TRUE(find(plan, "blk.0.attn_q_a.weight").error_feedback);
+  EXPECT_FALSE(find(plan, "blk.0.attn_kv_a_mqa.weight").error_feedback);
+
+  const GgufFile a(compatible), b(feedback);
+  ASSERT_EQ(a.tensors().size(), b.tensors().size());
+  for (std::size_t i = 0; i < a.tensors().size(); ++i) {
+    const GgufTensor& ta = a.tensors()[i];
+    const GgufTensor& tb = b.tensors()[i];
+    ASSERT_EQ(ta.name, tb.name);
+    ASSERT_EQ(ta.ggml_type, tb.ggml_type) << ta.name;
+    ASSERT_EQ(ta.nbytes, tb.nbytes) << ta.name;
+    const bool same = std::memcmp(ta.data, tb.data, ta.nbytes) == 0;
+    EXPECT_EQ(same, ta.name != "blk.0.attn_q_a.weight") << ta.name;
+  }
+  EXPECT_EQ(b.get("quantize.glmq.rounding").as_string("rounding"), "error-feedback");
+  EXPECT_FALSE(a.find("quantize.glmq.rounding"));
+  // The file loads and runs like the plain one, near it.
+  CpuBackend backend(1);
+  const std::vector<std::int32_t> tokens = {5, 17, 9, 33, 2};
+  auto logits = [&](const std::string& path) {
+    const LoadedModel m = load_model_bundle(path);
+    Session s(m.weights(), backend, 16, KvCacheOptions{});
+    const auto l = s.prefill(tokens);
+    return std::vector<float>(l.begin(), l.end());
+  };
+  const std::vector<float> la = logits(compatible), lb = logits(feedback);
+  double max_diff = 0, max_abs = 0;
+  for (std::size_t i = 0; i < la.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(lb[i]));
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(la[i] - lb[i])));
+    max_abs = std::max(max_abs, static_cast<double>(std::fabs(la[i])));
+  }
+  EXPECT_LT(max_diff, 0.1 * max_abs);
+}
+
+TEST(GgufModelWriter, CovarianceOfTheWrongShapeIsRefused) {
+  GgufQuantizeOptions o;
+  o.default_type = WeightType::IQ4_NL;
+  const InputCovariance cov = q_a_covariance(256);
+  o.covariance = &cov;
+  o.covariance_path = "cov.gguf";
+  try {
+    plan_gguf_quantization(kMini, out_dir() + "/bad-cov.gguf", o);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Shape);
+    EXPECT_NE(std::string(e.what()).find("covariance entry 'blk.0.attn_q_a.weight'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(GgufModelWriter, StrictRefusesFallbacks) {

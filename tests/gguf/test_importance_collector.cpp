@@ -2,6 +2,7 @@
 // activations (recorded through the same MatmulObserver hook) and against the router's own expert choices.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -209,6 +210,49 @@ TEST_F(ImportanceCollectorTest, SumsOfSquaresEqualDirectComputation) {
       worst = std::max(worst, std::fabs(got - s) / (s + 1e-6));
     }
   EXPECT_LT(worst, 1e-4);
+}
+
+TEST_F(ImportanceCollectorTest, CovarianceAgreesWithTheImportanceStatistics) {
+  // The same run collecting Σ xᵀx: the importance matrix is unchanged, each covariance is symmetric, its diagonal
+  // is the sums of squares (up to float32 summation order), one matrix per routed expert and per attention head.
+  const GlmConfig& c = model_->weights().config;
+  CpuBackend backend(1);
+  ImportanceRunOptions o{48, 0};
+  o.collect_covariance = true;
+  const ImportanceRun run = run_importance_matrix(model_->weights(), backend, *tokens_, o);
+  // Every imatrix entry, and the LM head (which llama-imatrix leaves out), over every token of the run.
+  ASSERT_EQ(run.covariance.entries.size(), run_->matrix.entries.size() + 1);
+  const CovarianceEntry* head = run.covariance.find(c.tie_word_embeddings ? "token_embd.weight" : "output.weight");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->cols, c.hidden_size);
+  EXPECT_EQ(head->counts, std::vector<float>{static_cast<float>(tokens_->size())});
+  EXPECT_FALSE(run.matrix.find("output.weight"));
+  EXPECT_EQ(run.covariance.chunk_count, run_->matrix.chunk_count);
+  for (const auto& [name, imp] : run_->matrix.entries) {
+    EXPECT_EQ(run.matrix.find(name)->sum_sq, imp.sum_sq) << name;
+    const CovarianceEntry* cov = run.covariance.find(name);
+    ASSERT_TRUE(cov) << name;
+    ASSERT_EQ(cov->slices * cov->cols, imp.n_experts * imp.cols) << name;
+    if (imp.n_experts > 1) {
+      EXPECT_EQ(cov->counts, imp.counts) << name;
+    }
+    const std::int64_t n = cov->cols;
+    double worst_diag = 0, worst_sym = 0;
+    for (std::int64_t s = 0; s < cov->slices; ++s) {
+      const float* h = cov->slice(s);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const double want = imp.sum_sq[static_cast<std::size_t>(s * n + i)];
+        worst_diag = std::max(worst_diag, std::fabs(h[i * n + i] - want) / (want + 1e-6));
+        for (std::int64_t j = 0; j < i; ++j) worst_sym = std::max(worst_sym, static_cast<double>(std::fabs(h[i * n + j] - h[j * n + i])));
+      }
+    }
+    EXPECT_LT(worst_diag, 1e-4) << name;
+    EXPECT_EQ(worst_sym, 0.0) << name;
+  }
+  EXPECT_EQ(run.covariance.find("blk.1.ffn_gate_exps.weight")->slices, c.n_routed_experts);
+  EXPECT_EQ(run.covariance.find("blk.1.attn_k_b.weight")->slices, c.num_attention_heads);
+  EXPECT_EQ(run.covariance.find("blk.1.attn_k_b.weight")->cols, c.qk_nope_head_dim);
+  EXPECT_EQ(run.covariance.find("blk.0.attn_q_a.weight")->slices, 1);
 }
 
 TEST(ImportanceCollector, ShortBatchesCountOnlyForRoutedExperts) {
