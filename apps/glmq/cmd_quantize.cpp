@@ -109,7 +109,7 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--type", o->type, "gguf: type of every quantizable tensor no --tensor-type matches (default IQ4_NL)");
   cmd->add_option("--tensor-type", o->tensor_types,
                   "gguf: REGEX=TYPE, repeatable, first match wins (llama-quantize's --tensor-type), e.g. 'ffn_(gate|up|down)_exps=iq2_s'");
-  cmd->add_option("--imatrix", o->imatrix, "gguf: importance matrix (glmq imatrix or llama-imatrix output); IQ2_S needs one");
+  cmd->add_option("--imatrix", o->imatrix, "gguf: importance matrix (glmq imatrix or llama-imatrix output); IQ2_S and IQ2_XXS need one");
   cmd->add_option("--split-max-size", o->split_max_size,
                   "gguf: split into shards of at most N M/G bytes of tensors (e.g. 30G), the first holding only metadata");
   cmd->add_flag("--strict", o->strict, "gguf: refuse instead of falling back where a type's blocks do not divide a tensor's rows");

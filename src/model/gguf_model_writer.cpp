@@ -101,7 +101,10 @@ Prepared prepare(const std::string& hf_dir, const std::string& out, const GgufQu
         t.imatrix_used = fits;
       }
     }
-    if (t.choice.quantizable && gguf_type_requires_imatrix(s.name, t.choice.type) && !t.imatrix_used)
+    // llama-quantize exempts token_embd/output from needing an imatrix, but then aborts in ggml's IQ2_XXS quantizer:
+    // refused here before any work.
+    const bool needs_weights = gguf_type_requires_imatrix(s.name, t.choice.type) || ggml_quantize_requires_importance(t.choice.type);
+    if (t.choice.quantizable && needs_weights && !t.imatrix_used)
       needs_imatrix.push_back(s.name + " (" + std::string(weight_type_name(t.choice.type)) + ")");
     sizes.push_back(t.bytes);
     plan.tensors.push_back(std::move(t));
