@@ -117,7 +117,8 @@ Prepared prepare(const std::string& hf_dir, const std::string& out, const GgufQu
       fail(ErrorKind::InvalidArgument, "these types need an importance matrix (as llama-quantize requires one for IQ2_S/IQ2_XXS): " +
                                            join_first(needs_imatrix, 4) + "; pass --imatrix FILE (made by glmq imatrix or llama-imatrix)");
     fail(ErrorKind::InvalidArgument, o.imatrix_path + " has no entry for " + join_first(needs_imatrix, 4) +
-                                         " (a very low-bit type needs one; was the imatrix made from this model?)");
+                                         " (a very low-bit type needs one; was the imatrix made from this model? imatrix tools "
+                                         "collect none for token_embd/output: give those another type with --tensor-type)");
   }
 
   const GgufSplitPlan split = plan_gguf_split(sizes, o.split_max_bytes);
