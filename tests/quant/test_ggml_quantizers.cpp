@@ -173,8 +173,10 @@ INSTANTIATE_TEST_SUITE_P(
                                0xe767b38aab1afc0aull, 0x17d9aaabd3ef83a6ull},
                       TypeCase{WeightType::IQ2_S, 0.4, 0x8cbe1bd6c24e72f7ull, 0x2d9bc675ea2a465aull,
                                0x8cbe1bd6c24e72f7ull, 0x9f8e8da6668daf36ull},
-                      TypeCase{WeightType::IQ3_S, 0.24, 0x94eaadf3bc930894ull, 0x892c2db05adf6770ull, 0, 0},
-                      TypeCase{WeightType::IQ2_XXS, 0.53, 0xd314e81ef6786c43ull, 0xcc57cc3c846cea0dull, 0, 0}),
+                      TypeCase{WeightType::IQ3_S, 0.24, 0x94eaadf3bc930894ull, 0x892c2db05adf6770ull,
+                               0x94eaadf3bc930894ull, 0xcbc8ba23fce9f06cull},
+                      TypeCase{WeightType::IQ2_XXS, 0.53, 0xd314e81ef6786c43ull, 0xcc57cc3c846cea0dull,
+                               0xd314e81ef6786c43ull, 0xcc57cc3c846cea0dull}),
     [](const ::testing::TestParamInfo<TypeCase>& p) { return std::string(weight_type_name(p.param.type)); });
 
 // An all-zero super-block, as ggml writes it: everything zero, except IQ4_NL/IQ4_XS whose levels are the table
