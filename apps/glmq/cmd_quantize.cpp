@@ -145,7 +145,7 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--type", o->type, "gguf: type of every quantizable tensor no --tensor-type matches (default IQ4_NL)");
   cmd->add_option("--tensor-type", o->tensor_types,
                   "gguf: REGEX=TYPE, repeatable, first match wins (llama-quantize's --tensor-type), e.g. 'ffn_(gate|up|down)_exps=iq2_s'");
-  cmd->add_option("--imatrix", o->imatrix, "gguf: importance matrix (glmq imatrix or llama-imatrix output); IQ2_S needs one");
+  cmd->add_option("--imatrix", o->imatrix, "gguf: importance matrix (glmq imatrix or llama-imatrix output); IQ2_S and IQ2_XXS need one");
   cmd->add_option("--covariance", o->covariance,
                   "gguf: input covariance (glmq imatrix --covariance FILE): choose the codes with error feedback (GPTQ-style: "
                   "each block's rounding error is compensated by the columns after it, minimising the product's output error "

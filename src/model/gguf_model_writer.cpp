@@ -118,7 +118,10 @@ Prepared prepare(const std::string& hf_dir, const std::string& out, const GgufQu
       }
     }
     t.error_feedback = uses_error_feedback(o, s, t);
-    if (t.choice.quantizable && gguf_type_requires_imatrix(s.name, t.choice.type) && !t.imatrix_used)
+    // llama-quantize exempts token_embd/output from needing an imatrix, but then aborts in ggml's IQ2_XXS quantizer:
+    // refused here before any work.
+    const bool needs_weights = gguf_type_requires_imatrix(s.name, t.choice.type) || ggml_quantize_requires_importance(t.choice.type);
+    if (t.choice.quantizable && needs_weights && !t.imatrix_used)
       needs_imatrix.push_back(s.name + " (" + std::string(weight_type_name(t.choice.type)) + ")");
     sizes.push_back(t.bytes);
     plan.tensors.push_back(std::move(t));
@@ -131,7 +134,8 @@ Prepared prepare(const std::string& hf_dir, const std::string& out, const GgufQu
       fail(ErrorKind::InvalidArgument, "these types need an importance matrix (as llama-quantize requires one for IQ2_S/IQ2_XXS): " +
                                            join_first(needs_imatrix, 4) + "; pass --imatrix FILE (made by glmq imatrix or llama-imatrix)");
     fail(ErrorKind::InvalidArgument, o.imatrix_path + " has no entry for " + join_first(needs_imatrix, 4) +
-                                         " (a very low-bit type needs one; was the imatrix made from this model?)");
+                                         " (a very low-bit type needs one; was the imatrix made from this model? imatrix tools "
+                                         "collect none for token_embd/output: give those another type with --tensor-type)");
   }
 
   const GgufSplitPlan split = plan_gguf_split(sizes, o.split_max_bytes);

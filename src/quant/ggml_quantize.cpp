@@ -49,6 +49,8 @@ BlockQuantizer block_quantizer(WeightType type) {
     case WeightType::IQ4_NL: return ggml::quantize_iq4_nl_block;
     case WeightType::IQ4_XS: return ggml::quantize_iq4_xs_block;
     case WeightType::IQ2_S: return ggml::quantize_iq2_s_block;
+    case WeightType::IQ2_XXS: return ggml::quantize_iq2_xxs_block;
+    case WeightType::IQ3_S: return ggml::quantize_iq3_s_block;
     default: return nullptr;
   }
 }
@@ -69,13 +71,18 @@ RowQuantizer row_quantizer(WeightType type) {
 
 bool ggml_can_quantize(WeightType type) { return block_quantizer(type) != nullptr || row_quantizer(type) != nullptr; }
 
+bool ggml_quantize_requires_importance(WeightType type) { return type == WeightType::IQ2_XXS; }
+
 void quantize_ggml(WeightType type, const float* src, std::uint8_t* dst, std::int64_t rows, std::int64_t cols,
                    const float* importance) {
   const BlockQuantizer quantize_block = block_quantizer(type);
   const RowQuantizer quantize_row = row_quantizer(type);
   if (!quantize_block && !quantize_row)
     fail(ErrorKind::DType, "glmq cannot quantize to " + std::string(weight_type_name(type)) +
-                               " (it can to Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, IQ2_S)");
+                               " (it can to Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, IQ2_XXS, IQ2_S, IQ3_S)");
+  if (!importance && ggml_quantize_requires_importance(type))
+    fail(ErrorKind::InvalidArgument, "quantize " + std::string(weight_type_name(type)) +
+                                         ": this type needs importance weights (an imatrix); ggml has no unweighted form");
   const std::int64_t bs = weight_block_size(type);
   if (cols % bs != 0)
     fail(ErrorKind::Shape, "quantize " + std::string(weight_type_name(type)) + ": rows of " + std::to_string(cols) +

@@ -8,14 +8,19 @@
 
 namespace glmq {
 
-// The GGML types glmq can quantize to: Q8_0, Q4_0, Q5_0, Q5_1, Q2_K…Q6_K, IQ4_NL, IQ4_XS, IQ2_S (the others it
-// only reads).
+// The GGML types glmq can quantize to: Q8_0, Q4_0, Q5_0, Q5_1, Q2_K…Q6_K, IQ4_NL, IQ4_XS, IQ2_XXS, IQ2_S, IQ3_S
+// (the others it only reads).
 bool ggml_can_quantize(WeightType type);
+
+// ggml_quantize_requires_imatrix for the types glmq writes: IQ2_XXS, whose quantizer has no unweighted form
+// (quantize_ggml refuses it without `importance`). Unlike llama-quantize's tensor_requires_imatrix this admits no
+// exception for token_embd/output: llama-quantize aborts there too.
+bool ggml_quantize_requires_importance(WeightType type);
 
 // Quantizes rows × cols floats (cols a multiple of the block size) into rows of `type` blocks at `dst`
 // (rows · weight_row_bytes(type, cols) bytes). Rows are independent, so callers may split the work by rows.
 // For a 3-D tensor (experts) call it once per expert with that expert's importance (tensor_quant_weights in
-// quant/importance_matrix.h gives llama-quantize's layout). Thread-safe; IQ2_S builds its grid map on first use.
+// quant/importance_matrix.h gives llama-quantize's layout). Thread-safe; IQ2_XXS/IQ2_S/IQ3_S build their grid maps on first use.
 void quantize_ggml(WeightType type, const float* src, std::uint8_t* dst, std::int64_t rows, std::int64_t cols,
                    const float* importance = nullptr);
 

@@ -2,12 +2,11 @@
 // group one point of the 1024-point grid (magnitudes {1,3,5}·scale) plus a full sign byte; per sub-block a 4-bit
 // scale under one fp16 super-scale. Layout: d f16 @0, qs u8[64] @2 (bytes 0..31 low 8 bits of the grid indices,
 // 32..63 sign bytes), qh u8[8] @66 (index bits 8..9), scales u8[8] @74 (two 4-bit scales per byte).
-#include <cfloat>
 #include <cmath>
 #include <cstring>
 
 #include "core/error.h"
-#include "quant/ggml_iq2_grid_map.h"
+#include "quant/ggml_iq_grid_map.h"
 #include "quant/ggml_iq_tables.h"
 #include "quant/ggml_quant_math.h"
 #include "quant/ggml_quantizers.h"
@@ -19,38 +18,6 @@ namespace {
 constexpr int kMaxQ = 3;                     // levels 0..2
 constexpr float kGroupMaxEpsIq2S = 1e-8f;    // ggml's GROUP_MAX_EPS_IQ2_S
 
-// iq2_find_best_neighbour: the candidate grid point minimising Σ w·(scale·g − x)² (first minimum wins); its levels
-// go to L. Returns its index.
-int find_best_neighbour(const Iq2GridMap& g, const std::uint16_t* neighbours, const float* xval, const float* weight,
-                        float scale, std::int8_t* L) {
-  const int n = neighbours[0];
-  float best_d2 = FLT_MAX;
-  int grid_index = -1;
-  for (int j = 1; j <= n; ++j) {
-    const std::uint64_t p = g.grid[neighbours[j]];
-    float d2 = 0;
-    for (int i = 0; i < 8; ++i) {
-      const float q = static_cast<float>((p >> (8 * i)) & 0xFF);
-      const float diff = scale * q - xval[i];
-      d2 += weight[i] * diff * diff;
-    }
-    if (d2 < best_d2) {
-      best_d2 = d2;
-      grid_index = neighbours[j];
-    }
-  }
-  if (grid_index < 0) fail(ErrorKind::InvalidArgument, "IQ2_S quantizer: no finite candidate for a group (NaN input?)");
-  const std::uint64_t p = g.grid[static_cast<std::size_t>(grid_index)];
-  for (int i = 0; i < 8; ++i) L[i] = static_cast<std::int8_t>((static_cast<int>((p >> (8 * i)) & 0xFF) - 1) / 2);
-  return grid_index;
-}
-
-std::uint32_t code_of(const std::int8_t* L) {
-  std::uint32_t u = 0;
-  for (int i = 0; i < 8; ++i) u |= static_cast<std::uint32_t>(L[i]) << (2 * i);
-  return u;
-}
-
 // Levels of 8 magnitudes at inverse scale id: nearest odd multiple, clamped to 0..2.
 void levels_at(float id, const float* xval, std::int8_t* L) {
   for (int i = 0; i < 8; ++i) {
@@ -59,18 +26,10 @@ void levels_at(float id, const float* xval, std::int8_t* L) {
   }
 }
 
-// Snaps a group's levels onto the grid (nearest neighbour at `scale` when off it). Returns whether it was on it.
-bool snap_to_grid(const Iq2GridMap& g, const float* xval, const float* waux, float scale, std::int8_t* L) {
-  const std::uint32_t u = code_of(L);
-  if (g.map[u] >= 0) return true;
-  find_best_neighbour(g, g.neighbours_of(u), xval, waux, scale, L);
-  return false;
-}
-
 }  // namespace
 
 void quantize_iq2_s_block(const float* x, std::uint8_t* b, const float* qw) {
-  const Iq2GridMap& g = iq2_s_grid_map();
+  const IqGridMap& g = iq2_s_grid_map();
   std::memset(b, 0, 82);
   std::uint8_t* qs = b + 2;
   std::uint8_t* qh = b + 66;
@@ -119,7 +78,7 @@ void quantize_iq2_s_block(const float* x, std::uint8_t* b, const float* qw) {
       bool is_on_grid_aux[2];
       for (int k = 0; k < 2; ++k) {
         levels_at(id, xval + 8 * k, Laux + 8 * k);
-        is_on_grid_aux[k] = snap_to_grid(g, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+        is_on_grid_aux[k] = g.snap(xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
       }
       float sumqx = 0, sumq2 = 0;
       for (int i = 0; i < 16; ++i) {
@@ -142,7 +101,7 @@ void quantize_iq2_s_block(const float* x, std::uint8_t* b, const float* qw) {
       for (int k = 0; k < 2; ++k) {
         if (is_on_grid[k]) continue;
         levels_at(id, xval + 8 * k, L + 8 * k);
-        snap_to_grid(g, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+        g.snap(xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
       }
       float sumqx = 0, sumq2 = 0;
       for (int i = 0; i < 16; ++i) {
@@ -159,7 +118,7 @@ void quantize_iq2_s_block(const float* x, std::uint8_t* b, const float* qw) {
       block_signs[1] = static_cast<std::uint8_t>(~block_signs[1]);
     }
     for (int k = 0; k < 2; ++k) {
-      const std::int32_t grid_index = g.map[code_of(L + 8 * k)];
+      const std::int32_t grid_index = g.map[g.code_of(L + 8 * k)];
       if (grid_index < 0) fail(ErrorKind::InvalidArgument, "IQ2_S quantizer: a group ended off the grid (NaN input?)");
       const int i8 = 2 * ib + k;
       qs[i8] = static_cast<std::uint8_t>(grid_index & 255);

@@ -15,6 +15,9 @@ void quantize_q6_k_block(const float* x, std::uint8_t* block, const float* qw); 
 void quantize_iq4_nl_block(const float* x, std::uint8_t* block, const float* qw); // 32 values → 18 bytes
 void quantize_iq4_xs_block(const float* x, std::uint8_t* block, const float* qw); // 256 values → 136 bytes
 void quantize_iq2_s_block(const float* x, std::uint8_t* block, const float* qw);  // 256 values → 82 bytes
+void quantize_iq3_s_block(const float* x, std::uint8_t* block, const float* qw);  // 256 values → 110 bytes
+// IQ2_XXS has no unweighted form in ggml: `qw` must not be null (it fails with InvalidArgument if it is).
+void quantize_iq2_xxs_block(const float* x, std::uint8_t* block, const float* qw); // 256 values → 66 bytes
 
 // Error feedback (ggml_error_feedback.cpp): re-chooses group `group` (0..31, 8 elements) of an IQ2_S block under its
 // block's existing scales, nearest to x (signed) under weights w: the group's grid point and signs are rewritten.

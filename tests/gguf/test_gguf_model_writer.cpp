@@ -212,6 +212,26 @@ TEST(GgufModelWriter, IQuantWithoutImatrixIsRefused) {
   }
 }
 
+TEST(GgufModelWriter, Iq2XxsWithoutWeightsIsRefusedEvenForTheOutputHead) {
+  // tensor_requires_imatrix exempts output.weight, but ggml's IQ2_XXS quantizer has no unweighted form
+  // (llama-quantize aborts in it): glmq refuses at planning instead. glm-mini's rows of 384 values make IQ2_XXS fall
+  // back to IQ4_NL there, so glm-small (rows of 512) shows it.
+  const std::string small = std::string(GLMQ_SHARED_DIR) + "/models/glm-small";
+  GgufQuantizeOptions o;
+  o.default_type = WeightType::Q8_0;
+  o.rules = Recipe::from_tensor_types({"^output\\.weight$=iq2_xxs"});
+  ImportanceMatrix empty;
+  o.imatrix = &empty;
+  o.imatrix_path = "empty.imatrix.gguf";
+  try {
+    plan_gguf_quantization(small, out_dir() + "/iq2xxs-output.gguf", o);
+    FAIL() << "expected a refusal";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("empty.imatrix.gguf has no entry for output.weight (IQ2_XXS)"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(GgufModelWriter, SplitBf16GgufLoadsBackToTheHfModel) {
   // BF16 everywhere the converter would write BF16: the file only re-lays out glm-mini's bf16 weights, so glmq
   // must compute bit-identical logits from it.

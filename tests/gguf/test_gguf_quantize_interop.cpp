@@ -72,11 +72,12 @@ std::string llama_imatrix(const std::string& bf16, const std::string& format) {
 // Threads for llama-quantize and for glmq's side: rows are quantized independently, so no byte depends on it.
 unsigned worker_threads() { return std::clamp(std::thread::hardware_concurrency(), 1u, 8u); }
 
-// llama-quantize --pure [--imatrix FILE] SOURCE OUT TYPE; "" on failure (log beside OUT).
+// llama-quantize --pure [--imatrix FILE] [EXTRA] SOURCE OUT TYPE; "" on failure (log beside OUT).
 std::string llama_quantize(const std::string& source, const std::string& out, const std::string& type,
-                           const std::string& imatrix) {
+                           const std::string& imatrix, const std::string& extra = "") {
   const std::string cmd = llama_tool("llama-quantize") + " --pure " + (imatrix.empty() ? "" : "--imatrix " + imatrix + " ") +
-                          source + " " + out + " " + type + " " + std::to_string(worker_threads());
+                          (extra.empty() ? "" : extra + " ") + source + " " + out + " " + type + " " +
+                          std::to_string(worker_threads());
   return run_logged(cmd, out + ".log") ? out : "";
 }
 
@@ -205,7 +206,8 @@ TEST_P(LlamaQuantizeWithout, MatchesGlmqByteForByte) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, LlamaQuantizeWithout,
-                         ::testing::Values("Q6_K", "IQ4_NL", "Q4_K", "IQ4_XS", "Q5_K", "Q3_K", "Q2_K", "Q4_0", "Q5_0", "Q5_1"),
+                         ::testing::Values("Q6_K", "IQ4_NL", "Q4_K", "IQ4_XS", "Q5_K", "Q3_K", "Q2_K", "Q4_0", "Q5_0", "Q5_1",
+                                           "IQ3_S"),
                          [](const ::testing::TestParamInfo<const char*>& p) { return std::string(p.param); });
 
 // With llama-imatrix's GGUF imatrix: glmq reads the same file and derives the quant_weights itself.
@@ -242,8 +244,30 @@ INSTANTIATE_TEST_SUITE_P(Types, LlamaQuantizeWithImatrix,
                          ::testing::Values(FileType{"Q6_K", "Q6_K"}, FileType{"IQ4_NL", "IQ4_NL"}, FileType{"Q4_K", "Q4_K"},
                                            FileType{"IQ2_M", "IQ2_S"}, FileType{"IQ4_XS", "IQ4_XS"}, FileType{"Q5_K", "Q5_K"},
                                            FileType{"Q3_K", "Q3_K"}, FileType{"Q2_K", "Q2_K"}, FileType{"Q4_0", "Q4_0"},
-                                           FileType{"Q5_0", "Q5_0"}, FileType{"Q5_1", "Q5_1"}),
+                                           FileType{"Q5_0", "Q5_0"}, FileType{"Q5_1", "Q5_1"}, FileType{"IQ3_S", "IQ3_S"}),
                          [](const ::testing::TestParamInfo<FileType>& p) { return std::string(p.param.tensor_type); });
+
+// IQ2_XXS has no unweighted form (ggml asserts on a null imatrix, even for token_embd/output, which
+// tensor_requires_imatrix exempts), so only the routed experts, which llama-imatrix collects for, are made IQ2_XXS
+// with --tensor-type; the rest is Q8_0.
+TEST(GgufQuantInterop, Iq2XxsExpertsWithImatrixMatchLlamaQuantize) {
+  GLMQ_REQUIRE_LLAMA_TOOL("llama-quantize");
+  ASSERT_TRUE(std::filesystem::exists(llama_tool("llama-imatrix"))) << "-DGLMQ_LLAMA_BIN has no llama-imatrix";
+  const std::string bf16 = converted("bf16");
+  ASSERT_FALSE(bf16.empty());
+  const std::string imatrix_path = llama_imatrix(bf16, "gguf");
+  ASSERT_FALSE(imatrix_path.empty()) << "llama-imatrix failed; see its log in " << kOut;
+  const std::string out = llama_quantize(bf16, kOut + "/glm-small-IQ2_XXS-exps-imatrix.gguf", "Q8_0", imatrix_path,
+                                         "--tensor-type _exps=iq2_xxs");
+  ASSERT_FALSE(out.empty()) << "llama-quantize failed; see " << kOut << "/glm-small-IQ2_XXS-exps-imatrix.gguf.log";
+  const ImportanceMatrix imatrix = read_importance_matrix(imatrix_path);
+  GgufFile source(bf16), quantized(out);
+  Tally tally;
+  expect_same_quantization(source, quantized, &imatrix, tally);
+  EXPECT_GT(tally.blocks["IQ2_XXS +imatrix"].second, 0u);
+  EXPECT_EQ(tally.blocks.count("IQ2_XXS"), 0u) << "an IQ2_XXS tensor without weights";
+  tally.print("llama-quantize --pure --imatrix --tensor-type _exps=iq2_xxs Q8_0");
+}
 
 // The imatrix file itself: llama-imatrix's entries (3-D expert tensors keep one count per expert; attn_k_b/attn_v_b
 // collapse to one), glmq's write → read round trip, and llama-quantize taking a glmq-written file as its own.

@@ -1,18 +1,20 @@
 // glmq's GGML reference quantizers on synthetic data: reconstruction error through the reference dequantizer,
-// the effect of importance weights, exact bytes for all-zero blocks, the IQ2_S grid map, and golden digests that
+// the effect of importance weights, exact bytes for all-zero blocks, the i-quant grid maps, and golden digests that
 // pin the bytes (recorded from this implementation once tests/gguf/test_gguf_quantize_interop.cpp had shown it
 // byte-identical to llama-quantize b11434; any change to them is a change of output format).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <ostream>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
 #include "quant/ggml_dequantize.h"
-#include "quant/ggml_iq2_grid_map.h"
+#include "quant/ggml_iq_grid_map.h"
 #include "quant/ggml_iq_tables.h"
 #include "quant/ggml_quantize.h"
 
@@ -60,8 +62,11 @@ std::vector<float> synthetic_importance(std::uint64_t seed) {
   return w;
 }
 
+// IQ2_XXS has no unweighted form: its "without importance" case is uniform importance.
 std::vector<std::uint8_t> quantize(WeightType type, const std::vector<float>& x, const float* importance) {
   std::vector<std::uint8_t> q(static_cast<std::size_t>(kRows) * weight_row_bytes(type, kCols));
+  const std::vector<float> uniform(static_cast<std::size_t>(kCols), 1.0f);
+  if (!importance && ggml_quantize_requires_importance(type)) importance = uniform.data();
   quantize_ggml(type, x.data(), q.data(), kRows, kCols, importance);
   return q;
 }
@@ -167,17 +172,22 @@ INSTANTIATE_TEST_SUITE_P(
                       TypeCase{WeightType::IQ4_XS, 0.115, 0xe767b38aab1afc0aull, 0x17d9aaabd3ef83a6ull,
                                0xe767b38aab1afc0aull, 0x17d9aaabd3ef83a6ull},
                       TypeCase{WeightType::IQ2_S, 0.4, 0x8cbe1bd6c24e72f7ull, 0x2d9bc675ea2a465aull,
-                               0x8cbe1bd6c24e72f7ull, 0x9f8e8da6668daf36ull}),
+                               0x8cbe1bd6c24e72f7ull, 0x9f8e8da6668daf36ull},
+                      TypeCase{WeightType::IQ3_S, 0.24, 0x94eaadf3bc930894ull, 0x892c2db05adf6770ull,
+                               0x94eaadf3bc930894ull, 0xcbc8ba23fce9f06cull},
+                      TypeCase{WeightType::IQ2_XXS, 0.53, 0xd314e81ef6786c43ull, 0xcc57cc3c846cea0dull,
+                               0xd314e81ef6786c43ull, 0xcc57cc3c846cea0dull}),
     [](const ::testing::TestParamInfo<TypeCase>& p) { return std::string(weight_type_name(p.param.type)); });
 
 // An all-zero super-block, as ggml writes it: everything zero, except IQ4_NL/IQ4_XS whose levels are the table
 // entry nearest 0 (index 8, value 1) and IQ4_XS whose super-scale is −max/32 = −0.0 with sub-scales 0 + 32.
 TEST(GgmlQuantizerZeros, AllZeroBlocksHaveGgmlsBytes) {
   const std::vector<float> zeros(256, 0.0f);
+  const std::vector<float> ones(256, 1.0f);
   for (WeightType t : {WeightType::Q2_K, WeightType::Q3_K, WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K,
-                       WeightType::IQ2_S, WeightType::Q8_0}) {
+                       WeightType::IQ2_S, WeightType::IQ2_XXS, WeightType::IQ3_S, WeightType::Q8_0}) {
     std::vector<std::uint8_t> q(weight_row_bytes(t, 256), 0xEE);
-    quantize_ggml(t, zeros.data(), q.data(), 1, 256);
+    quantize_ggml(t, zeros.data(), q.data(), 1, 256, ggml_quantize_requires_importance(t) ? ones.data() : nullptr);
     for (std::size_t i = 0; i < q.size(); ++i) ASSERT_EQ(q[i], 0) << weight_type_name(t) << " byte " << i;
   }
   std::vector<std::uint8_t> nl(18 * 8);
@@ -197,30 +207,58 @@ TEST(GgmlQuantizerZeros, AllZeroBlocksHaveGgmlsBytes) {
   for (std::size_t i = 8; i < 136; ++i) EXPECT_EQ(xs[i], 0x88);
 }
 
-// A block that is one non-zero value: every 256-block type must reproduce its sign and rough magnitude.
+// A block that is one non-zero value: every 256-block type must reproduce its sign and rough magnitude. (The spike
+// sits in the first 32 values: IQ3_S shifts the codes of sub-blocks after an all-zero one, see below.)
 TEST(GgmlQuantizerZeros, SingleSpikeKeepsSignAndMagnitude) {
+  const std::vector<float> ones(256, 1.0f);
   for (WeightType t : {WeightType::Q2_K, WeightType::Q3_K, WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K,
-                       WeightType::IQ4_XS, WeightType::IQ2_S}) {
+                       WeightType::IQ4_XS, WeightType::IQ2_S, WeightType::IQ2_XXS, WeightType::IQ3_S}) {
     for (float spike : {0.75f, -0.75f}) {
       std::vector<float> x(256, 0.0f);
-      x[37] = spike;
+      x[13] = spike;
       std::vector<std::uint8_t> q(weight_row_bytes(t, 256));
-      quantize_ggml(t, x.data(), q.data(), 1, 256);
+      quantize_ggml(t, x.data(), q.data(), 1, 256, ggml_quantize_requires_importance(t) ? ones.data() : nullptr);
       std::vector<float> y(256);
       dequantize_ggml(t, q.data(), y.data(), 256);
-      EXPECT_NEAR(y[37], spike, 0.2f) << weight_type_name(t) << " spike " << spike;
+      EXPECT_NEAR(y[13], spike, 0.2f) << weight_type_name(t) << " spike " << spike;
     }
   }
+}
+
+// quantize_row_iq3_s_impl moves its qs/signs write positions only past sub-blocks it stores, so after an all-zero
+// sub-block the next one's grid indices and signs land in the zero one's slots (its qh bits and scale stay in its
+// own). llama-quantize writes exactly this; glmq keeps it for bit-exactness.
+TEST(GgmlQuantizerZeros, Iq3SShiftsCodesPastAnAllZeroSubBlock) {
+  std::vector<float> x(256, 0.0f);
+  for (int i = 32; i < 64; ++i) x[static_cast<std::size_t>(i)] = (i % 3 == 0 ? -0.5f : 0.25f) + 0.01f * static_cast<float>(i - 32);
+  std::vector<std::uint8_t> shifted(110), alone(110);
+  quantize_ggml(WeightType::IQ3_S, x.data(), shifted.data(), 1, 256);
+  std::vector<float> first(x.begin() + 32, x.begin() + 64);
+  first.resize(256, 0.0f);
+  quantize_ggml(WeightType::IQ3_S, first.data(), alone.data(), 1, 256);
+  // Sub-block 1 quantized as sub-block 0 of an otherwise zero block: same d, indices, signs, scale nibble.
+  EXPECT_EQ(std::memcmp(shifted.data(), alone.data(), 2), 0);
+  EXPECT_EQ(std::memcmp(shifted.data() + 2, alone.data() + 2, 8), 0) << "qs of sub-block 1 in slot 0";
+  EXPECT_EQ(std::memcmp(shifted.data() + 74, alone.data() + 74, 4), 0) << "signs of sub-block 1 in slot 0";
+  EXPECT_EQ(shifted[66 + 1], alone[66]) << "qh stays with its sub-block";
+  EXPECT_EQ(shifted[106], alone[106] << 4) << "the scale stays with its sub-block";
+  for (int i = 10; i < 66; ++i) EXPECT_EQ(shifted[static_cast<std::size_t>(i)], 0) << "qs byte " << i;
 }
 
 TEST(GgmlQuantizerErrors, RejectsTypesAndShapesItCannotQuantize) {
   std::vector<float> x(256, 1.0f);
   std::vector<std::uint8_t> q(1024);
   try {
-    quantize_ggml(WeightType::IQ2_XXS, x.data(), q.data(), 1, 256);
-    FAIL() << "IQ2_XXS is not a quantizer glmq has";
+    quantize_ggml(WeightType::Affine4, x.data(), q.data(), 1, 256);
+    FAIL() << "an MLX affine type is not a GGML quantizer";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::DType);
+  }
+  try {
+    quantize_ggml(WeightType::IQ2_XXS, x.data(), q.data(), 1, 256);
+    FAIL() << "IQ2_XXS has no unweighted form";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
     EXPECT_NE(std::string(e.what()).find("IQ2_XXS"), std::string::npos) << e.what();
   }
   try {
@@ -230,54 +268,72 @@ TEST(GgmlQuantizerErrors, RejectsTypesAndShapesItCannotQuantize) {
     EXPECT_EQ(e.kind(), ErrorKind::Shape);
     EXPECT_NE(std::string(e.what()).find("256"), std::string::npos) << e.what();
   }
-  EXPECT_TRUE(ggml_can_quantize(WeightType::IQ2_S));
-  EXPECT_FALSE(ggml_can_quantize(WeightType::IQ2_XXS));
+  for (WeightType t : {WeightType::IQ2_XXS, WeightType::IQ2_S, WeightType::IQ3_S}) EXPECT_TRUE(ggml_can_quantize(t));
+  EXPECT_FALSE(ggml_can_quantize(WeightType::Affine4));
+  EXPECT_TRUE(ggml_quantize_requires_importance(WeightType::IQ2_XXS));
+  EXPECT_FALSE(ggml_quantize_requires_importance(WeightType::IQ3_S));
 }
 
-// The IQ2_S map: every grid point maps to itself; every reachable off-grid pattern (levels 0..2) lists exactly the
-// grid points at the smallest squared distance, in index order.
-TEST(Iq2GridMap, MapsGridPointsAndNearestNeighbours) {
-  const ggml::Iq2GridMap& g = ggml::iq2_s_grid_map();
-  ASSERT_EQ(g.grid.size(), 1024u);
-  auto code_of_point = [&](std::uint64_t p) {
-    std::uint32_t u = 0;
-    for (int k = 0; k < 8; ++k) u |= static_cast<std::uint32_t>((((p >> (8 * k)) & 0xFF) - 1) / 2) << (2 * k);
-    return u;
-  };
-  for (int j = 0; j < 1024; ++j) {
-    // Magnitudes {1,3,5} ↔ dequantization bytes {8,25,43}.
-    for (int k = 0; k < 8; ++k) {
-      const auto m = (g.grid[static_cast<std::size_t>(j)] >> (8 * k)) & 0xFF;
-      const auto dq = (ggml::kIq2sGrid[j] >> (8 * k)) & 0xFF;
-      ASSERT_EQ(dq, m == 1 ? 8u : (m == 3 ? 25u : 43u));
-    }
-    ASSERT_EQ(g.map[code_of_point(g.grid[static_cast<std::size_t>(j)])], j);
-  }
-  int off_grid = 0;
-  for (std::uint32_t u = 0; u < 43692; ++u) {
-    bool reachable = true;
-    for (int k = 0; k < 8; ++k) reachable = reachable && ((u >> (2 * k)) & 3) <= 2;
-    if (!reachable || g.map[u] >= 0) continue;
-    ++off_grid;
-    int best = 1 << 30;
-    std::vector<int> nearest;
-    for (int j = 0; j < 1024; ++j) {
-      int d2 = 0;
-      for (int k = 0; k < 8; ++k) {
-        const int diff = static_cast<int>((g.grid[static_cast<std::size_t>(j)] >> (8 * k)) & 0xFF) - (2 * static_cast<int>((u >> (2 * k)) & 3) + 1);
-        d2 += diff * diff;
+// The grid maps: every grid point maps to itself (and matches its dequantization table); every reachable off-grid
+// pattern lists exactly the grid points within its `nwant` smallest distinct squared distances, in index order.
+struct GridCase {
+  const char* name;
+  const ggml::IqGridMap& (*map)();
+  int grid_size, nwant, max_level, reachable;  // reachable: (max_level + 1)^group_size patterns
+};
+
+TEST(IqGridMap, MapsGridPointsAndNearestNeighbours) {
+  for (const GridCase& c : {GridCase{"IQ2_S", ggml::iq2_s_grid_map, 1024, 1, 2, 6561},
+                            GridCase{"IQ2_XXS", ggml::iq2_xxs_grid_map, 256, 2, 2, 6561},
+                            GridCase{"IQ3_S", ggml::iq3_s_grid_map, 512, 3, 7, 4096}}) {
+    SCOPED_TRACE(c.name);
+    const ggml::IqGridMap& g = c.map();
+    ASSERT_EQ(g.grid.size(), static_cast<std::size_t>(c.grid_size));
+    const int n = g.group_size, bits = g.level_bits;
+    auto level = [&](std::uint32_t u, int k) { return static_cast<int>((u >> (bits * k)) & ((1u << bits) - 1)); };
+    for (int j = 0; j < c.grid_size; ++j) {
+      std::uint32_t u = 0;
+      for (int k = 0; k < n; ++k) {
+        const int m = g.magnitude(static_cast<std::size_t>(j), k);
+        // The quantizer's odd magnitudes against the dequantization table: IQ2 {1,3,5} ↔ {8,25,43}, IQ3 as is.
+        const std::uint64_t dequant = c.grid_size == 1024 ? ggml::kIq2sGrid[j]
+                                      : c.grid_size == 256 ? ggml::kIq2xxsGrid[j]
+                                                           : ggml::kIq3sGrid[j];
+        const std::uint64_t expected = c.grid_size == 512 ? static_cast<std::uint64_t>(m) : (m == 1 ? 8u : (m == 3 ? 25u : 43u));
+        ASSERT_EQ((dequant >> (8 * k)) & 0xFF, expected);
+        u |= static_cast<std::uint32_t>((m - 1) / 2) << (bits * k);
       }
-      if (d2 < best) {
-        best = d2;
-        nearest.clear();
-      }
-      if (d2 == best) nearest.push_back(j);
+      ASSERT_EQ(g.map[u], j);
     }
-    const std::uint16_t* nb = g.neighbours_of(u);
-    ASSERT_EQ(nb[0], nearest.size()) << "pattern " << u;
-    for (std::size_t i = 0; i < nearest.size(); ++i) ASSERT_EQ(nb[1 + i], nearest[i]) << "pattern " << u;
+    int off_grid = 0;
+    for (std::uint32_t u = 0; u < g.map.size(); ++u) {
+      bool reachable = true;
+      for (int k = 0; k < n; ++k) reachable = reachable && level(u, k) <= c.max_level;
+      if (!reachable || g.map[u] >= 0) continue;
+      ++off_grid;
+      std::vector<std::pair<int, int>> d(static_cast<std::size_t>(c.grid_size));
+      for (int j = 0; j < c.grid_size; ++j) {
+        int d2 = 0;
+        for (int k = 0; k < n; ++k) {
+          const int diff = g.magnitude(static_cast<std::size_t>(j), k) - (2 * level(u, k) + 1);
+          d2 += diff * diff;
+        }
+        d[static_cast<std::size_t>(j)] = {d2, j};
+      }
+      std::sort(d.begin(), d.end());
+      std::vector<int> nearest;
+      int distinct = 0, last = -1;
+      for (const auto& [d2, j] : d) {
+        if (d2 != last && ++distinct > c.nwant) break;
+        last = d2;
+        nearest.push_back(j);
+      }
+      const std::uint16_t* nb = g.neighbours_of(u);
+      ASSERT_EQ(nb[0], nearest.size()) << "pattern " << u;
+      for (std::size_t i = 0; i < nearest.size(); ++i) ASSERT_EQ(nb[1 + i], nearest[i]) << "pattern " << u;
+    }
+    EXPECT_EQ(off_grid, c.reachable - c.grid_size);
   }
-  EXPECT_EQ(off_grid, 6561 - 1024);  // 3^8 reachable patterns, 1024 of them on the grid
 }
 
 }  // namespace
