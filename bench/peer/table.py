@@ -236,7 +236,7 @@ script's header gives every build and option; models and logs go to `PEER_WORK`,
 
 ### KL divergence at equal size: glmq's builds vs llama.cpp's (each run by its own engine)
 
-glmq's GGUF quantizer is, today, bit-exact with llama-quantize (`Q8_0 Q4_K Q5_K Q6_K Q2_K Q3_K IQ4_NL IQ4_XS IQ2_S`),
+glmq's GGUF quantizer is, with `--compatible` (and by default when no covariance is given), bit-exact with llama-quantize (`Q8_0 Q4_K Q5_K Q6_K Q2_K Q3_K IQ4_NL IQ4_XS IQ2_S Q4_0 Q5_0 Q5_1 IQ2_XXS IQ3_S`); this run's glmq rows are that mode,
 and the glmq rows use the same type for every tensor as llama.cpp's file. The only difference is the importance
 matrix (glmq's own, same calibration text; Q8_0 ignores it, and glmq's Q8_0 file is byte-identical to llama.cpp's),
 so glmq's KLD can differ from llama.cpp's only through the imatrix. Each engine measures both files against its own

@@ -2,6 +2,7 @@
 // group one point of the 1024-point grid (magnitudes {1,3,5}·scale) plus a full sign byte; per sub-block a 4-bit
 // scale under one fp16 super-scale. Layout: d f16 @0, qs u8[64] @2 (bytes 0..31 low 8 bits of the grid indices,
 // 32..63 sign bytes), qh u8[8] @66 (index bits 8..9), scales u8[8] @74 (two 4-bit scales per byte).
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 
