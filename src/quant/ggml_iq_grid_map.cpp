@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "quant/ggml_quant_math.h"
 #include "quant/ggml_iq_tables.h"
 
 namespace glmq::ggml {
@@ -16,6 +17,13 @@ std::uint32_t IqGridMap::code_of(const std::int8_t* L) const {
   std::uint32_t u = 0;
   for (int i = 0; i < group_size; ++i) u |= static_cast<std::uint32_t>(L[i]) << (level_bits * i);
   return u;
+}
+
+void IqGridMap::levels_at(float id, const float* xval, std::int8_t* L) const {
+  for (int i = 0; i < group_size; ++i) {
+    const int l = nearest_int(0.5f * (id * xval[i] - 1));
+    L[i] = static_cast<std::int8_t>(l < 0 ? 0 : (l > max_level ? max_level : l));
+  }
 }
 
 void IqGridMap::levels_of(std::size_t j, std::int8_t* L) const {
@@ -61,6 +69,7 @@ IqGridMap build(std::vector<std::uint64_t> magnitudes, int group_size, int level
   IqGridMap g;
   g.group_size = group_size;
   g.level_bits = level_bits;
+  g.max_level = max_level;
   g.grid = std::move(magnitudes);
   g.map.assign(static_cast<std::size_t>(map_size), -1);
   const int grid_size = static_cast<int>(g.grid.size());

@@ -11,6 +11,7 @@ namespace glmq::ggml {
 struct IqGridMap {
   int group_size = 8;  // elements per grid point: 8 (IQ2) or 4 (IQ3)
   int level_bits = 2;  // bits per element's level in a pattern code: 2 (IQ2) or 3 (IQ3)
+  int max_level = 2;   // levels the quantizers use: 0..2 (magnitudes 1, 3, 5) or 0..7 (1 … 15)
   // grid[j]: grid point j, byte k = the quantizer magnitude 2·level + 1 of element k.
   std::vector<std::uint64_t> grid;
   // map[u] for u = Σ level_k << (level_bits·k): the grid index, or −(offset + 1) where neighbours[offset] is the
@@ -22,6 +23,8 @@ struct IqGridMap {
   // The neighbour list (count first) of an off-grid pattern u (map[u] < 0).
   const std::uint16_t* neighbours_of(std::uint32_t u) const { return neighbours.data() - map[u] - 1; }
   int magnitude(std::size_t j, int k) const { return static_cast<int>((grid[j] >> (8 * k)) & 0xFF); }
+  // A group's levels at inverse scale id (ggml: nearest odd multiple, clamped to 0..max_level), to L[0..group_size).
+  void levels_at(float id, const float* xval, std::int8_t* L) const;
   // The pattern code of a group's levels L[0..group_size).
   std::uint32_t code_of(const std::int8_t* L) const;
   // Writes grid point j's levels to L.

@@ -33,4 +33,16 @@ inline float read_f16_bits(const std::uint8_t* p) {
   return f16_to_f32(h);
 }
 
+// Σ w·x·q and Σ w·q² over n values of odd magnitudes q = 2L + 1 (the grid i-quants' sub-block scale fit).
+inline void odd_level_sums(const float* weight, const float* xval, const std::int8_t* L, int n, float& sumqx, float& sumq2) {
+  sumqx = 0;
+  sumq2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const float w = weight[i];
+    const float q = static_cast<float>(2 * L[i] + 1);
+    sumqx += w * xval[i] * q;
+    sumq2 += w * q * q;
+  }
+}
+
 }  // namespace glmq::ggml

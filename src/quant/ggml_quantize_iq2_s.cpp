@@ -19,14 +19,6 @@ namespace {
 constexpr int kMaxQ = 3;                     // levels 0..2
 constexpr float kGroupMaxEpsIq2S = 1e-8f;    // ggml's GROUP_MAX_EPS_IQ2_S
 
-// Levels of 8 magnitudes at inverse scale id: nearest odd multiple, clamped to 0..2.
-void levels_at(float id, const float* xval, std::int8_t* L) {
-  for (int i = 0; i < 8; ++i) {
-    const int l = nearest_int(0.5f * (id * xval[i] - 1));
-    L[i] = static_cast<std::int8_t>(l < 0 ? 0 : (l > kMaxQ - 1 ? kMaxQ - 1 : l));
-  }
-}
-
 }  // namespace
 
 void quantize_iq2_s_block(const float* x, std::uint8_t* b, const float* qw) {
@@ -78,16 +70,11 @@ void quantize_iq2_s_block(const float* x, std::uint8_t* b, const float* qw) {
       std::int8_t Laux[16];
       bool is_on_grid_aux[2];
       for (int k = 0; k < 2; ++k) {
-        levels_at(id, xval + 8 * k, Laux + 8 * k);
+        g.levels_at(id, xval + 8 * k, Laux + 8 * k);
         is_on_grid_aux[k] = g.snap(xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
       }
-      float sumqx = 0, sumq2 = 0;
-      for (int i = 0; i < 16; ++i) {
-        const float w = weight[i];
-        const float q = static_cast<float>(2 * Laux[i] + 1);
-        sumqx += w * xval[i] * q;
-        sumq2 += w * q * q;
-      }
+      float sumqx, sumq2;
+      odd_level_sums(weight, xval, Laux, 16, sumqx, sumq2);
       if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
         scale = sumqx / sumq2;
         best = scale * sumqx;
@@ -101,16 +88,11 @@ void quantize_iq2_s_block(const float* x, std::uint8_t* b, const float* qw) {
       const float id = 1 / scale;
       for (int k = 0; k < 2; ++k) {
         if (is_on_grid[k]) continue;
-        levels_at(id, xval + 8 * k, L + 8 * k);
+        g.levels_at(id, xval + 8 * k, L + 8 * k);
         g.snap(xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
       }
-      float sumqx = 0, sumq2 = 0;
-      for (int i = 0; i < 16; ++i) {
-        const float w = weight[i];
-        const float q = static_cast<float>(2 * L[i] + 1);
-        sumqx += w * xval[i] * q;
-        sumq2 += w * q * q;
-      }
+      float sumqx, sumq2;
+      odd_level_sums(weight, xval, L, 16, sumqx, sumq2);
       if (sumq2 > 0) scale = sumqx / sumq2;
     }
     if (scale < 0) {

@@ -17,26 +17,6 @@ namespace {
 
 constexpr int kMaxQ = 8;  // levels 0..7
 
-// Levels of 4 magnitudes at inverse scale id: nearest odd multiple, clamped to 0..7.
-void levels_at(float id, const float* xval, std::int8_t* L) {
-  for (int i = 0; i < 4; ++i) {
-    const int l = nearest_int(0.5f * (id * xval[i] - 1));
-    L[i] = static_cast<std::int8_t>(l < 0 ? 0 : (l > kMaxQ - 1 ? kMaxQ - 1 : l));
-  }
-}
-
-// Σ w·x·q and Σ w·q² over a sub-block's 32 values, q = 2L + 1.
-void weighted_sums(const float* weight, const float* xval, const std::int8_t* L, float& sumqx, float& sumq2) {
-  sumqx = 0;
-  sumq2 = 0;
-  for (int i = 0; i < 32; ++i) {
-    const float w = weight[i];
-    const float q = static_cast<float>(2 * L[i] + 1);
-    sumqx += w * xval[i] * q;
-    sumq2 += w * q * q;
-  }
-}
-
 }  // namespace
 
 void quantize_iq3_s_block(const float* x, std::uint8_t* b, const float* qw) {
@@ -91,11 +71,11 @@ void quantize_iq3_s_block(const float* x, std::uint8_t* b, const float* qw) {
       std::int8_t Laux[32];
       bool is_on_grid_aux[8];
       for (int k = 0; k < 8; ++k) {
-        levels_at(id, xval + 4 * k, Laux + 4 * k);
+        g.levels_at(id, xval + 4 * k, Laux + 4 * k);
         is_on_grid_aux[k] = g.snap(xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
       }
       float sumqx, sumq2;
-      weighted_sums(weight, xval, Laux, sumqx, sumq2);
+      odd_level_sums(weight, xval, Laux, 32, sumqx, sumq2);
       if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
         scale = sumqx / sumq2;
         best = scale * sumqx;
@@ -110,11 +90,11 @@ void quantize_iq3_s_block(const float* x, std::uint8_t* b, const float* qw) {
     if (any_off_grid && scale > 0) {
       const float id = 1 / scale;
       for (int k = 0; k < 8; ++k) {
-        levels_at(id, xval + 4 * k, L + 4 * k);
+        g.levels_at(id, xval + 4 * k, L + 4 * k);
         g.snap(xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
       }
       float sumqx, sumq2;
-      weighted_sums(weight, xval, L, sumqx, sumq2);
+      odd_level_sums(weight, xval, L, 32, sumqx, sumq2);
       if (sumq2 > 0) scale = sumqx / sumq2;
     }
     if (scale < 0) {
