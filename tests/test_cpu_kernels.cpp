@@ -17,6 +17,7 @@
 #include "backend/cpu/float_kernels.h"
 #include "backend/cpu/q8_activations.h"
 #include "backend/cpu/q8_kernels.h"
+#include "backend/cpu/row_kernels.h"
 #include "backend/cpu/work_pool.h"
 #include "cpu_test_util.h"
 
@@ -156,6 +157,29 @@ TEST_P(FastKernels, Int8Blocks32MatchReference) {
   const std::vector<Shape> shapes = {{1, 32}, {3, 64}, {5, 96}, {70, 160}, {33, 512}, {17, 544}};
   for (WeightType type : {WeightType::Q8_0, WeightType::IQ4_NL, WeightType::Q4_0, WeightType::Q5_0, WeightType::Q5_1})
     expect_fast_matches_reference(type, shapes, GetParam(), rng);
+}
+
+// Q8_0 codes span −128..127 in the format; llama-quantize writes only ±127, but other writers (and error-feedback
+// rounding) may use −128, whose magnitude does not fit a signed byte: the kernel's |w|·(sign(w)·x) must still hold.
+TEST_P(FastKernels, Q8_0WithMinus128CodesMatchesReference) {
+  CpuBackend fast(GetParam(), CpuKernels::Fast), ref(GetParam(), CpuKernels::Reference);
+  TestWeight w = make_weight(WeightType::Q8_0, 9, 160, rng);
+  for (std::size_t b = 0; b < w.bytes.size(); b += 34)
+    for (std::size_t k = 0; k < 32; k += 5) w.bytes[b + 2 + k] = 0x80;
+  for (std::int64_t r = 0; r < w.m.rows; ++r) cpu::row_to_f32(w.m, r, w.values.data() + r * w.m.cols);
+  for (std::int64_t n : {1, 3, 9}) {
+    auto x = random_vec(static_cast<std::size_t>(n * w.m.cols), rng);
+    std::vector<float> yf(static_cast<std::size_t>(n * w.m.rows)), yr(yf.size());
+    fast.linear(w.m, x.data(), n, yf.data());
+    ref.linear(w.m, x.data(), n, yr.data());
+    for (std::int64_t t = 0; t < n; ++t)
+      for (std::int64_t r = 0; r < w.m.rows; ++r) {
+        const float* xt = x.data() + t * w.m.cols;
+        const double tol = rounding_bound(w, r, xt, 32) + 1e-5 * abs_product(w, r, xt);
+        const auto i = static_cast<std::size_t>(t * w.m.rows + r);
+        ASSERT_NEAR(yf[i], yr[i], tol) << "row " << r << " token " << t;
+      }
+  }
 }
 
 TEST_P(FastKernels, Int8Blocks256MatchReference) {
