@@ -19,11 +19,12 @@ std::uint32_t IqGridMap::code_of(const std::int8_t* L) const {
   return u;
 }
 
-void IqGridMap::levels_at(float id, const float* xval, std::int8_t* L) const {
+bool IqGridMap::place(float id, float scale, const float* xval, const float* weight, std::int8_t* L) const {
   for (int i = 0; i < group_size; ++i) {
     const int l = nearest_int(0.5f * (id * xval[i] - 1));
     L[i] = static_cast<std::int8_t>(l < 0 ? 0 : (l > max_level ? max_level : l));
   }
+  return snap(xval, weight, scale, L);
 }
 
 void IqGridMap::levels_of(std::size_t j, std::int8_t* L) const {

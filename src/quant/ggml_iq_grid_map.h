@@ -23,8 +23,6 @@ struct IqGridMap {
   // The neighbour list (count first) of an off-grid pattern u (map[u] < 0).
   const std::uint16_t* neighbours_of(std::uint32_t u) const { return neighbours.data() - map[u] - 1; }
   int magnitude(std::size_t j, int k) const { return static_cast<int>((grid[j] >> (8 * k)) & 0xFF); }
-  // A group's levels at inverse scale id (ggml: nearest odd multiple, clamped to 0..max_level), to L[0..group_size).
-  void levels_at(float id, const float* xval, std::int8_t* L) const;
   // The pattern code of a group's levels L[0..group_size).
   std::uint32_t code_of(const std::int8_t* L) const;
   // Writes grid point j's levels to L.
@@ -35,6 +33,9 @@ struct IqGridMap {
   // Snaps a group's levels L onto the grid (to the best neighbour at `scale` when off it). Returns whether they
   // were on it already.
   bool snap(const float* xval, const float* weight, float scale, std::int8_t* L) const;
+  // What every grid quantizer does with a group at a trial scale: its levels at inverse scale id (ggml: nearest odd
+  // multiple, clamped to 0..max_level) to L, then snapped onto the grid at `scale`. Returns whether they were on it.
+  bool place(float id, float scale, const float* xval, const float* weight, std::int8_t* L) const;
 };
 
 // Each map is built on first use, thread-safely, and kept for the process. ggml keeps all points within the first

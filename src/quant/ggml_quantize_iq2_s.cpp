@@ -70,8 +70,7 @@ void quantize_iq2_s_block(const float* x, std::uint8_t* b, const float* qw) {
       std::int8_t Laux[16];
       bool is_on_grid_aux[2];
       for (int k = 0; k < 2; ++k) {
-        g.levels_at(id, xval + 8 * k, Laux + 8 * k);
-        is_on_grid_aux[k] = g.snap(xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+        is_on_grid_aux[k] = g.place(id, this_scale, xval + 8 * k, waux + 8 * k, Laux + 8 * k);
       }
       float sumqx, sumq2;
       odd_level_sums(weight, xval, Laux, 16, sumqx, sumq2);
@@ -88,8 +87,7 @@ void quantize_iq2_s_block(const float* x, std::uint8_t* b, const float* qw) {
       const float id = 1 / scale;
       for (int k = 0; k < 2; ++k) {
         if (is_on_grid[k]) continue;
-        g.levels_at(id, xval + 8 * k, L + 8 * k);
-        g.snap(xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+        g.place(id, scale, xval + 8 * k, waux + 8 * k, L + 8 * k);
       }
       float sumqx, sumq2;
       odd_level_sums(weight, xval, L, 16, sumqx, sumq2);

@@ -96,8 +96,7 @@ void quantize_iq2_xxs_block(const float* x, std::uint8_t* b, const float* qw) {
       const float this_scale = 1 / id;
       std::int8_t Laux[32];
       for (int k = 0; k < 4; ++k) {
-        g.levels_at(id, xval + 8 * k, Laux + 8 * k);
-        g.snap(xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+        g.place(id, this_scale, xval + 8 * k, waux + 8 * k, Laux + 8 * k);
       }
       float sumqx, sumq2;
       odd_level_sums(weight, xval, Laux, 32, sumqx, sumq2);
@@ -111,8 +110,7 @@ void quantize_iq2_xxs_block(const float* x, std::uint8_t* b, const float* qw) {
     if (scale > 0) {
       const float id = 1 / scale;
       for (int k = 0; k < 4; ++k) {
-        g.levels_at(id, xval + 8 * k, L + 8 * k);
-        g.snap(xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+        g.place(id, scale, xval + 8 * k, waux + 8 * k, L + 8 * k);
       }
       float sumqx, sumq2;
       odd_level_sums(weight, xval, L, 32, sumqx, sumq2);

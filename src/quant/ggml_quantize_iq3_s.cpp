@@ -71,8 +71,7 @@ void quantize_iq3_s_block(const float* x, std::uint8_t* b, const float* qw) {
       std::int8_t Laux[32];
       bool is_on_grid_aux[8];
       for (int k = 0; k < 8; ++k) {
-        g.levels_at(id, xval + 4 * k, Laux + 4 * k);
-        is_on_grid_aux[k] = g.snap(xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
+        is_on_grid_aux[k] = g.place(id, this_scale, xval + 4 * k, waux + 4 * k, Laux + 4 * k);
       }
       float sumqx, sumq2;
       odd_level_sums(weight, xval, Laux, 32, sumqx, sumq2);
@@ -90,8 +89,7 @@ void quantize_iq3_s_block(const float* x, std::uint8_t* b, const float* qw) {
     if (any_off_grid && scale > 0) {
       const float id = 1 / scale;
       for (int k = 0; k < 8; ++k) {
-        g.levels_at(id, xval + 4 * k, L + 4 * k);
-        g.snap(xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
+        g.place(id, scale, xval + 4 * k, waux + 4 * k, L + 4 * k);
       }
       float sumqx, sumq2;
       odd_level_sums(weight, xval, L, 32, sumqx, sumq2);
