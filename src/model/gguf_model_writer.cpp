@@ -173,6 +173,19 @@ Prepared prepare(const std::string& hf_dir, const std::string& out, const GgufQu
   return p;
 }
 
+// Calls encode(first_row, row_count) for chunks of rows spread over threads (about four chunks a thread, taken
+// dynamically): rows are quantized independently.
+template <class Encode>
+void for_row_chunks(std::int64_t rows, int threads, const Encode& encode) {
+  const std::int64_t chunk = std::max<std::int64_t>(1, rows / (4 * threads));
+  const std::int64_t chunks = (rows + chunk - 1) / chunk;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && chunks > 1)
+  for (std::int64_t b = 0; b < chunks; ++b) {
+    const std::int64_t r0 = b * chunk;
+    encode(r0, std::min(chunk, rows - r0));
+  }
+}
+
 // One slice (rows × cols floats) in `type`, rows spread over threads (each row is quantized independently).
 void encode_slice(WeightType type, const float* x, std::int64_t rows, std::int64_t cols, const float* importance, int threads,
                   std::uint8_t* out) {
@@ -189,26 +202,18 @@ void encode_slice(WeightType type, const float* x, std::int64_t rows, std::int64
     return;
   }
   const std::size_t row_bytes = weight_row_bytes(type, static_cast<std::size_t>(cols));
-  const std::int64_t chunk = std::max<std::int64_t>(1, rows / (4 * threads));
-  const std::int64_t chunks = (rows + chunk - 1) / chunk;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && chunks > 1)
-  for (std::int64_t b = 0; b < chunks; ++b) {
-    const std::int64_t r0 = b * chunk, nr = std::min(chunk, rows - r0);
+  for_row_chunks(rows, threads, [&](std::int64_t r0, std::int64_t nr) {
     quantize_ggml(type, x + r0 * cols, out + static_cast<std::size_t>(r0) * row_bytes, nr, cols, importance);
-  }
+  });
 }
 
 // One slice with error feedback: rows are independent given the factor, so they spread over threads as above.
 void encode_slice_error_feedback(WeightType type, const float* x, std::int64_t rows, std::int64_t cols, const float* importance,
                                  const std::vector<double>& u, int threads, std::uint8_t* out) {
   const std::size_t row_bytes = weight_row_bytes(type, static_cast<std::size_t>(cols));
-  const std::int64_t chunk = std::max<std::int64_t>(1, rows / (4 * threads));
-  const std::int64_t chunks = (rows + chunk - 1) / chunk;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && chunks > 1)
-  for (std::int64_t b = 0; b < chunks; ++b) {
-    const std::int64_t r0 = b * chunk, nr = std::min(chunk, rows - r0);
+  for_row_chunks(rows, threads, [&](std::int64_t r0, std::int64_t nr) {
     quantize_ggml_error_feedback(type, x + r0 * cols, out + static_cast<std::size_t>(r0) * row_bytes, nr, cols, importance, u);
-  }
+  });
 }
 
 }  // namespace
