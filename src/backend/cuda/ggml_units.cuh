@@ -232,15 +232,15 @@ struct PackedRows {
   struct Row { const std::uint8_t* p; };
   __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
 };
-// Units of 32 elements read their activations from the staged copy of x.
-struct Activations32 : PackedRows {
+// Units of 32 elements read their activations from the staged copy of x (a mixin beside the unit's row layout).
+struct Activations32 {
   struct X { float v[32]; };
   __device__ static void load_x(const float* x, int u, X& o) {
     load_x_run<32>(staged_at(x, 32 * static_cast<int>(u)), o.v);
   }
 };
 // ... and their sum, for codes stored with an offset (q − 8, q − 16, sign-flipped bytes) that the dot removes.
-struct Activations32WithSum : PackedRows {
+struct Activations32WithSum {
   struct X { float v[32]; float sum; };
   __device__ static void load_x(const float* x, int u, X& o) {
     load_x_run<32>(staged_at(x, 32 * static_cast<int>(u)), o.v);
@@ -248,16 +248,68 @@ struct Activations32WithSum : PackedRows {
   }
 };
 
-// Q8_0: 32 elements per unit (one 34-byte block: f16 d, 32 int8).
-struct Q8_0Unit : Activations32WithSum {
-  static constexpr int kElems = 32, kBatch = 2;
-  static constexpr bool kStaged = true;
+// The raw layouts the float units here and the int8 units (q8_units.cuh) both read.
+// Q8_0 blocks (34 bytes: f16 d, 32 int8 codes), one per unit.
+struct Q8_0Blocks : PackedRows {
   struct Raw { std::uint32_t q[8]; std::uint32_t d; };
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + u * 34;
     r.d = ldg_u16(p);
     load_words_unaligned<8>(p + 2, r.q);
   }
+};
+
+// 18-byte blocks (f16 d, 16 bytes of 4-bit codes: Q4_0 and IQ4_NL), one per unit.
+struct F16Nibble18Blocks : PackedRows {
+  struct Raw { std::uint32_t q[4]; std::uint32_t d; };
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + u * 18;
+    r.d = ldg_u16(p);
+    load_words_unaligned<4>(p + 2, r.q);
+  }
+};
+
+// IQ2_S super-blocks (82 bytes), a unit per 32-element sub-block ib.
+struct Iq2SBlocks : PackedRows {
+  struct Raw { std::uint32_t qs[1], signs[1]; std::uint32_t d, qh, sc; };
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + (u / 8) * 82;
+    const int ib = static_cast<int>(u & 7);
+    r.d = ldg_u16(p);
+    load_words_unaligned<1>(p + 2 + 4 * ib, r.qs);
+    load_words_unaligned<1>(p + 34 + 4 * ib, r.signs);
+    r.qh = __ldg(p + 66 + ib);
+    r.sc = __ldg(p + 74 + ib);
+  }
+};
+
+// IQ2_XXS super-blocks (66 bytes), a unit per 32-element sub-block ib.
+struct Iq2XxsBlocks : PackedRows {
+  struct Raw { std::uint32_t a[2]; std::uint32_t d; };
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + (u / 8) * 66;
+    r.d = ldg_u16(p);
+    load_words_unaligned<2>(p + 2 + 8 * (u & 7), r.a);
+  }
+};
+
+// IQ3_S super-blocks (110 bytes), a unit per 32-element sub-block ib.
+struct Iq3SBlocks : PackedRows {
+  struct Raw { std::uint32_t qs[2], signs[1]; std::uint32_t d; };  // d: f16 bits, qh byte, scale nibble
+  __device__ static void load(const Row& w, int u, Raw& r) {
+    const std::uint8_t* p = w.p + (u / 8) * 110;
+    const int ib = static_cast<int>(u & 7);
+    load_words_unaligned<2>(p + 2 + 8 * ib, r.qs);
+    load_words_unaligned<1>(p + 74 + 4 * ib, r.signs);
+    const std::uint32_t sc = (__ldg(p + 106 + ib / 2) >> (4 * (ib & 1))) & 0xFu;
+    r.d = ldg_u16(p) | (static_cast<std::uint32_t>(__ldg(p + 66 + ib)) << 16) | (sc << 24);
+  }
+};
+
+// Q8_0: 32 elements per unit (one 34-byte block: f16 d, 32 int8).
+struct Q8_0Unit : Q8_0Blocks, Activations32WithSum {
+  static constexpr int kElems = 32, kBatch = 2;
+  static constexpr bool kStaged = true;
   __device__ static float dot(const Raw& r, const X& x, const Codebook&) {
     // Flipping each byte's sign bit gives u = q + 128 ∈ [0, 255]: Σ (1 + u/256)·x = 1.5·Σx + Σ q·x / 256.
     float acc0 = 0.0f, acc1 = 0.0f;
@@ -271,15 +323,9 @@ struct Q8_0Unit : Activations32WithSum {
 };
 
 // IQ4_NL: 32 elements per unit (one 18-byte block: f16 d, 16 bytes of level indices).
-struct Iq4NlUnit : Activations32 {
+struct Iq4NlUnit : F16Nibble18Blocks, Activations32 {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr bool kStaged = true;
-  struct Raw { std::uint32_t q[4]; std::uint32_t d; };
-  __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + u * 18;
-    r.d = ldg_u16(p);
-    load_words_unaligned<4>(p + 2, r.q);
-  }
   __device__ static float dot(const Raw& r, const X& x, const Codebook& cb) {
     float lo = 0.0f, hi = 0.0f;
 #pragma unroll
@@ -400,19 +446,9 @@ __device__ __forceinline__ float iq2_grid_dot(std::uint64_t g, std::uint32_t s, 
 
 // IQ2_S: 32 elements per unit (sub-block ib of an 82-byte super-block: four grid points of 8 magnitudes,
 // each with 8 sign bits and a 4-bit scale per pair of grid points).
-struct Iq2SUnit : Activations32 {
+struct Iq2SUnit : Iq2SBlocks, Activations32 {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr bool kStaged = true;
-  struct Raw { std::uint32_t qs[1], signs[1]; std::uint32_t d, qh, sc; };
-  __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + (u / 8) * 82;
-    const int ib = static_cast<int>(u & 7);
-    r.d = ldg_u16(p);
-    load_words_unaligned<1>(p + 2 + 4 * ib, r.qs);
-    load_words_unaligned<1>(p + 34 + 4 * ib, r.signs);
-    r.qh = __ldg(p + 66 + ib);
-    r.sc = __ldg(p + 74 + ib);
-  }
   __device__ static float dot(const Raw& r, const X& x, const Codebook& cb) {
     float pair[2] = {0.0f, 0.0f};
 #pragma unroll
@@ -426,15 +462,9 @@ struct Iq2SUnit : Activations32 {
 };
 
 // Q4_0: 32 elements per unit (one 18-byte block: f16 d, 16 bytes; low nibbles are elements 0..15, high 16..31).
-struct Q4_0Unit : Activations32WithSum {
+struct Q4_0Unit : F16Nibble18Blocks, Activations32WithSum {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr bool kStaged = true;
-  struct Raw { std::uint32_t q[4]; std::uint32_t d; };
-  __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + u * 18;
-    r.d = ldg_u16(p);
-    load_words_unaligned<4>(p + 2, r.q);
-  }
   __device__ static float dot(const Raw& r, const X& x, const Codebook&) {
     float lo = 0.0f, hi = 0.0f;
 #pragma unroll
@@ -450,7 +480,7 @@ struct Q4_0Unit : Activations32WithSum {
 // Q5_0 / Q5_1: 32 elements per unit (one block: f16 d, [f16 m,] the 32 fifth bits as a u32, 16 nibble bytes as
 // Q4_0). Q5_0 codes are q − 16 (22-byte blocks, 2-byte aligned); Q5_1 weights are d·q + m (24-byte blocks).
 template <bool kMin>
-struct Q5Unit : Activations32WithSum {
+struct Q5Unit : PackedRows, Activations32WithSum {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr int kBytes = kMin ? 24 : 22, kQh = kMin ? 4 : 2;
   static constexpr bool kStaged = true;
@@ -604,7 +634,7 @@ using Q3KUnit = QLowKUnit<true>;
 
 // IQ4_XS: 32 elements per unit (sub-block ib of a 136-byte super-block: 16 bytes of IQ4_NL level indices with a
 // 6-bit scale d·(ls − 32)). Super-blocks are 8-byte aligned.
-struct Iq4XsUnit : Activations32 {
+struct Iq4XsUnit : PackedRows, Activations32 {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t q[4]; std::uint32_t d; };  // d: f16 bits, ls in bits 16..21
@@ -632,15 +662,9 @@ struct Iq4XsUnit : Activations32 {
 
 // IQ2_XXS: 32 elements per unit (sub-block ib of a 66-byte super-block: two words, four grid indices, then four
 // 7-bit sign indices and a 4-bit scale).
-struct Iq2XxsUnit : Activations32 {
+struct Iq2XxsUnit : Iq2XxsBlocks, Activations32 {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr bool kStaged = true;
-  struct Raw { std::uint32_t a[2]; std::uint32_t d; };
-  __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + (u / 8) * 66;
-    r.d = ldg_u16(p);
-    load_words_unaligned<2>(p + 2 + 8 * (u & 7), r.a);
-  }
   __device__ static float dot(const Raw& r, const X& x, const Codebook& cb) {
     float acc = 0.0f;
 #pragma unroll
@@ -652,18 +676,9 @@ struct Iq2XxsUnit : Activations32 {
 
 // IQ3_S: 32 elements per unit (sub-block ib of a 110-byte super-block: eight 9-bit indices of grid points of 4
 // magnitudes, a sign byte per 8 elements, a 4-bit scale d·(1 + 2s)).
-struct Iq3SUnit : Activations32 {
+struct Iq3SUnit : Iq3SBlocks, Activations32 {
   static constexpr int kElems = 32, kBatch = 2;
   static constexpr bool kStaged = true;
-  struct Raw { std::uint32_t qs[2], signs[1]; std::uint32_t d; };  // d: f16 bits, qh byte, scale nibble
-  __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + (u / 8) * 110;
-    const int ib = static_cast<int>(u & 7);
-    load_words_unaligned<2>(p + 2 + 8 * ib, r.qs);
-    load_words_unaligned<1>(p + 74 + 4 * ib, r.signs);
-    const std::uint32_t sc = (__ldg(p + 106 + ib / 2) >> (4 * (ib & 1))) & 0xFu;
-    r.d = ldg_u16(p) | (static_cast<std::uint32_t>(__ldg(p + 66 + ib)) << 16) | (sc << 24);
-  }
   __device__ static float dot(const Raw& r, const X& x, const Codebook& cb) {
     float acc = 0.0f;
 #pragma unroll

@@ -298,13 +298,7 @@ GLMQ_UNROLL
 };
 
 // Q8_0: 34-byte blocks (f16 d, 32 int8), 2-byte aligned.
-struct Q8_0Q8 : PackedRows {
-  struct Raw { std::uint32_t q[8]; std::uint32_t d; };
-  __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + u * 34;
-    r.d = ldg_u16(p);
-    load_words_unaligned<8>(p + 2, r.q);
-  }
+struct Q8_0Q8 : Q8_0Blocks {
   GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
   GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x) {
     int acc = 0;
@@ -344,13 +338,7 @@ GLMQ_UNROLL
 
 // IQ4_NL: 18-byte blocks (f16 d, 16 bytes: byte j = level index of element j (low nibble) and j + 16 (high)).
 // The 16 int8 levels live in four registers; byte permutes look up four indices at a time.
-struct Iq4NlQ8 : PackedRows {
-  struct Raw { std::uint32_t q[4]; std::uint32_t d; };
-  __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + u * 18;
-    r.d = ldg_u16(p);
-    load_words_unaligned<4>(p + 2, r.q);
-  }
+struct Iq4NlQ8 : F16Nibble18Blocks {
   GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
   GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) { return iq4_levels_idot(r.q, x, cb); }
   __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
@@ -390,17 +378,7 @@ GLMQ_HD int signed_grid_idot(std::uint32_t g, std::uint32_t s, int x) {
 
 // IQ2_S: 32 elements per unit (sub-block ib of an 82-byte super-block): four grid points of 8 magnitudes
 // (shared-memory grid), 8 sign bits each, a 4-bit scale per pair of grid points.
-struct Iq2SQ8 : PackedRows {
-  struct Raw { std::uint32_t qs[1], signs[1]; std::uint32_t d, qh, sc; };
-  __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + (u / 8) * 82;
-    const int ib = static_cast<int>(u & 7);
-    r.d = ldg_u16(p);
-    load_words_unaligned<1>(p + 2 + 4 * ib, r.qs);
-    load_words_unaligned<1>(p + 34 + 4 * ib, r.signs);
-    r.qh = __ldg(p + 66 + ib);
-    r.sc = __ldg(p + 74 + ib);
-  }
+struct Iq2SQ8 : Iq2SBlocks {
   GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
   // Σ ±g·x over each pair of grid points (they share a scale).
   GLMQ_HD static void idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb, int (&pair)[2]) {
@@ -425,13 +403,7 @@ GLMQ_UNROLL
 
 // Q4_0: 18-byte blocks (f16 d, 16 bytes: low nibbles are elements 0..15, high nibbles 16..31, in natural order
 // within each word). Codes are q − 8: Σ w·x ≈ d·xd·(Σ q·xq − 8·Σ xq).
-struct Q4_0Q8 : PackedRows {
-  struct Raw { std::uint32_t q[4]; std::uint32_t d; };
-  __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + u * 18;
-    r.d = ldg_u16(p);
-    load_words_unaligned<4>(p + 2, r.q);
-  }
+struct Q4_0Q8 : F16Nibble18Blocks {
   GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural_isum(b, p); }
   GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x) {
     int acc = 0;
@@ -612,13 +584,7 @@ GLMQ_UNROLL
 // IQ2_XXS: 32 elements per unit (sub-block ib of a 66-byte super-block): two words, four 8-bit indices of grid
 // points of 8 magnitudes (shared-memory grid), then four 7-bit sign indices (the parity bit completes them) and
 // a 4-bit scale d·(0.5 + ls)·0.25.
-struct Iq2XxsQ8 : PackedRows {
-  struct Raw { std::uint32_t a[2]; std::uint32_t d; };
-  __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + (u / 8) * 66;
-    r.d = ldg_u16(p);
-    load_words_unaligned<2>(p + 2 + 8 * (u & 7), r.a);
-  }
+struct Iq2XxsQ8 : Iq2XxsBlocks {
   GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
   GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
     int acc = 0;
@@ -639,16 +605,7 @@ GLMQ_UNROLL
 
 // IQ3_S: 32 elements per unit (sub-block ib of a 110-byte super-block, 2-byte aligned): eight 9-bit indices of
 // grid points of 4 magnitudes (shared-memory grid), a sign bit per element, a 4-bit scale d·(1 + 2s).
-struct Iq3SQ8 : PackedRows {
-  struct Raw { std::uint32_t qs[2], signs[1]; std::uint32_t d; };  // d: f16 bits, qh byte, scale nibble
-  __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + (u / 8) * 110;
-    const int ib = static_cast<int>(u & 7);
-    load_words_unaligned<2>(p + 2 + 8 * ib, r.qs);
-    load_words_unaligned<1>(p + 74 + 4 * ib, r.signs);
-    const std::uint32_t sc = (__ldg(p + 106 + ib / 2) >> (4 * (ib & 1))) & 0xFu;
-    r.d = ldg_u16(p) | (static_cast<std::uint32_t>(__ldg(p + 66 + ib)) << 16) | (sc << 24);
-  }
+struct Iq3SQ8 : Iq3SBlocks {
   GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
   GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
     int acc = 0;
