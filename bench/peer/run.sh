@@ -13,6 +13,7 @@
 #   CTX [512] CHUNKS [8]           llama-perplexity's method: the first CHUNKS disjoint chunks of CTX tokens of each text
 #   QUALITY_TEXTS ["code wiki"]    which texts quality scores (each build runs all of them before the next)
 #   IMATRIX_CHUNKS [16]            chunks of CTX tokens of the calibration text for llama-imatrix and glmq imatrix
+#   COV_CHUNKS [64]                chunks of the same text for glmq's input covariance (its error-feedback quantization)
 #   ROUNDS [3] NICE [-10]          speed: interleaved rounds (medians), niceness of both engines while timed
 #   THREADS [2]                    both engines, every step
 #   SPEED_THREADS ["$THREADS 1"]   speed is timed at each of these thread counts (1 thread: no barrier between
@@ -25,8 +26,11 @@
 #   llama-T               llama-quantize --imatrix imatrix-llama.gguf, T in Q8_0 Q6_K Q4_K_M IQ4_NL IQ4_XS;
 #                         IQ2_S = ftype IQ2_M with --pure (the ftype named IQ2_S gives IQ2_XS tensors);
 #                         seed = IQ4_NL --pure, routed experts IQ2_S, indexer.proj F32 (shared/docs/quant_gguf.md §7.3)
-#   glmq-T                glmq quantize --format gguf --imatrix imatrix-glmq.gguf with the same type for every tensor
-#                         as llama-T (one --tensor-type '^NAME$=TYPE' per tensor, bench/peer/gguf_info.py rules)
+#   glmq-T                glmq quantize --format gguf --imatrix imatrix-glmq.gguf --covariance covariance-glmq.gguf
+#                         (glmq's default: block scales as llama-quantize, codes chosen by error feedback through the
+#                         inputs' covariance) with the same type for every tensor as llama-T (one --tensor-type
+#                         '^NAME$=TYPE' per tensor, bench/peer/gguf_info.py rules); `--compatible` would give
+#                         llama-quantize's bytes instead (the interop tests check that, so it is not timed here)
 #   glmq-mlx-mixed-3.5, glmq-mlx-uniform-4   glmq quantize --recipe (MLX layout)
 #   mlxlm-mixed_3_6       mlx_lm.convert --quant-predicate mixed_3_6 (bench/quality_mlxlm.py), if mlx_lm imports
 # The calibration text of both imatrix runs is the same: the start of python-code-train.txt and python-docs-train.txt
@@ -43,6 +47,7 @@ CTX="${CTX:-512}"
 CHUNKS="${CHUNKS:-8}"
 QUALITY_TEXTS="${QUALITY_TEXTS:-code wiki}"
 IMATRIX_CHUNKS="${IMATRIX_CHUNKS:-16}"
+COV_CHUNKS="${COV_CHUNKS:-64}"
 ROUNDS="${ROUNDS:-3}"
 NICE="${NICE:--10}"
 THREADS="${THREADS:-2}"
@@ -60,9 +65,11 @@ export GGUF_PY="$SRC/gguf-py"
 M="$W/models" R="$W/results" K="$W/kld"
 mkdir -p "$M" "$R" "$K" "$W/logs"
 has_step() { [[ " $STEPS " == *" $1 "* ]]; }
-# The code measured: HEAD and the uncommitted files when this run started (bench/peer/table.py prints it).
-{ git -C "$here" rev-parse --short HEAD; git -C "$here" status --porcelain --untracked-files=no | wc -l; } >"$W/code.txt"
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+# The code each step measured: HEAD, the count of uncommitted tracked files and the date when the step started
+# (bench/peer/table.py prints them; steps can run at different times, e.g. quality while the machine is busy and
+# speed once it is quiet).
+code_of() { echo "$(git -C "$here" rev-parse --short HEAD) $(git -C "$here" status --porcelain --untracked-files=no | wc -l) $(date -u +%Y-%m-%dT%H:%MZ)" >"$W/code-$1.txt"; }
 # step LOG CMD...: runs CMD into LOG.part, renamed to LOG on success; skipped when LOG exists.
 step() {
   local out="$1"; shift
@@ -77,6 +84,7 @@ MLX=(glmq-mlx-mixed-3.5 glmq-mlx-uniform-4 mlxlm-mixed_3_6)
 
 # ---------------------------------------------------------------------------------------------------------- models
 if has_step models; then
+  code_of models
   if [[ ! -f "$M/llama-bf16.gguf" ]]; then
     step "$W/logs/convert.log" python3 "$here/tests/gguf/llama_convert.py" "$SRC" "$HF" "$M/llama-bf16.part.gguf" bf16
     mv "$M/llama-bf16.part.gguf" "$M/llama-bf16.gguf"
@@ -87,6 +95,8 @@ if has_step models; then
     -o "$W/imatrix-llama.gguf" -c "$CTX" --chunks "$IMATRIX_CHUNKS" -t "$THREADS"
   step "$W/logs/imatrix-glmq.log" "$GLMQ" imatrix --model "$HF" --data "$W/calib.txt" --out "$W/imatrix-glmq.gguf" \
     --ctx "$CTX" --chunks "$IMATRIX_CHUNKS" --threads "$THREADS"
+  step "$W/logs/covariance-glmq.log" "$GLMQ" imatrix --model "$HF" --data "$W/calib.txt" --out "$W/imatrix-glmq-cov.gguf" \
+    --covariance "$W/covariance-glmq.gguf" --ctx "$CTX" --chunks "$COV_CHUNKS" --threads "$THREADS"
 
   lq() {  # name ftype [llama-quantize options]
     local name="$1" ftype="$2"; shift 2
@@ -118,7 +128,7 @@ if has_step models; then
     args=()
     for r in "${rules[@]}"; do args+=(--tensor-type "$r"); done
     step "$W/logs/quantize-glmq-$t.log" "$GLMQ" quantize --format gguf --model "$HF" --out "$M/glmq-$t.part.gguf" \
-      --type Q8_0 "${args[@]}" --imatrix "$W/imatrix-glmq.gguf" --threads "$THREADS"
+      --type Q8_0 "${args[@]}" --imatrix "$W/imatrix-glmq.gguf" --covariance "$W/covariance-glmq.gguf" --threads "$THREADS"
     mv "$M/glmq-$t.part.gguf" "$M/glmq-$t.gguf"
     # The same tensor types as llama.cpp's file, or the table would compare different mixes.
     if ! diff <(python3 "$here/bench/peer/gguf_info.py" types "$M/llama-$t.gguf" | sort) \
@@ -147,6 +157,7 @@ fi
 # its own warm-up); rounds interleave the engines; medians. glmq-made GGUFs have the same tensor types and sizes as
 # llama.cpp's, so only the llama.cpp-made files are timed (by both engines), and the MLX builds by glmq.
 if has_step speed; then
+  code_of speed
   for thr in $SPEED_THREADS; do
   raw="$R/speed-t$thr.raw"
   : >"$raw"
@@ -184,6 +195,7 @@ fi
 
 # ------------------------------------------------------------------------------------------------------- synthetic
 if has_step synthetic; then
+  code_of synthetic
   if [[ ! -f "$SYNTH/synth-bf16.gguf" || ! -f "$SYNTH/synth-q4_k_m.gguf" ]]; then
     mkdir -p "$SYNTH"
     [[ -d "$SYNTH/hf" ]] || step "$SYNTH/make.log" python3 "$shared/models/make_synthetic.py" "$HF" "$SYNTH/hf"
@@ -201,6 +213,7 @@ fi
 # --save-logits); then every build is scored against its engine's base, llama-perplexity's method in both, the
 # builds the issue's targets name first.
 if has_step quality; then
+  code_of quality
   lpp() { local text="$1"; shift; "$BIN/llama-perplexity" -f "${TEXT[$text]}" --no-escape --no-repack -c "$CTX" --chunks "$CHUNKS" -t "$THREADS" "$@"; }
   gpp() { local text="$1"; shift; "$GLMQ" ppl --data "${TEXT[$text]}" --method llama --ctx "$CTX" --chunks "$CHUNKS" --threads "$THREADS" "$@"; }
   for text in $QUALITY_TEXTS; do
@@ -228,6 +241,6 @@ fi
 # ----------------------------------------------------------------------------------------------------------- table
 if has_step table; then
   python3 "$here/bench/peer/table.py" --work "$W" --repo "$here" --glmq "$GLMQ" --ctx "$CTX" --chunks "$CHUNKS" \
-    --imatrix-chunks "$IMATRIX_CHUNKS" --rounds "$ROUNDS" --nice "$NICE" --threads "$THREADS" >"$here/bench/peer.md"
+    --imatrix-chunks "$IMATRIX_CHUNKS" --cov-chunks "$COV_CHUNKS" --rounds "$ROUNDS" --nice "$NICE" --threads "$THREADS" >"$here/bench/peer.md"
   log "wrote bench/peer.md"
 fi

