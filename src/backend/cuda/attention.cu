@@ -3,6 +3,7 @@
 // All heads of a query share its selection, so tiles of 32 heads reuse each gathered latent row. Cached rows
 // are decoded from their storage format (kv_decode.cuh) as the tiles are loaded.
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kv_decode.cuh"
 #include "backend/cuda/launch_util.cuh"
@@ -60,6 +61,7 @@ __device__ __forceinline__ void tile_product(std::int64_t k_begin, std::int64_t 
 
 // grid: (selection tiles, head tiles, queries). scores[t, h, j] = scale·(q̃_h·c_sel[j] + q_pe_h·k_pe_sel[j]).
 __global__ void __launch_bounds__(kThreads) mla_scores_kernel(MlaCoreArgs a) {
+  begin_dependent_kernel();
   __shared__ std::int64_t tile_pos[kTileN];
   const std::int64_t t = blockIdx.z, h0 = blockIdx.y * kTileH, j0 = blockIdx.x * kTileN;
   const std::int64_t count = a.selection_count[t];
@@ -124,6 +126,7 @@ __device__ float softmax_block_reduce(float v, float* scratch) {
 // One block per (query, head): scores → probabilities in place over the query's selection (a block rather
 // than a warp per row: each pass then has few dependent loads per thread).
 __global__ void __launch_bounds__(kSoftmaxThreads) softmax_kernel(MlaCoreArgs a) {
+  begin_dependent_kernel();
   __shared__ float scratch[kSoftmaxThreads / 32];
   const std::int64_t row = blockIdx.x;
   const std::int64_t count = a.selection_count[row / a.heads];
@@ -144,6 +147,7 @@ __global__ void __launch_bounds__(kSoftmaxThreads) softmax_kernel(MlaCoreArgs a)
 
 // grid: (latent tiles, head tiles, queries × splits). o[t, h, :] (+)= Σ_j p[t, h, j]·c_sel[j] over the split.
 __global__ void __launch_bounds__(kThreads) mla_values_kernel(MlaCoreArgs a, int splits) {
+  begin_dependent_kernel();
   const std::int64_t t = blockIdx.z / splits, split = blockIdx.z % splits;
   const std::int64_t h0 = blockIdx.y * kTileH, c0 = blockIdx.x * kTileN;
   const std::int64_t count = a.selection_count[t];
@@ -188,17 +192,14 @@ unsigned tiles(std::int64_t n, int tile) { return static_cast<unsigned>((n + til
 void launch_mla_core(const MlaCoreArgs& a, int sm_count, cudaStream_t s) {
   if (a.nq <= 0) return;
   const dim3 score_grid(tiles(a.selection_stride, kTileN), tiles(a.heads, kTileH), static_cast<unsigned>(a.nq));
-  mla_scores_kernel<<<score_grid, kThreads, 0, s>>>(a);
-  check_launch("mla_scores");
-  softmax_kernel<<<static_cast<unsigned>(a.nq * a.heads), kSoftmaxThreads, 0, s>>>(a);
-  check_launch("mla_softmax");
+  launch("mla_scores", mla_scores_kernel, score_grid, kThreads, 0, s, a);
+  launch("mla_softmax", softmax_kernel, static_cast<unsigned>(a.nq * a.heads), kSoftmaxThreads, 0, s, a);
   // Split each query's selection so that even one query fills the chip; splits add into a zeroed output.
   const std::int64_t base = static_cast<std::int64_t>(tiles(a.latent_dim, kTileN)) * tiles(a.heads, kTileH) * a.nq;
   const int splits = static_cast<int>(std::clamp<std::int64_t>(2 * sm_count / base, 1, std::max<std::int64_t>(1, a.selection_stride / 64)));
   if (splits > 1) launch_fill(a.o_latent, 0.0f, a.nq * a.heads * a.latent_dim, s);
   const dim3 value_grid(tiles(a.latent_dim, kTileN), tiles(a.heads, kTileH), static_cast<unsigned>(a.nq * splits));
-  mla_values_kernel<<<value_grid, kThreads, 0, s>>>(a, splits);
-  check_launch("mla_values");
+  launch("mla_values", mla_values_kernel, value_grid, kThreads, 0, s, a, splits);
 }
 
 }  // namespace glmq::cuda

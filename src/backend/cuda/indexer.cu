@@ -4,6 +4,7 @@
 #include <cub/block/block_scan.cuh>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kv_decode.cuh"
 #include "backend/cuda/launch_util.cuh"
@@ -25,6 +26,7 @@ constexpr int kSelectThreads = 1024;
 // heads g, g + kHeadGroups, …; query rows are staged with 4 floats of padding, so the group's threads read
 // consecutive rows from distinct banks while the 8 positions of a warp share them (broadcast).
 __global__ void __launch_bounds__(kScoreThreads) indexer_scores_kernel(IndexerCoreArgs a) {
+  begin_dependent_kernel();
   __shared__ __align__(16) float q[kMaxQueryFloats + 4 * kMaxHeads];
   __shared__ float w[kMaxHeads];
   const std::int64_t t = blockIdx.y;
@@ -83,6 +85,7 @@ __device__ __forceinline__ std::uint32_t order_key(float f) {
 // One block per query: finds the k-th largest key by 4 rounds of 8-bit radix histograms, then writes every
 // position above it and the first (in position order) of those equal to it, ascending.
 __global__ void __launch_bounds__(kSelectThreads) topk_kernel(IndexerCoreArgs a) {
+  begin_dependent_kernel();
   using Scan = cub::BlockScan<int, kSelectThreads>;
   __shared__ typename Scan::TempStorage scan_storage;
   __shared__ int hist[256];
@@ -190,10 +193,8 @@ void launch_indexer(const IndexerCoreArgs& a, cudaStream_t s) {
     fail(ErrorKind::InvalidArgument, "indexer on CUDA needs quantized key groups of at least 4 values");
   const dim3 grid(static_cast<unsigned>((a.positions_bound + kPositionsPerBlock - 1) / kPositionsPerBlock),
                   static_cast<unsigned>(a.nq));
-  indexer_scores_kernel<<<grid, kScoreThreads, 0, s>>>(a);
-  check_launch("indexer_scores");
-  topk_kernel<<<static_cast<unsigned>(a.nq), kSelectThreads, 0, s>>>(a);
-  check_launch("indexer_topk");
+  launch("indexer_scores", indexer_scores_kernel, grid, kScoreThreads, 0, s, a);
+  launch("indexer_topk", topk_kernel, static_cast<unsigned>(a.nq), kSelectThreads, 0, s, a);
 }
 
 }  // namespace glmq::cuda

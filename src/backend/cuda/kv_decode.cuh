@@ -1,7 +1,9 @@
 #pragma once
 // Device-side decoding of cached KV rows (KvView, see kernels.h): one value or four consecutive values of a
 // row, as float32. Quantized values are scale·q + bias rounded twice (multiply, then add, never fused), as
-// the CPU's kv_row computes them, so a decoded row equals the CPU's bit for bit.
+// the CPU's kv_row computes them, so a decoded row equals the CPU's bit for bit. Rows are read with plain
+// loads, not the read-only path (__ldg): the kernels that write them may still be running when a reader starts
+// (dependent_launch.cuh).
 #include <cuda_fp16.h>
 
 #include "backend/cuda/kernels.h"
@@ -20,19 +22,19 @@ __device__ __forceinline__ float kv_affine(float scale, float bias, std::uint32_
 __device__ __forceinline__ float kv_value(const KvView& v, std::int64_t r, std::int64_t c) {
   const std::int64_t i = r * v.width + c;
   switch (v.format) {
-    case KvFormat::F32: return __ldg(reinterpret_cast<const float*>(v.data) + i);
-    case KvFormat::F16: return kv_half(__ldg(reinterpret_cast<const unsigned short*>(v.data) + i));
+    case KvFormat::F32: return *(reinterpret_cast<const float*>(v.data) + i);
+    case KvFormat::F16: return kv_half(*(reinterpret_cast<const unsigned short*>(v.data) + i));
     default: break;
   }
   const std::int64_t g = r * v.groups + (c >> v.group_shift);
   std::uint32_t code;
   if (v.format == KvFormat::Q8) {
-    code = __ldg(v.data + i);
+    code = *(v.data + i);
   } else {  // Q4: two codes per byte, low nibble first (rows hold an even number of values)
-    const std::uint32_t byte = __ldg(v.data + (i >> 1));
+    const std::uint32_t byte = *(v.data + (i >> 1));
     code = (c & 1) ? byte >> 4 : byte & 0xfu;
   }
-  return kv_affine(kv_half(__ldg(v.scales + g)), kv_half(__ldg(v.biases + g)), code);
+  return kv_affine(kv_half(*(v.scales + g)), kv_half(*(v.biases + g)), code);
 }
 
 // Values c..c+3 of cache row r, for c a multiple of 4 (width a multiple of 4, quantized groups of ≥ 4 values,
@@ -40,20 +42,20 @@ __device__ __forceinline__ float kv_value(const KvView& v, std::int64_t r, std::
 __device__ __forceinline__ float4 kv_value4(const KvView& v, std::int64_t r, std::int64_t c) {
   const std::int64_t i = r * v.width + c;
   switch (v.format) {
-    case KvFormat::F32: return __ldg(reinterpret_cast<const float4*>(v.data + 4 * i));
+    case KvFormat::F32: return *(reinterpret_cast<const float4*>(v.data + 4 * i));
     case KvFormat::F16: {
-      const uint2 h = __ldg(reinterpret_cast<const uint2*>(v.data + 2 * i));
+      const uint2 h = *(reinterpret_cast<const uint2*>(v.data + 2 * i));
       return make_float4(kv_half(h.x & 0xffffu), kv_half(h.x >> 16), kv_half(h.y & 0xffffu), kv_half(h.y >> 16));
     }
     default: break;
   }
   const std::int64_t g = r * v.groups + (c >> v.group_shift);
-  const float s = kv_half(__ldg(v.scales + g)), b = kv_half(__ldg(v.biases + g));
+  const float s = kv_half(*(v.scales + g)), b = kv_half(*(v.biases + g));
   std::uint32_t q;  // four codes, one per byte
   if (v.format == KvFormat::Q8) {
-    q = __ldg(reinterpret_cast<const unsigned int*>(v.data + i));
+    q = *(reinterpret_cast<const unsigned int*>(v.data + i));
   } else {
-    const std::uint32_t p = __ldg(reinterpret_cast<const unsigned short*>(v.data + (i >> 1)));
+    const std::uint32_t p = *(reinterpret_cast<const unsigned short*>(v.data + (i >> 1)));
     q = (p & 0xfu) | ((p >> 4 & 0xfu) << 8) | ((p >> 8 & 0xfu) << 16) | ((p >> 12) << 24);
   }
   return make_float4(kv_affine(s, b, q & 0xffu), kv_affine(s, b, q >> 8 & 0xffu), kv_affine(s, b, q >> 16 & 0xffu),
@@ -69,7 +71,7 @@ __device__ __forceinline__ void kv_value4_run(const KvView& v, std::int64_t r, s
     case KvFormat::F32:
 #pragma unroll
       for (int i = 0; i < N; ++i)
-        out[i] = c + 4 * i < limit ? __ldg(reinterpret_cast<const float4*>(v.data + 4 * (r * v.width + c + 4 * i)))
+        out[i] = c + 4 * i < limit ? *(reinterpret_cast<const float4*>(v.data + 4 * (r * v.width + c + 4 * i)))
                                    : float4{0.0f, 0.0f, 0.0f, 0.0f};
       return;
     default:
@@ -88,13 +90,13 @@ __device__ __forceinline__ void kv_values(const KvView& v, const std::int64_t (&
     case KvFormat::F32:
 #pragma unroll
       for (int i = 0; i < N; ++i)
-        out[i] = pos[i] < 0 ? 0.0f : __ldg(reinterpret_cast<const float*>(v.data) + pos[i] * v.width + c + i * c_step);
+        out[i] = pos[i] < 0 ? 0.0f : *(reinterpret_cast<const float*>(v.data) + pos[i] * v.width + c + i * c_step);
       return;
     case KvFormat::F16:
 #pragma unroll
       for (int i = 0; i < N; ++i)
         out[i] = pos[i] < 0 ? 0.0f
-                            : kv_half(__ldg(reinterpret_cast<const unsigned short*>(v.data) + pos[i] * v.width + c + i * c_step));
+                            : kv_half(*(reinterpret_cast<const unsigned short*>(v.data) + pos[i] * v.width + c + i * c_step));
       return;
     default:
 #pragma unroll

@@ -6,6 +6,7 @@
 #include <climits>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kv_decode.cuh"
 #include "backend/cuda/launch_util.cuh"
@@ -20,6 +21,7 @@ __device__ __forceinline__ std::int64_t thread_index() {
 __device__ __forceinline__ std::int64_t thread_count() { return static_cast<std::int64_t>(gridDim.x) * blockDim.x; }
 
 __global__ void store_float_kernel(KvView v, std::int64_t first, const float* src, std::int64_t stride, std::int64_t n) {
+  begin_dependent_kernel();
   for (std::int64_t i = thread_index(); i < n * v.width; i += thread_count()) {
     const std::int64_t r = i / v.width, c = i % v.width, o = (first + r) * v.width + c;
     const float x = src[r * stride + c];
@@ -35,6 +37,7 @@ __device__ __forceinline__ std::uint32_t quantize_code(float x, float bias, floa
 // One warp per (row, group).
 __global__ void store_quantized_kernel(KvView v, std::int64_t first, const float* src, std::int64_t stride,
                                        std::int64_t n) {
+  begin_dependent_kernel();
   const int lane = static_cast<int>(threadIdx.x & 31);
   const std::int64_t G = std::int64_t{1} << v.group_shift;
   const float levels = v.format == KvFormat::Q8 ? 255.0f : 15.0f;
@@ -86,6 +89,7 @@ __global__ void store_quantized_kernel(KvView v, std::int64_t first, const float
 }
 
 __global__ void load_kernel(KvView v, std::int64_t first, std::int64_t n, float* dst) {
+  begin_dependent_kernel();
   for (std::int64_t i = thread_index(); i < n * v.width; i += thread_count())
     dst[i] = kv_value(v, first + i / v.width, i % v.width);
 }
@@ -116,18 +120,15 @@ void launch_store_kv_rows(const KvView& dst, std::int64_t first, const float* sr
                           std::int64_t n, cudaStream_t s) {
   if (n <= 0) return;
   if (quantized(dst.format)) {
-    store_quantized_kernel<<<grid_for(n * dst.groups * 32), kThreads, 0, s>>>(dst, first, src, src_stride, n);
-    check_launch("store_kv_rows_quantized");
+    launch("store_kv_rows_quantized", store_quantized_kernel, grid_for(n * dst.groups * 32), kThreads, 0, s, dst, first, src, src_stride, n);
   } else {
-    store_float_kernel<<<grid_for(n * dst.width), kThreads, 0, s>>>(dst, first, src, src_stride, n);
-    check_launch("store_kv_rows");
+    launch("store_kv_rows", store_float_kernel, grid_for(n * dst.width), kThreads, 0, s, dst, first, src, src_stride, n);
   }
 }
 
 void launch_load_kv_rows(const KvView& src, std::int64_t first, std::int64_t n, float* dst, cudaStream_t s) {
   if (n <= 0) return;
-  load_kernel<<<grid_for(n * src.width), kThreads, 0, s>>>(src, first, n, dst);
-  check_launch("load_kv_rows");
+  launch("load_kv_rows", load_kernel, grid_for(n * src.width), kThreads, 0, s, src, first, n, dst);
 }
 
 }  // namespace glmq::cuda

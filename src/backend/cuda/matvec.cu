@@ -1,6 +1,7 @@
 // Fused dequantize + matrix-vector product for few tokens: groups of lanes stream R weight rows each
 // (row_dot.cuh); blocks loop over row groups (grid-stride) over a grid sized to fill the chip once.
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/row_dot.cuh"
@@ -15,6 +16,7 @@ constexpr int kRowsPerGroup = 4;
 // slice of their units each (split-K for matrices with few rows), partial sums reduced in shared memory.
 template <int KIND, int LANES>
 __global__ void __launch_bounds__(kRowThreads, 3) matvec_kernel(MatvecArgs a, int split) {
+  begin_dependent_kernel();
   extern __shared__ unsigned long long smem[];
   __shared__ float partial[kRowThreads / LANES][kRowsPerGroup];
   const DeviceWeight& w = a.w;
@@ -102,8 +104,7 @@ void launch_matvec(const MatvecArgs& a, int sm_count, cudaStream_t s) {
       const std::int64_t per_block = kGroups / split;
       const std::int64_t cap = std::max<std::int64_t>(1, std::int64_t{sm_count} * 32 / a.n_tokens);
       const dim3 grid(grid_for(groups, per_block, cap), static_cast<unsigned>(a.n_tokens));
-      matvec_kernel<KIND, LANES><<<grid, kRowThreads, row_kernel_smem_bytes<KIND>(), s>>>(a, split);
-      check_launch("matvec");
+      launch("matvec", matvec_kernel<KIND, LANES>, grid, kRowThreads, row_kernel_smem_bytes<KIND>(), s, a, split);
     });
   };
   if (!aligned) return run(std::integral_constant<int, kGenericKind>{});

@@ -3,6 +3,7 @@
 // row's columns over the warps of a block (split-K, partial sums reduced in shared memory), so that even a
 // 128-row product keeps hundreds of warps streaming.
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/q8_dot.cuh"
@@ -17,6 +18,7 @@ constexpr int kQ8Batch = 2; // units per lane whose loads are in flight together
 // One thread per 4 values, 8 threads per block of 32; rows (t, s) at x + t·tok_stride + s·seg_stride.
 __global__ void quantize_q8_kernel(const float* x, std::int64_t segments, std::int64_t tok_stride,
                                    std::int64_t seg_stride, std::int64_t cols, std::int64_t total4, Q8View out) {
+  begin_dependent_kernel();
   const unsigned lane = threadIdx.x & 31;
   const unsigned mask = 0xFFu << (lane & ~7u);  // the 8 lanes of this block of 32 (all in or all out of range)
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total4;
@@ -46,6 +48,7 @@ __global__ void quantize_q8_kernel(const float* x, std::int64_t segments, std::i
 // of their units each. grid: (row-group blocks, tokens).
 template <int KIND, int LANES>
 __global__ void __launch_bounds__(kQ8Threads) matvec_q8_kernel(MatvecArgs a, Q8View xq, int split) {
+  allow_dependents();  // waits in q8_rows_dot, once the first weight loads are in flight
   extern __shared__ unsigned long long smem[];
   __shared__ float partial[kQ8Threads / LANES][kQ8Rows];
   using U = Q8Unit<KIND>;
@@ -75,6 +78,7 @@ __global__ void __launch_bounds__(kQ8Threads) matvec_q8_kernel(MatvecArgs a, Q8V
     const Q8Row x[1] = {{xq.q + xrow * w.cols, xq.ds + xrow * (w.cols / 32)}};
     float acc[kQ8Rows] = {};
     q8_rows_dot<KIND, LANES, kQ8Rows, kQ8Batch, true>(rows, x, begin, end, cb, acc);
+    wait_for_inputs();
 #pragma unroll
     for (int k = 0; k < kQ8Rows; ++k) acc[k] = lanes_sum<LANES>(acc[k]);
     float* y = a.y + t * a.y_token_stride + seg * rows_per_seg;
@@ -129,9 +133,7 @@ void launch_quantize_q8(const float* x, std::int64_t n_tok, std::int64_t segment
   if (cols % 32 != 0) fail(ErrorKind::InvalidArgument, "int8 activations need rows of a multiple of 32 values");
   const std::int64_t total4 = n_tok * segments * cols / 4;
   if (total4 <= 0) return;
-  quantize_q8_kernel<<<grid_for(total4, kThreads, 4096), kThreads, 0, s>>>(x, segments, tok_stride, seg_stride, cols,
-                                                                           total4, out);
-  check_launch("quantize_q8");
+  launch("quantize_q8", quantize_q8_kernel, grid_for(total4, kThreads, 4096), kThreads, 0, s, x, segments, tok_stride, seg_stride, cols, total4, out);
 }
 
 void launch_matvec_q8(const MatvecArgs& a, const Q8View& xq, int sm_count, cudaStream_t s) {
@@ -150,8 +152,7 @@ void launch_matvec_q8(const MatvecArgs& a, const Q8View& xq, int sm_count, cudaS
         while (split < kGroups && groups * a.n_tokens * split < std::int64_t{16} * sm_count) split *= 2;
       const std::int64_t per_block = kGroups / split;
       const dim3 grid(grid_for(groups, per_block, 1 << 16), static_cast<unsigned>(a.n_tokens));
-      matvec_q8_kernel<KIND, LANES><<<grid, kQ8Threads, q8_codebook_smem_bytes<KIND>(), s>>>(a, xq, split);
-      check_launch("matvec_q8");
+      launch("matvec_q8", matvec_q8_kernel<KIND, LANES>, grid, kQ8Threads, q8_codebook_smem_bytes<KIND>(), s, a, xq, split);
     };
     if (a.w.cols / 32 >= 48) return run(std::integral_constant<int, 32>{});
     run(std::integral_constant<int, 8>{});

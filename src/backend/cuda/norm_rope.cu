@@ -1,5 +1,6 @@
 // RMSNorm, LayerNorm (one block per row) and rotary embeddings.
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/q8_dot.cuh"
@@ -24,6 +25,7 @@ __device__ float block_sum(float v) {
 
 __global__ void rms_norm_kernel(const float* x, std::int64_t x_stride, const float* w, std::int64_t dim, float eps,
                                 float* y) {
+  begin_dependent_kernel();
   const float* xr = x + blockIdx.x * x_stride;
   float* yr = y + blockIdx.x * dim;
   float ss = 0.0f;
@@ -39,6 +41,7 @@ __global__ void rms_norm_kernel(const float* x, std::int64_t x_stride, const flo
 constexpr int kNormQ8Threads = 1024, kNormQ8MaxPerWarp = 8;
 __global__ void __launch_bounds__(kNormQ8Threads) rms_norm_q8_kernel(const float* x, std::int64_t x_stride, const float* w,
                                                                      std::int64_t dim, float eps, float* y, Q8View out) {
+  begin_dependent_kernel();
   const float* xr = x + blockIdx.x * x_stride;
   float* yr = y + blockIdx.x * dim;
   const int lane = static_cast<int>(threadIdx.x & 31), warp = static_cast<int>(threadIdx.x >> 5);
@@ -66,6 +69,7 @@ __global__ void __launch_bounds__(kNormQ8Threads) rms_norm_q8_kernel(const float
 }
 
 __global__ void layer_norm_kernel(const float* x, const float* w, const float* b, std::int64_t dim, float eps, float* y) {
+  begin_dependent_kernel();
   const float* xr = x + blockIdx.x * dim;
   float* yr = y + blockIdx.x * dim;
   float sum = 0.0f;
@@ -81,6 +85,7 @@ __global__ void layer_norm_kernel(const float* x, const float* w, const float* b
 // double), exactly as the CPU reference and HF do: DSA top-k near-ties flip on tiny q/k drift.
 __global__ void rope_kernel(float* x, std::int64_t row_stride, std::int64_t head_stride, std::int64_t offset,
                             const std::int32_t* positions, RopeTable t) {
+  begin_dependent_kernel();
   const std::int64_t row = blockIdx.x, head = blockIdx.y;
   float* v = x + row * row_stride + head * head_stride + offset;
   const float pos = static_cast<float>(positions[row]);
@@ -104,8 +109,7 @@ unsigned norm_threads(std::int64_t dim) { return dim >= 1024 ? 1024u : dim >= 25
 void launch_rms_norm(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
                      float* y, cudaStream_t s) {
   if (n <= 0) return;
-  rms_norm_kernel<<<static_cast<unsigned>(n), norm_threads(dim), 0, s>>>(x, x_stride, w, dim, eps, y);
-  check_launch("rms_norm");
+  launch("rms_norm", rms_norm_kernel, static_cast<unsigned>(n), norm_threads(dim), 0, s, x, x_stride, w, dim, eps, y);
 }
 
 bool rms_norm_q8_applies(std::int64_t dim) { return dim % 32 == 0 && dim <= 32 * kNormQ8Threads / 32 * kNormQ8MaxPerWarp; }
@@ -114,23 +118,20 @@ void launch_rms_norm_q8(const float* x, std::int64_t x_stride, const float* w, s
                         float* y, const Q8View& out, cudaStream_t s) {
   if (n <= 0) return;
   if (!rms_norm_q8_applies(dim)) fail(ErrorKind::InvalidArgument, "rms_norm_q8: dim " + std::to_string(dim) + " unsupported");
-  rms_norm_q8_kernel<<<static_cast<unsigned>(n), kNormQ8Threads, 0, s>>>(x, x_stride, w, dim, eps, y, out);
-  check_launch("rms_norm_q8");
+  launch("rms_norm_q8", rms_norm_q8_kernel, static_cast<unsigned>(n), kNormQ8Threads, 0, s, x, x_stride, w, dim, eps, y, out);
 }
 
 void launch_layer_norm(const float* x, const float* w, const float* b, std::int64_t n, std::int64_t dim, float eps, float* y,
                        cudaStream_t s) {
   if (n <= 0) return;
-  layer_norm_kernel<<<static_cast<unsigned>(n), norm_threads(dim), 0, s>>>(x, w, b, dim, eps, y);
-  check_launch("layer_norm");
+  launch("layer_norm", layer_norm_kernel, static_cast<unsigned>(n), norm_threads(dim), 0, s, x, w, b, dim, eps, y);
 }
 
 void launch_rope(float* x, std::int64_t n, std::int64_t row_stride, std::int64_t heads, std::int64_t head_stride,
                  std::int64_t offset, const std::int32_t* positions, const RopeTable& table, cudaStream_t s) {
   if (n <= 0 || heads <= 0) return;
   const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(heads));
-  rope_kernel<<<grid, 64, 0, s>>>(x, row_stride, head_stride, offset, positions, table);
-  check_launch("rope");
+  launch("rope", rope_kernel, grid, 64, 0, s, x, row_stride, head_stride, offset, positions, table);
 }
 
 }  // namespace glmq::cuda

@@ -4,6 +4,10 @@
 // per step it issues the loads of NB units of all R rows before decoding any (bytes in flight hide the
 // memory latency). Activations come from global memory (a few KB, L1-resident; the weights bypass L1):
 // with SHARED_X all rows multiply one activation row, decoded once per unit; otherwise row k has its own.
+// The first step's weight loads are issued before wait_for_inputs (dependent_launch.cuh): they are in flight
+// while the previous kernel finishes; the activations are read after it. A lane without units does not wait
+// here, so the caller waits again before its stores.
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/q8_units.cuh"
 
 namespace glmq::cuda {
@@ -34,6 +38,7 @@ __device__ __forceinline__ void q8_rows_dot(const typename Q8Unit<KIND>::Row (&r
         for (int k = 0; k < R; ++k) U::load(row[k], u, raw[j][k]);
       }
     }
+    if (u0 == begin + lane) wait_for_inputs();
 #pragma unroll
     for (int j = 0; j < NB; ++j) {
       const int u = u0 + j * LANES;

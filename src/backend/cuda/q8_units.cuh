@@ -123,12 +123,15 @@ __device__ __forceinline__ std::uint32_t ld_stream4(const void* p) {
   return v;
 }
 
+// Activations are written by the kernel before, which may still be running when this one starts
+// (dependent_launch.cuh): plain (coherent) loads, never the read-only path (__ldg), whose contract — the data
+// does not change while the kernel runs — that overlap breaks.
 __device__ __forceinline__ void load_q8_block(const Q8Row& x, int u, Q8Block& b) {
   const int4* p = reinterpret_cast<const int4*>(x.q + 32 * u);
-  const int4 lo = __ldg(p), hi = __ldg(p + 1);
+  const int4 lo = p[0], hi = p[1];
   b.n[0] = lo.x; b.n[1] = lo.y; b.n[2] = lo.z; b.n[3] = lo.w;
   b.n[4] = hi.x; b.n[5] = hi.y; b.n[6] = hi.z; b.n[7] = hi.w;
-  const float2 ds = __ldg(x.ds + u);
+  const float2 ds = x.ds[u];
   b.d = ds.x;
   b.sum = ds.y;
 }

@@ -3,6 +3,7 @@
 #include <climits>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/weight_decode.cuh"
 
@@ -36,6 +37,7 @@ __device__ void block_argmax(float v, int i, float* sv, int* si, float& out_v, i
 }
 
 __global__ void __launch_bounds__(kRouteThreads) route_kernel(RouteArgs a) {
+  begin_dependent_kernel();
   __shared__ float prob[kMaxExperts], choice[kMaxExperts], group_score[kMaxGroups];
   __shared__ float sv[32];
   __shared__ int si[32];
@@ -107,8 +109,7 @@ void launch_moe_route(const RouteArgs& a, cudaStream_t s) {
   if (a.n_experts > kMaxExperts || a.n_group > kMaxGroups || a.top_k > kMaxTopK || a.top_k > a.n_experts)
     fail(ErrorKind::InvalidArgument, "moe_route on CUDA supports up to " + std::to_string(kMaxExperts) + " experts, " +
                                          std::to_string(kMaxGroups) + " groups and top-" + std::to_string(kMaxTopK));
-  route_kernel<<<static_cast<unsigned>(a.n_tokens), kRouteThreads, 0, s>>>(a);
-  check_launch("moe_route");
+  launch("moe_route", route_kernel, static_cast<unsigned>(a.n_tokens), kRouteThreads, 0, s, a);
 }
 
 }  // namespace glmq::cuda

@@ -129,7 +129,9 @@ __device__ __forceinline__ void group_rows_dot(const DeviceWeight* const (&mats)
 #pragma unroll
         for (int i = 0; i < kRange / 4 / LANES; ++i) {
           const int e = 4 * (lane + LANES * i);
-          if (e < left) *reinterpret_cast<float4*>(dst + e + (e >> 5) * 4) = __ldg(src + lane + LANES * i);
+          // A plain load: the activations may be written by the kernel before while this one starts
+          // (dependent_launch.cuh), which the read-only path (__ldg) does not allow.
+          if (e < left) *reinterpret_cast<float4*>(dst + e + (e >> 5) * 4) = src[lane + LANES * i];
         }
       }
       __syncwarp();

@@ -4,6 +4,7 @@
 // Both launches spread every slot's row groups over one grid (row_dot.cuh), so all multiprocessors stream
 // weights whatever the number of slots.
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/row_dot.cuh"
@@ -24,6 +25,7 @@ __device__ __forceinline__ std::int32_t slot_expert(const GroupedSwigluArgs& a, 
 
 template <int KIND, int LANES>
 __global__ void __launch_bounds__(kRowThreads, 3) gate_up_kernel(GroupedSwigluArgs a) {
+  begin_dependent_kernel();
   extern __shared__ unsigned long long smem[];
   const Codebook cb = stage_codebook<KIND>(a.probe.gate, smem);
   const std::int64_t rows = a.probe.gate.rows, cols = a.probe.gate.cols;
@@ -48,6 +50,7 @@ __global__ void __launch_bounds__(kRowThreads, 3) gate_up_kernel(GroupedSwigluAr
 
 template <int KIND, int LANES>
 __global__ void __launch_bounds__(kRowThreads, 3) down_kernel(GroupedSwigluArgs a) {
+  begin_dependent_kernel();
   extern __shared__ unsigned long long smem[];
   const Codebook cb = stage_codebook<KIND>(a.probe.down, smem);
   const std::int64_t rows = a.probe.down.rows, cols = a.probe.down.cols;
@@ -82,6 +85,7 @@ __global__ void __launch_bounds__(kRowThreads, 3) down_kernel(GroupedSwigluArgs 
 }
 
 __global__ void sum_slots_kernel(const float* y, std::int64_t n_tokens, std::int64_t top_k, std::int64_t width, float* out) {
+  begin_dependent_kernel();
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n_tokens * width;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t t = i / width, c = i % width;
@@ -110,22 +114,19 @@ void launch_grouped_swiglu(const GroupedSwigluArgs& a, int sm_count, cudaStream_
   dispatch_rows(gate, a.x, [&](auto kind, auto lanes) {
     constexpr int KIND = decltype(kind)::value, LANES = decltype(lanes)::value;
     const std::int64_t groups = (gate.rows + kGateUpRows - 1) / kGateUpRows * a.n_slots;
-    gate_up_kernel<KIND, LANES><<<row_group_grid(groups, LANES, 1, sm_count), kRowThreads, row_kernel_smem_bytes<KIND>(), s>>>(a);
-    check_launch("grouped gate_up");
+    launch("grouped gate_up", gate_up_kernel<KIND, LANES>, row_group_grid(groups, LANES, 1, sm_count), kRowThreads, row_kernel_smem_bytes<KIND>(), s, a);
   });
   dispatch_rows(down, a.h, [&](auto kind, auto lanes) {
     constexpr int KIND = decltype(kind)::value, LANES = decltype(lanes)::value;
     const std::int64_t groups = (down.rows + kDownRows - 1) / kDownRows * a.n_slots;
-    down_kernel<KIND, LANES><<<row_group_grid(groups, LANES, 1, sm_count), kRowThreads, row_kernel_smem_bytes<KIND>(), s>>>(a);
-    check_launch("grouped down");
+    launch("grouped down", down_kernel<KIND, LANES>, row_group_grid(groups, LANES, 1, sm_count), kRowThreads, row_kernel_smem_bytes<KIND>(), s, a);
   });
 }
 
 void launch_sum_slots(const float* y, std::int64_t n_tokens, std::int64_t top_k, std::int64_t width, float* out,
                       cudaStream_t s) {
   if (n_tokens * width <= 0) return;
-  sum_slots_kernel<<<grid_for(n_tokens * width), kThreads, 0, s>>>(y, n_tokens, top_k, width, out);
-  check_launch("sum_slots");
+  launch("sum_slots", sum_slots_kernel, grid_for(n_tokens * width), kThreads, 0, s, y, n_tokens, top_k, width, out);
 }
 
 }  // namespace glmq::cuda

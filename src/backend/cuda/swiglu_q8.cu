@@ -4,6 +4,7 @@
 // computes a few output rows for all of a token's slots (one warp per slot) and adds Σ_k weight_k·down_k·h_k
 // into the output in slot order (no per-slot buffer, no separate sum launch, one writer per element).
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/q8_dot.cuh"
@@ -33,10 +34,14 @@ __device__ __forceinline__ std::int32_t slot_expert(const GroupedSwigluQ8Args& a
 // grid: n_slots × (inter / 32) blocks of kGateUpThreads; warp w takes rows 2w, 2w + 1 of the block's tile.
 template <int KIND>
 __global__ void __launch_bounds__(kGateUpThreads) gate_up_q8_kernel(GroupedSwigluQ8Args a) {
+  allow_dependents();
   extern __shared__ unsigned long long smem[];
   __shared__ float tile[kTileRows];
   using U = Q8Unit<KIND>;
   const Q8Codebook cb = stage_q8_codebook<KIND>(a.probe.gate, smem);
+  // A shared expert's weights are known before the previous kernel ends (q8_rows_dot waits after its first
+  // loads); routed slots read their expert ids first.
+  if (a.expert_ids) wait_for_inputs();
   const std::int64_t inter = a.probe.gate.rows, hidden = a.probe.gate.cols;
   const std::int64_t tiles = inter / kTileRows;
   const std::int64_t slot = blockIdx.x / tiles, tile0 = (blockIdx.x % tiles) * kTileRows;
@@ -48,6 +53,7 @@ __global__ void __launch_bounds__(kGateUpThreads) gate_up_q8_kernel(GroupedSwigl
   const typename U::Row rows[4] = {U::row(e.gate, r), U::row(e.up, r), U::row(e.gate, r + 1), U::row(e.up, r + 1)};
   float acc[4] = {};
   q8_rows_dot<KIND, 32, 4, q8_batch<KIND>(), true>(rows, x, 0, static_cast<int>(hidden / 32), cb, acc);
+  wait_for_inputs();
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     const float g = lanes_sum<32>(acc[2 * i]), u = lanes_sum<32>(acc[2 * i + 1]);
@@ -64,10 +70,12 @@ __global__ void __launch_bounds__(kGateUpThreads) gate_up_q8_kernel(GroupedSwigl
 // slot k's expert with that slot's h (shared by the rows); the slots' sums are added in slot order.
 template <int KIND>
 __global__ void __launch_bounds__(32 * kMaxDownSlots) down_q8_kernel(GroupedSwigluQ8Args a) {
+  allow_dependents();
   extern __shared__ unsigned long long smem[];
   __shared__ float partial[kMaxDownSlots][kDownRows];
   using U = Q8Unit<KIND>;
   const Q8Codebook cb = stage_q8_codebook<KIND>(a.probe.down, smem);
+  if (a.expert_ids) wait_for_inputs();
   const std::int64_t hidden = a.probe.down.rows, inter = a.probe.down.cols;
   const std::int64_t blocks_per_token = (hidden + kDownRows - 1) / kDownRows;
   const std::int64_t t = blockIdx.x / blocks_per_token, r0 = (blockIdx.x % blocks_per_token) * kDownRows;
@@ -80,6 +88,7 @@ __global__ void __launch_bounds__(32 * kMaxDownSlots) down_q8_kernel(GroupedSwig
   const Q8Row x[1] = {{a.h.q + slot * inter, a.h.ds + slot * (inter / 32)}};
   float acc[kDownRows] = {};
   q8_rows_dot<KIND, 32, kDownRows, (q8_batch<KIND>() < 2 ? 1 : 2), true>(rows, x, 0, static_cast<int>(inter / 32), cb, acc);
+  wait_for_inputs();
   const float weight = a.slot_weights ? a.slot_weights[slot] : 1.0f;
 #pragma unroll
   for (int i = 0; i < kDownRows; ++i) {
@@ -109,14 +118,12 @@ void launch_grouped_swiglu_q8(const GroupedSwigluQ8Args& a, cudaStream_t s) {
   dispatch_q8_kind(gate, [&](auto kind) {
     constexpr int KIND = decltype(kind)::value;
     const auto blocks = static_cast<unsigned>(a.n_slots * (gate.rows / kTileRows));
-    gate_up_q8_kernel<KIND><<<blocks, kGateUpThreads, q8_codebook_smem_bytes<KIND>(), s>>>(a);
-    check_launch("gate_up_q8");
+    launch("gate_up_q8", gate_up_q8_kernel<KIND>, blocks, kGateUpThreads, q8_codebook_smem_bytes<KIND>(), s, a);
   });
   dispatch_q8_kind(down, [&](auto kind) {
     constexpr int KIND = decltype(kind)::value;
     const auto blocks = static_cast<unsigned>(a.n_tokens * ((down.rows + kDownRows - 1) / kDownRows));
-    down_q8_kernel<KIND><<<blocks, static_cast<unsigned>(32 * a.top_k), q8_codebook_smem_bytes<KIND>(), s>>>(a);
-    check_launch("down_q8");
+    launch("down_q8", down_q8_kernel<KIND>, blocks, static_cast<unsigned>(32 * a.top_k), q8_codebook_smem_bytes<KIND>(), s, a);
   });
 }
 

@@ -1,0 +1,54 @@
+#pragma once
+// Programmatic dependent launch (Hopper): every kernel of the backend is launched with
+// cudaLaunchAttributeProgrammaticStreamSerialization, so the next kernel in the stream may already be resident
+// (launched, its codebooks staged, its first weight loads issued) while the one before it finishes. A decode
+// step is ~35 dependent kernels per layer, most of them a few microseconds long, so the launch and ramp-up
+// each would otherwise add between two kernels is a large part of the step.
+//
+// The contract every kernel of the backend keeps (the launch below is only correct with it):
+//  - allow_dependents() first: the next kernel may launch once every block of this one has started;
+//  - wait_for_inputs() in every block before it reads memory an earlier kernel or copy wrote, and before any
+//    store (the kernel before may still read what this one overwrites). Weights and codebooks do not change
+//    while kernels run, so they may be read before. Since every block waits before it exits, no kernel
+//    completes before its predecessor, and ordering stays transitive down the stream (a kernel that waits
+//    only for its direct predecessor also sees everything before it).
+// Launched without the attribute (or after a copy), griddepcontrol.wait returns at once; GLMQ_CUDA_SERIAL_LAUNCH=1
+// in the environment launches every kernel so (plain stream order), to measure what the overlap gains.
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdlib>
+#include <utility>
+
+#include "backend/cuda/cuda_check.h"
+
+namespace glmq::cuda {
+
+__device__ __forceinline__ void allow_dependents() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+__device__ __forceinline__ void wait_for_inputs() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+// Both, for kernels that have nothing to do before their inputs are ready.
+__device__ __forceinline__ void begin_dependent_kernel() {
+  allow_dependents();
+  wait_for_inputs();
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent of the stream's previous kernel;
+// checks the launch (`name` in the error).
+template <typename... Params, typename... Args>
+void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream,
+            Args&&... args) {
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  static const bool serial = std::getenv("GLMQ_CUDA_SERIAL_LAUNCH") != nullptr;
+  config.attrs = &attribute;
+  config.numAttrs = serial ? 0 : 1;
+  check(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...), name);
+}
+
+}  // namespace glmq::cuda
