@@ -19,28 +19,9 @@ constexpr int kMaxTopK = 64;
 // (value, index) pairs compare higher value first, then lower index: the CPU reference's order.
 __device__ __forceinline__ bool better(float v, int i, float bv, int bi) { return v > bv || (v == bv && i < bi); }
 
-__device__ void block_argmax(float v, int i, float* sv, int* si, float& out_v, int& out_i) {
-  const int lane = static_cast<int>(threadIdx.x & 31), warp = static_cast<int>(threadIdx.x >> 5);
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    const float ov = __shfl_xor_sync(0xffffffffu, v, o);
-    const int oi = __shfl_xor_sync(0xffffffffu, i, o);
-    if (better(ov, oi, v, i)) { v = ov; i = oi; }
-  }
-  __syncthreads();
-  if (lane == 0) { sv[warp] = v; si[warp] = i; }
-  __syncthreads();
-  out_v = sv[0];
-  out_i = si[0];
-  for (int w = 1; w < static_cast<int>(blockDim.x >> 5); ++w)
-    if (better(sv[w], si[w], out_v, out_i)) { out_v = sv[w]; out_i = si[w]; }
-}
-
 __global__ void __launch_bounds__(kRouteThreads) route_kernel(RouteArgs a) {
   begin_dependent_kernel();
   __shared__ float prob[kMaxExperts], choice[kMaxExperts], group_score[kMaxGroups];
-  __shared__ float sv[32];
-  __shared__ int si[32];
   __shared__ int chosen[kMaxTopK];
   const std::int64_t t = blockIdx.x;
   const int E = static_cast<int>(a.n_experts);
@@ -77,20 +58,27 @@ __global__ void __launch_bounds__(kRouteThreads) route_kernel(RouteArgs a) {
     }
     __syncthreads();
   }
-  for (int k = 0; k < a.top_k; ++k) {
-    float v = -INFINITY;
-    int i = INT_MAX;
-    for (int e = static_cast<int>(threadIdx.x); e < E; e += kRouteThreads)
-      if (better(choice[e], e, v, i)) { v = choice[e]; i = e; }
-    float bv;
-    int bi;
-    block_argmax(v, i, sv, si, bv, bi);
-    if (threadIdx.x == 0) {
-      chosen[k] = bi;
-      choice[bi] = NAN;  // never better than anything: not chosen twice, even among masked (-inf) experts
+  // The top-k by warp 0 alone: k rounds of a lane-local scan and a shuffle argmax, no block barriers (the
+  // block-wide argmax took three barriers a round). The lane holding the winner marks it, so each lane only
+  // rereads the entries it wrote.
+  if (threadIdx.x < 32) {
+    const int lane = static_cast<int>(threadIdx.x);
+    for (int k = 0; k < a.top_k; ++k) {
+      float v = -INFINITY;
+      int i = INT_MAX;
+      for (int e = lane; e < E; e += 32)
+        if (better(choice[e], e, v, i)) { v = choice[e]; i = e; }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, i, o);
+        if (better(ov, oi, v, i)) { v = ov; i = oi; }
+      }
+      if (lane == 0) chosen[k] = i;
+      if (i % 32 == lane) choice[i] = NAN;  // never better than anything: not chosen twice, even among masked (-inf) experts
     }
-    __syncthreads();
   }
+  __syncthreads();
   if (threadIdx.x == 0) {
     float sum = 0.0f;
     for (int k = 0; k < a.top_k; ++k) sum += prob[chosen[k]];
