@@ -20,7 +20,9 @@ constexpr int kPositionsPerBlock = kScoreThreads / kHeadGroups;
 constexpr int kMaxQueryFloats = 8192;  // heads × head_dim staged in shared memory
 constexpr int kMaxHeads = 64;
 constexpr int kKeyChunk = 8;  // float4s of a key row loaded together
+constexpr int kStageVectors = 8;  // float4s of the query a thread loads together
 constexpr int kSelectThreads = 1024;
+constexpr int kCachedKeys = 8;  // keys per thread the top-k keeps in registers (contexts up to 8K in one read)
 
 // grid: (position blocks, queries). kHeadGroups consecutive threads score one position, thread g taking
 // heads g, g + kHeadGroups, …; query rows are staged with 4 floats of padding, so the group's threads read
@@ -34,9 +36,22 @@ __global__ void __launch_bounds__(kScoreThreads) indexer_scores_kernel(IndexerCo
   if (visible <= a.topk) return;  // everything visible is selected; no scores needed
   const int H = static_cast<int>(a.heads), D = static_cast<int>(a.head_dim), stride = D + 4;
   const int per_group = (H + kHeadGroups - 1) / kHeadGroups;
-  for (int e = static_cast<int>(threadIdx.x); e < H * D; e += blockDim.x) {
-    const int h = e / D, d = e % D;
-    q[h * stride + d] = a.q[t * H * D + e];
+  // The query as float4s (D is a multiple of 4), all of a thread's loads issued before any store: a plain
+  // strided loop waited on one load at a time, 32 round trips per block at 32 heads × 128.
+  const float4* q4 = reinterpret_cast<const float4*>(a.q + t * H * D);
+  const int D4 = D / 4, n4 = H * D4;
+  for (int e0 = 0; e0 < n4; e0 += kStageVectors * kScoreThreads) {
+    float4 v[kStageVectors];
+#pragma unroll
+    for (int i = 0; i < kStageVectors; ++i) {
+      const int e = e0 + i * kScoreThreads + static_cast<int>(threadIdx.x);
+      if (e < n4) v[i] = q4[e];
+    }
+#pragma unroll
+    for (int i = 0; i < kStageVectors; ++i) {
+      const int e = e0 + i * kScoreThreads + static_cast<int>(threadIdx.x);
+      if (e < n4) *reinterpret_cast<float4*>(q + (e / D4) * stride + 4 * (e % D4)) = v[i];
+    }
   }
   for (int h = static_cast<int>(threadIdx.x); h < H; h += blockDim.x) w[h] = a.head_weights[t * H + h];
   __syncthreads();
@@ -105,13 +120,26 @@ __global__ void __launch_bounds__(kSelectThreads) topk_kernel(IndexerCoreArgs a)
     s_prefix = 0;
     s_remaining = static_cast<int>(a.topk);
   }
+  // The keys of the first kCachedKeys · blockDim positions, read once for the 4 rounds (each round re-reading
+  // them waited on one load per stride of the loop).
+  std::uint32_t cached[kCachedKeys];
+#pragma unroll
+  for (int i = 0; i < kCachedKeys; ++i) {
+    const std::int64_t j = threadIdx.x + static_cast<std::int64_t>(i) * blockDim.x;
+    cached[i] = j < visible ? order_key(scores[j]) : 0u;
+  }
   for (int round = 0; round < 4; ++round) {
     const int shift = 24 - 8 * round;
     for (int i = static_cast<int>(threadIdx.x); i < 256; i += blockDim.x) hist[i] = 0;
     __syncthreads();
     const std::uint32_t prefix = s_prefix;
     const std::uint32_t high_mask = round == 0 ? 0u : (0xffffffffu << (shift + 8));
-    for (std::int64_t j = threadIdx.x; j < visible; j += blockDim.x) {
+#pragma unroll
+    for (int i = 0; i < kCachedKeys; ++i) {
+      const std::int64_t j = threadIdx.x + static_cast<std::int64_t>(i) * blockDim.x;
+      if (j < visible && (cached[i] & high_mask) == prefix) atomicAdd(&hist[(cached[i] >> shift) & 0xffu], 1);
+    }
+    for (std::int64_t j = threadIdx.x + static_cast<std::int64_t>(kCachedKeys) * blockDim.x; j < visible; j += blockDim.x) {
       const std::uint32_t key = order_key(scores[j]);
       if ((key & high_mask) == prefix) atomicAdd(&hist[(key >> shift) & 0xffu], 1);
     }
