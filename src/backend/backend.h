@@ -106,6 +106,13 @@ class Backend {
   virtual void rope(float* x, std::int64_t n, std::int64_t row_stride, std::int64_t heads, std::int64_t head_stride,
                     std::int64_t offset, const std::int32_t* positions, const RopeSpec& spec) = 0;
   virtual void add(float* x, const float* y, std::int64_t count) = 0;       // x += y
+  // x += y over n rows of `dim` values, then out = rms_norm(x) (rows dim apart): the residual add and the
+  // next sublayer's norm as one op, which a device backend can do in one pass over x.
+  virtual void add_rms_norm(float* x, const float* y, const float* w, std::int64_t n, std::int64_t dim, float eps,
+                            float* out) {
+    add(x, y, n * dim);
+    rms_norm(x, dim, w, n, dim, eps, out);
+  }
   virtual void scale(float* x, float s, std::int64_t count) = 0;            // x *= s
   // out[t, i] = silu(gate[t, i]) · up[t, i]
   virtual void silu_mul(const float* gate, const float* up, std::int64_t count, float* out) = 0;

@@ -95,14 +95,20 @@ const float* Forward::run_batch(std::span<const SequenceChunk> chunks, ForwardTr
     trace->selection.assign(static_cast<std::size_t>(c_.num_hidden_layers), {});
     record_hidden();
   }
+  // Each residual add is fused with the norm after it (the next layer's attention norm after the FFN).
+  const auto eps = static_cast<float>(c_.rms_norm_eps);
+  if (c_.num_hidden_layers > 0) be_.rms_norm(x_.data(), H, w_.layers[0].attn_norm.data(), n, H, eps, a_.data());
   for (std::int64_t l = 0; l < c_.num_hidden_layers; ++l) {
     const LayerWeights& L = w_.layers[static_cast<std::size_t>(l)];
-    be_.rms_norm(x_.data(), H, L.attn_norm.data(), n, H, static_cast<float>(c_.rms_norm_eps), a_.data());
     attention(l, n, chunks, trace);
-    be_.add(x_.data(), proj_.data(), n * H);
-    be_.rms_norm(x_.data(), H, L.ffn_norm.data(), n, H, static_cast<float>(c_.rms_norm_eps), a_.data());
+    be_.add_rms_norm(x_.data(), proj_.data(), L.ffn_norm.data(), n, H, eps, a_.data());
     feed_forward(l, n);
-    be_.add(x_.data(), ffn_.data(), n * H);
+    if (l + 1 < c_.num_hidden_layers) {
+      be_.add_rms_norm(x_.data(), ffn_.data(), w_.layers[static_cast<std::size_t>(l + 1)].attn_norm.data(), n, H, eps,
+                       a_.data());
+    } else {
+      be_.add(x_.data(), ffn_.data(), n * H);
+    }
     if (trace) record_hidden();
   }
   for (std::size_t c = 0; c < chunks.size(); ++c) chunks[c].cache->set_length(chunk_pos0_[c] + chunks[c].n);

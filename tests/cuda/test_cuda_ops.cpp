@@ -112,6 +112,23 @@ TEST_F(CudaOps, NormsRopeElementwiseEmbed) {
   gpu.rms_norm(dx.data(), dim, w.data(), n, dim, 1e-5f, dy.data());
   EXPECT_LE(relative_max_error(dy.get(), want), 1e-5) << "rms_norm";
 
+  // The residual add fused with the norm (the int8 decode path's one-launch version at n ≤ 8 and a dim of whole
+  // blocks of 32, else the default add + rms_norm): x is the exact float sum, the norm as rms_norm's.
+  for (std::int64_t rows : {n, std::int64_t{12}}) {
+    for (std::int64_t width : {dim, std::int64_t{6144}}) {
+      auto h = random_vec(static_cast<std::size_t>(rows * width), rng, 2.0f);
+      auto r = random_vec(h.size(), rng);
+      auto g = random_vec(static_cast<std::size_t>(width), rng);
+      DeviceArray<float> dh(gpu, h), dr(gpu, r), dout(gpu, h.size());
+      std::vector<float> out(h.size());
+      gpu.forget_weights();  // g may reuse the host address of an earlier, freed norm weight the device cached
+      cpu.add_rms_norm(h.data(), r.data(), g.data(), rows, width, 1e-5f, out.data());
+      gpu.add_rms_norm(dh.data(), dr.data(), g.data(), rows, width, 1e-5f, dout.data());
+      EXPECT_EQ(dh.get(), h) << "add_rms_norm residual rows=" << rows << " dim=" << width;
+      EXPECT_LE(relative_max_error(dout.get(), out), 1e-5) << "add_rms_norm rows=" << rows << " dim=" << width;
+    }
+  }
+
   cpu.layer_norm(x.data(), w.data(), b.data(), n, dim, 1e-6f, want.data());
   gpu.layer_norm(dx.data(), w.data(), b.data(), n, dim, 1e-6f, dy.data());
   EXPECT_LE(relative_max_error(dy.get(), want), 1e-5) << "layer_norm";

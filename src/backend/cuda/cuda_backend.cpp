@@ -115,6 +115,15 @@ void CudaBackend::rms_norm(const float* x, std::int64_t x_stride, const float* w
   launch_rms_norm(x, x_stride, weights_.vector(w, dim), n, dim, eps, y, stream_);
 }
 
+void CudaBackend::add_rms_norm(float* x, const float* y, const float* w, std::int64_t n, std::int64_t dim, float eps,
+                               float* out) {
+  if (options_.exact_decode || n > kDecodeMaxTokens || !rms_norm_q8_applies(dim)) return Backend::add_rms_norm(x, y, w, n, dim, eps, out);
+  // Decode: one launch for the residual add, the norm and the int8 copy of its output.
+  written(x, static_cast<std::size_t>(n * dim) * sizeof(float));
+  written(out, static_cast<std::size_t>(n * dim) * sizeof(float));
+  launch_add_rms_norm_q8(x, y, weights_.vector(w, dim), n, dim, eps, out, q8_claim(out, n, dim), stream_);
+}
+
 void CudaBackend::layer_norm(const float* x, const float* w, const float* b, std::int64_t n, std::int64_t dim, float eps,
                              float* y) {
   launch_layer_norm(x, weights_.vector(w, dim), weights_.vector(b, dim), n, dim, eps, y, stream_);

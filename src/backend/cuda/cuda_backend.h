@@ -66,6 +66,8 @@ class CudaBackend : public Backend {
   void rope(float* x, std::int64_t n, std::int64_t row_stride, std::int64_t heads, std::int64_t head_stride,
             std::int64_t offset, const std::int32_t* positions, const RopeSpec& spec) override;
   void add(float* x, const float* y, std::int64_t count) override;
+  void add_rms_norm(float* x, const float* y, const float* w, std::int64_t n, std::int64_t dim, float eps,
+                    float* out) override;
   void scale(float* x, float s, std::int64_t count) override;
   void silu_mul(const float* gate, const float* up, std::int64_t count, float* out) override;
   void swiglu(const SwigluWeights& w, const float* x, std::int64_t n, float* out) override;

@@ -115,6 +115,9 @@ bool q8_applies(const DeviceWeight& w);
 bool rms_norm_q8_applies(std::int64_t dim);
 void launch_rms_norm_q8(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
                         float* y, const Q8View& out, cudaStream_t stream);
+// x += y (rows of dim values, dense), then as launch_rms_norm_q8 on x.
+void launch_add_rms_norm_q8(float* x, const float* y, const float* w, std::int64_t n, std::int64_t dim, float eps, float* out,
+                            const Q8View& out_q8, cudaStream_t stream);
 void launch_quantize_q8(const float* x, std::int64_t n_tok, std::int64_t segments, std::int64_t tok_stride,
                         std::int64_t seg_stride, std::int64_t cols, const Q8View& out, cudaStream_t stream);
 // As launch_matvec, with token t segment s multiplying row t·segments + s of xq (a.x is not read).

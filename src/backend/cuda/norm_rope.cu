@@ -37,12 +37,15 @@ __global__ void rms_norm_kernel(const float* x, std::int64_t x_stride, const flo
 
 // RMSNorm that also writes its output as int8 blocks (the decode path's next products read those): warp w
 // holds blocks w·per_warp … of the row in registers (one value per lane), so x is read once and each block's
-// scale is a warp reduction. One block of kNormQ8Threads per row.
+// scale is a warp reduction. One block of kNormQ8Threads per row. With `residual`, x += residual first (the
+// row written back), so the residual add before a norm takes no launch of its own.
 constexpr int kNormQ8Threads = 1024, kNormQ8MaxPerWarp = 8;
-__global__ void __launch_bounds__(kNormQ8Threads) rms_norm_q8_kernel(const float* x, std::int64_t x_stride, const float* w,
-                                                                     std::int64_t dim, float eps, float* y, Q8View out) {
+__global__ void __launch_bounds__(kNormQ8Threads) rms_norm_q8_kernel(float* x, std::int64_t x_stride, const float* residual,
+                                                                     const float* w, std::int64_t dim, float eps, float* y,
+                                                                     Q8View out) {
   begin_dependent_kernel();
-  const float* xr = x + blockIdx.x * x_stride;
+  float* xr = x + blockIdx.x * x_stride;
+  const float* rr = residual ? residual + blockIdx.x * dim : nullptr;
   float* yr = y + blockIdx.x * dim;
   const int lane = static_cast<int>(threadIdx.x & 31), warp = static_cast<int>(threadIdx.x >> 5);
   const int blocks = static_cast<int>(dim / 32), per_warp = (blocks + kNormQ8Threads / 32 - 1) / (kNormQ8Threads / 32);
@@ -51,7 +54,14 @@ __global__ void __launch_bounds__(kNormQ8Threads) rms_norm_q8_kernel(const float
 #pragma unroll
   for (int j = 0; j < kNormQ8MaxPerWarp; ++j) {
     const int b = warp * per_warp + j;
-    v[j] = j < per_warp && b < blocks ? xr[32 * b + lane] : 0.0f;
+    v[j] = 0.0f;
+    if (j < per_warp && b < blocks) {
+      v[j] = xr[32 * b + lane];
+      if (rr) {
+        v[j] += rr[32 * b + lane];
+        xr[32 * b + lane] = v[j];
+      }
+    }
     ss += v[j] * v[j];
   }
   ss = block_sum(ss);
@@ -118,7 +128,17 @@ void launch_rms_norm_q8(const float* x, std::int64_t x_stride, const float* w, s
                         float* y, const Q8View& out, cudaStream_t s) {
   if (n <= 0) return;
   if (!rms_norm_q8_applies(dim)) fail(ErrorKind::InvalidArgument, "rms_norm_q8: dim " + std::to_string(dim) + " unsupported");
-  launch("rms_norm_q8", rms_norm_q8_kernel, static_cast<unsigned>(n), kNormQ8Threads, 0, s, x, x_stride, w, dim, eps, y, out);
+  // Read-only here: the kernel writes x only when given a residual.
+  launch("rms_norm_q8", rms_norm_q8_kernel, static_cast<unsigned>(n), kNormQ8Threads, 0, s, const_cast<float*>(x), x_stride,
+         static_cast<const float*>(nullptr), w, dim, eps, y, out);
+}
+
+void launch_add_rms_norm_q8(float* x, const float* y, const float* w, std::int64_t n, std::int64_t dim, float eps, float* out,
+                            const Q8View& out_q8, cudaStream_t s) {
+  if (n <= 0) return;
+  if (!rms_norm_q8_applies(dim)) fail(ErrorKind::InvalidArgument, "add_rms_norm_q8: dim " + std::to_string(dim) + " unsupported");
+  launch("add_rms_norm_q8", rms_norm_q8_kernel, static_cast<unsigned>(n), kNormQ8Threads, 0, s, x, dim, y, w, dim, eps, out,
+         out_q8);
 }
 
 void launch_layer_norm(const float* x, const float* w, const float* b, std::int64_t n, std::int64_t dim, float eps, float* y,
