@@ -43,12 +43,20 @@ constexpr int kNormQ8Threads = 1024, kNormQ8MaxPerWarp = 8;
 __global__ void __launch_bounds__(kNormQ8Threads) rms_norm_q8_kernel(float* x, std::int64_t x_stride, const float* residual,
                                                                      const float* w, std::int64_t dim, float eps, float* y,
                                                                      Q8View out) {
-  begin_dependent_kernel();
+  allow_dependents();
   float* xr = x + blockIdx.x * x_stride;
   const float* rr = residual ? residual + blockIdx.x * dim : nullptr;
   float* yr = y + blockIdx.x * dim;
   const int lane = static_cast<int>(threadIdx.x & 31), warp = static_cast<int>(threadIdx.x >> 5);
   const int blocks = static_cast<int>(dim / 32), per_warp = (blocks + kNormQ8Threads / 32 - 1) / (kNormQ8Threads / 32);
+  // The norm's weights are loaded while the previous kernel finishes (they never change).
+  float wv[kNormQ8MaxPerWarp];
+#pragma unroll
+  for (int j = 0; j < kNormQ8MaxPerWarp; ++j) {
+    const int b = warp * per_warp + j;
+    wv[j] = j < per_warp && b < blocks ? w[32 * b + lane] : 0.0f;
+  }
+  wait_for_inputs();
   float v[kNormQ8MaxPerWarp];
   float ss = 0.0f;
 #pragma unroll
@@ -70,7 +78,7 @@ __global__ void __launch_bounds__(kNormQ8Threads) rms_norm_q8_kernel(float* x, s
   for (int j = 0; j < kNormQ8MaxPerWarp; ++j) {
     const int b = warp * per_warp + j;
     if (j < per_warp && b < blocks) {  // uniform over the warp
-      const float f = w[32 * b + lane] * (v[j] * inv);
+      const float f = wv[j] * (v[j] * inv);
       yr[32 * b + lane] = f;
       const std::int64_t block = static_cast<std::int64_t>(blockIdx.x) * blocks + b;
       quantize_block_warp(f, out.q + 32 * block, out.ds + block);
