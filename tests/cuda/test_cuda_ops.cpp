@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <numeric>
 #include <set>
 
@@ -263,11 +264,15 @@ TEST_F(CudaOps, SwigluRouteAndExperts) {
 }
 
 // Both backends attend over the same cache rows (stored by the CPU), in every format: the latent and rope
-// key in one format, and a quantized latent beside a float16 rope key (--kv-rope-bits 16).
-TEST_F(CudaOps, SparseMlaAttention) {
-  CudaBackend exact(exact_options()), int8;
+// key in one format, and a quantized latent beside a float16 rope key (--kv-rope-bits 16). Query 0 selects
+// `stride` positions, the others between 1 and `stride`. Returns the int8 path's worst error.
+double check_sparse_mla(CpuBackend& cpu, CudaBackend& exact, CudaBackend& int8, std::mt19937& rng,
+                        std::int64_t positions, std::int64_t stride, std::initializer_list<std::int64_t> queries) {
+  // The device caches weights by host address, which this call's weights may reuse from an earlier call's.
+  exact.forget_weights();
+  int8.forget_weights();
   double worst_int8 = 0;
-  const std::int64_t H = 8, nope = 32, rope = 16, v = 24, R = 64, positions = 300, stride = 40;
+  const std::int64_t H = 8, nope = 32, rope = 16, v = 24, R = 64;
   const std::pair<KvFormat, KvFormat> formats[] = {{KvFormat::F32, KvFormat::F32}, {KvFormat::F16, KvFormat::F16},
                                                    {KvFormat::Q8, KvFormat::Q8},   {KvFormat::Q4, KvFormat::Q4},
                                                    {KvFormat::Q4, KvFormat::F16}};
@@ -282,7 +287,7 @@ TEST_F(CudaOps, SparseMlaAttention) {
       // synchronisation.
       SharedKvRows latent(cpu, exact, latent_format, R, 32, random_vec(static_cast<std::size_t>(positions * R), rng));
       SharedKvRows k_rope(cpu, exact, rope_format, rope, 8, random_vec(static_cast<std::size_t>(positions * rope), rng));
-      for (std::int64_t n : {1, 12}) {
+      for (std::int64_t n : queries) {
         auto q = random_vec(static_cast<std::size_t>(n * H * (nope + rope)), rng);
         std::vector<std::int32_t> sel(static_cast<std::size_t>(n * stride)), count(static_cast<std::size_t>(n));
         for (std::int64_t t = 0; t < n; ++t) {
@@ -336,6 +341,15 @@ TEST_F(CudaOps, SparseMlaAttention) {
       }
     }
   }
+  return worst_int8;
+}
+
+TEST_F(CudaOps, SparseMlaAttention) {
+  CudaBackend exact(exact_options()), int8;
+  // A short selection (one split of the decode kernel, mla_decode.cu; 12 queries take attention.cu's tiles),
+  // and long ones that the decode kernel splits (short selections leave some splits empty).
+  double worst_int8 = check_sparse_mla(cpu, exact, int8, rng, 300, 40, {1, 12});
+  worst_int8 = std::max(worst_int8, check_sparse_mla(cpu, exact, int8, rng, 3000, 1500, {1, 5}));
   std::printf("int8 decode path, sparse MLA (affine4 per-head products): worst relative error %.3g\n", worst_int8);
 }
 
