@@ -13,9 +13,10 @@ namespace glmq::cuda {
 
 namespace {
 
-// 64-deep k steps: each step's loads (16 per thread) are issued together, and a 576-wide score product takes
-// 9 barrier-separated steps rather than 36 (at decode the kernels are bound by these steps' latency).
-constexpr int kTileH = 32, kTileN = 32, kTileK = 64;
+// 128-deep k steps: each step's loads (32 per thread) are issued together, and a 576-wide score product takes
+// 5 barrier-separated steps rather than 9 at 64 deep (at decode the kernels are bound by these steps' latency,
+// not by their arithmetic).
+constexpr int kTileH = 32, kTileN = 32, kTileK = 128;
 constexpr int kSoftmaxThreads = 256;
 
 constexpr int kTileLoads = kTileK * kTileH / kThreads;  // elements of A (and of B) each thread loads per step
