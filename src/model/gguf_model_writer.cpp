@@ -56,9 +56,13 @@ void check_options(const GgufQuantizeOptions& o) {
     fail(ErrorKind::InvalidArgument, "--damp must be between 0 and 10 (a fraction of the mean diagonal), found " + std::to_string(o.damp));
 }
 
-// Whether `t` gets error feedback: a per-block type and a covariance entry of the tensor's shape.
+// Whether `t` gets error feedback: a per-block type and a covariance entry of the tensor's shape. Q8_0 keeps plain
+// rounding: its error is already at the level of the engines' own activation rounding, and on glm-small error
+// feedback moved its KLD within noise either way (glmq's measure 0.98-0.995x, llama-perplexity's 1.03-1.18x;
+// bench/peer.md), so llama-quantize's bytes are the better default there.
 bool uses_error_feedback(const GgufQuantizeOptions& o, const GgufTensorSource& s, const GgufPlannedTensor& t) {
-  if (!o.covariance || !t.choice.quantizable || !is_ggml_block(t.choice.type) || !ggml_error_feedback_supports(t.choice.type))
+  if (!o.covariance || !t.choice.quantizable || !is_ggml_block(t.choice.type) || !ggml_error_feedback_supports(t.choice.type) ||
+      t.choice.type == WeightType::Q8_0)
     return false;
   const CovarianceEntry* e = o.covariance->find(s.name);
   if (!e) return false;

@@ -131,6 +131,24 @@ TEST(GgufModelWriter, CovarianceChangesOnlyItsTensorsCodesAndRecordsTheRounding)
   EXPECT_LT(max_diff, 0.1 * max_abs);
 }
 
+TEST(GgufModelWriter, CovarianceLeavesQ8_0ToPlainRounding) {
+  GgufQuantizeOptions o;
+  o.default_type = WeightType::Q8_0;
+  const std::string plain = out_dir() + "/q8_0-plain.gguf", with_cov = out_dir() + "/q8_0-covariance.gguf";
+  write_glm_dsa_gguf(kMini, plain, o);
+  const InputCovariance cov = q_a_covariance(384);
+  o.covariance = &cov;
+  o.covariance_path = "cov.gguf";
+  const GgufQuantizePlan plan = write_glm_dsa_gguf(kMini, with_cov, o);
+  EXPECT_FALSE(find(plan, "blk.0.attn_q_a.weight").error_feedback);
+  const GgufFile a(plain), b(with_cov);
+  const GgufTensor* ta = a.find_tensor("blk.0.attn_q_a.weight");
+  const GgufTensor* tb = b.find_tensor("blk.0.attn_q_a.weight");
+  ASSERT_TRUE(ta && tb);
+  ASSERT_EQ(ta->nbytes, tb->nbytes);
+  EXPECT_EQ(std::memcmp(ta->data, tb->data, ta->nbytes), 0);
+}
+
 TEST(GgufModelWriter, CovarianceOfTheWrongShapeIsRefused) {
   GgufQuantizeOptions o;
   o.default_type = WeightType::IQ4_NL;
