@@ -284,53 +284,70 @@ TEST_P(FastKernels, SwigluAndMoeExpertsMatchReference) {
 
 TEST_P(FastKernels, MlaAttentionMatchesReference) {
   CpuBackend fast(GetParam(), CpuKernels::Fast), ref(GetParam(), CpuKernels::Reference);
-  const std::int64_t heads = 4, nope = 64, rope = 32, v = 64, R = 256, positions = 40;
-  for (WeightType type : {WeightType::Q8_0, WeightType::IQ4_NL, WeightType::BF16})
-    for (KvFormat format : {KvFormat::F32, KvFormat::F16})
-      // 1 query: the per-head products use the type's row kernels; 12: the transposed float path.
-      for (std::int64_t n : {1, 12}) {
-        TestWeight kab = make_weight(type, heads * R, nope, rng), vex = make_weight(type, heads * v, R, rng);
-        std::vector<std::uint8_t> latent_bytes(static_cast<std::size_t>(positions * R * 4)),
-            rope_bytes(static_cast<std::size_t>(positions * rope * 4));
-        KvRows latent{}, k_rope{};
-        latent.format = k_rope.format = format;
-        latent.width = R;
-        k_rope.width = rope;
-        latent.data = latent_bytes.data();
-        k_rope.data = rope_bytes.data();
-        auto lat = random_vec(static_cast<std::size_t>(positions * R), rng), kr = random_vec(static_cast<std::size_t>(positions * rope), rng);
-        ref.store_kv_rows(latent, 0, lat.data(), R, positions);
-        ref.store_kv_rows(k_rope, 0, kr.data(), rope, positions);
-        auto q = random_vec(static_cast<std::size_t>(n * heads * (nope + rope)), rng);
-        std::vector<std::int32_t> sel(static_cast<std::size_t>(n * 16)), count(static_cast<std::size_t>(n));
-        for (std::int64_t t = 0; t < n; ++t) {
-          count[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(5 + t);
-          for (std::int64_t j = 0; j < 16; ++j) sel[static_cast<std::size_t>(t * 16 + j)] = static_cast<std::int32_t>((j * 3 + t) % positions);
+  // 5 heads: groups of 4, 3, 2 and 1 heads at 1, 2 and 3 threads (latent_attention.h).
+  const std::int64_t heads = 5, nope = 64, v = 64, positions = 40;
+  // Latent and rope widths of the real models (whole 128- and 16-element vector blocks), and widths that leave
+  // partial blocks. Float32 and float16 caches are read in place, 8-bit ones decoded first; the latent and the rope
+  // part may be stored differently.
+  struct Widths {
+    std::int64_t R, rope;
+  };
+  for (Widths shape : {Widths{256, 32}, Widths{160, 24}})
+    for (WeightType type : {WeightType::Q8_0, WeightType::IQ4_NL, WeightType::BF16})
+      for (auto [format, rope_format] : {std::pair{KvFormat::F32, KvFormat::F32}, std::pair{KvFormat::F16, KvFormat::F16},
+                                         std::pair{KvFormat::Q8, KvFormat::F16}})
+        // 1 query: the per-head products use the type's row kernels; 12: the transposed float path.
+        for (std::int64_t n : {1, 12}) {
+          const std::int64_t R = shape.R, rope = shape.rope;
+          TestWeight kab = make_weight(type, heads * R, nope, rng), vex = make_weight(type, heads * v, R, rng);
+          std::vector<std::uint8_t> latent_bytes(static_cast<std::size_t>(positions * R * 4)),
+              rope_bytes(static_cast<std::size_t>(positions * rope * 4));
+          std::vector<std::uint16_t> scales(static_cast<std::size_t>(positions * R)), biases(scales.size());
+          KvRows latent{}, k_rope{};
+          latent.format = format;
+          k_rope.format = rope_format;
+          latent.width = R;
+          k_rope.width = rope;
+          latent.data = latent_bytes.data();
+          k_rope.data = rope_bytes.data();
+          if (format == KvFormat::Q8) {
+            latent.group_size = 32;
+            latent.scales = scales.data();
+            latent.biases = biases.data();
+          }
+          auto lat = random_vec(static_cast<std::size_t>(positions * R), rng), kr = random_vec(static_cast<std::size_t>(positions * rope), rng);
+          ref.store_kv_rows(latent, 0, lat.data(), R, positions);
+          ref.store_kv_rows(k_rope, 0, kr.data(), rope, positions);
+          auto q = random_vec(static_cast<std::size_t>(n * heads * (nope + rope)), rng);
+          std::vector<std::int32_t> sel(static_cast<std::size_t>(n * 16)), count(static_cast<std::size_t>(n));
+          for (std::int64_t t = 0; t < n; ++t) {
+            count[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(5 + t);
+            for (std::int64_t j = 0; j < 16; ++j) sel[static_cast<std::size_t>(t * 16 + j)] = static_cast<std::int32_t>((j * 3 + t) % positions);
+          }
+          MlaAttentionArgs a;
+          a.n_queries = n;
+          a.heads = heads;
+          a.nope_dim = nope;
+          a.rope_dim = rope;
+          a.v_dim = v;
+          a.latent_dim = R;
+          a.q = q.data();
+          a.latent = latent;
+          a.k_rope = k_rope;
+          a.selection = sel.data();
+          a.selection_count = count.data();
+          a.selection_stride = 16;
+          a.k_absorb = kab.m;
+          a.v_expand = vex.m;
+          a.scale = 0.05f;
+          std::vector<float> of(static_cast<std::size_t>(n * heads * v)), orf(of.size());
+          a.out = of.data();
+          fast.mla_attention(a);
+          a.out = orf.data();
+          ref.mla_attention(a);
+          EXPECT_LE(relative_max_diff(of, orf), type == WeightType::BF16 ? 1e-5 : kOpTolerance)
+              << weight_type_name(type) << " n " << n << " latent " << R << " " << kv_format_name(format) << " rope " << rope;
         }
-        MlaAttentionArgs a;
-        a.n_queries = n;
-        a.heads = heads;
-        a.nope_dim = nope;
-        a.rope_dim = rope;
-        a.v_dim = v;
-        a.latent_dim = R;
-        a.q = q.data();
-        a.latent = latent;
-        a.k_rope = k_rope;
-        a.selection = sel.data();
-        a.selection_count = count.data();
-        a.selection_stride = 16;
-        a.k_absorb = kab.m;
-        a.v_expand = vex.m;
-        a.scale = 0.05f;
-        std::vector<float> of(static_cast<std::size_t>(n * heads * v)), orf(of.size());
-        a.out = of.data();
-        fast.mla_attention(a);
-        a.out = orf.data();
-        ref.mla_attention(a);
-        EXPECT_LE(relative_max_diff(of, orf), type == WeightType::BF16 ? 1e-5 : kOpTolerance)
-            << weight_type_name(type) << " n " << n;
-      }
 }
 
 // The tiled indexer (keys vectorised per tile) sums each dot product in another order than the reference, so scores

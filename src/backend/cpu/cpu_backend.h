@@ -85,7 +85,7 @@ class CpuBackend : public Backend {
   // Attention, per query and head: the absorbed query W_UKᵀ q_nope, and the attention output õ before W_UV.
   std::vector<float> q_latent_, o_latent_;
   std::vector<float> gathered_;          // decoding: the query's selected cache rows, decoded to float32
-  std::vector<const float*> row_ptrs_;  // and pointers to each row's latent and rope part
+  std::vector<const void*> row_ptrs_;   // and pointers to each row's latent part, then to each rope part
   std::vector<float> index_scores_;  // indexer, one decoding query: its score per cache position
   std::array<std::vector<float>, static_cast<std::size_t>(ScratchSlot::Count)> scratch_;
 };
