@@ -282,6 +282,36 @@ TEST_P(FastKernels, SwigluAndMoeExpertsMatchReference) {
   }
 }
 
+// Backend::linears runs the products that share one preparation of x as one job: each result must be exactly what
+// linear() gives for that matrix alone. The group mixes matrices of one int8 kernel (of different heights, one of
+// fewer rows than a chunk), one of another kernel and a BF16 one (run on their own), for decoding and prefill sizes.
+TEST_P(FastKernels, LinearsMatchLinear) {
+  for (CpuKernels kernels : {CpuKernels::Fast, CpuKernels::Reference}) {
+    CpuBackend be(GetParam(), kernels);
+    const std::int64_t cols = 256;
+    std::vector<TestWeight> w;
+    w.push_back(make_weight(WeightType::Q8_0, 96, cols, rng));
+    w.push_back(make_weight(WeightType::IQ4_NL, 40, cols, rng));
+    w.push_back(make_weight(WeightType::Q8_0, 8, cols, rng));
+    w.push_back(make_weight(WeightType::BF16, 24, cols, rng));
+    w.push_back(make_weight(WeightType::Q8_0, 200, cols, rng));
+    for (std::int64_t n : {1, 3, 70}) {
+      auto x = random_vec(static_cast<std::size_t>(n * cols), rng);
+      std::vector<std::vector<float>> fused(w.size()), alone(w.size());
+      std::vector<LinearTarget> targets;
+      for (std::size_t i = 0; i < w.size(); ++i) {
+        fused[i].assign(static_cast<std::size_t>(n * w[i].m.rows), -1.0f);
+        alone[i].assign(fused[i].size(), -2.0f);
+        targets.push_back({&w[i].m, fused[i].data()});
+        be.linear(w[i].m, x.data(), n, alone[i].data());
+      }
+      be.linears(targets, x.data(), n);
+      for (std::size_t i = 0; i < w.size(); ++i)
+        EXPECT_EQ(fused[i], alone[i]) << "matrix " << i << " n " << n << (kernels == CpuKernels::Fast ? " fast" : " reference");
+    }
+  }
+}
+
 TEST_P(FastKernels, MlaAttentionMatchesReference) {
   CpuBackend fast(GetParam(), CpuKernels::Fast), ref(GetParam(), CpuKernels::Reference);
   // 5 heads: groups of 4, 3, 2 and 1 heads at 1, 2 and 3 threads (latent_attention.h).
