@@ -5,7 +5,6 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/kv_rows_cpu.h"
 #include "backend/cpu/latent_attention.h"
-#include "backend/cpu/q8_kernels.h"
 #include "backend/cpu/row_kernels.h"
 #include "backend/cpu/transposed_matmul.h"
 
@@ -17,37 +16,6 @@ namespace {
 constexpr std::int64_t kTransposedTokens = 8;
 // Heads per chunk when decoding: latent_attention.cpp takes heads four at a time through the rows.
 constexpr std::int64_t kHeadGroup = 4;
-
-// Whether y = W x for one token goes faster as paired_rows_product: W's int8 kernel works on 32-element blocks, in
-// groups of four per 128 elements with one horizontal sum per row, and W's rows (W_UKᵀ: 64 columns on glm-small, 192
-// on GLM-5) leave a tail of single blocks that costs more than the groups: two rows together fill whole groups.
-bool pairs_fill_groups(const WeightMatrix& w) {
-  const auto kernel = cpu::fast_kernel_for(w);
-  return kernel && kernel->format.block == 32 && w.cols % 128 != 0 && 2 * w.cols % 128 == 0 && w.rows % 2 == 0;
-}
-
-// y = W x for one token, two rows at a time: rows 2k and 2k+1 lie back to back, a row of twice the width, which
-// multiplied by the two tokens [x, 0] and [0, x] gives y[2k] and y[2k+1]. Twice the multiply-adds (half of them by
-// zero blocks, which add exactly 0), in whole groups. Blocks of x are rounded to int8 as for W itself.
-void paired_rows_product(const WeightMatrix& w, const float* x, float* y, CpuKernels kernels) {
-  thread_local std::vector<float> tokens, out;
-  thread_local cpu::MatmulInput in;
-  const std::int64_t cols = w.cols, pairs = w.rows / 2;
-  tokens.assign(static_cast<std::size_t>(4 * cols), 0.0f);
-  std::copy(x, x + cols, tokens.begin());
-  std::copy(x, x + cols, tokens.begin() + 3 * cols);
-  WeightMatrix wide = w;
-  wide.rows = pairs;
-  wide.cols = 2 * cols;
-  out.resize(static_cast<std::size_t>(2 * pairs));
-  in.reset(wide, tokens.data(), 2, 2 * cols, kernels);
-  in.prepare_all();
-  in.multiply(wide, 0, pairs, 0, 2, out.data(), pairs);
-  for (std::int64_t k = 0; k < pairs; ++k) {
-    y[2 * k] = out[static_cast<std::size_t>(k)];
-    y[2 * k + 1] = out[static_cast<std::size_t>(pairs + k)];
-  }
-}
 }  // namespace
 
 // Weight absorption means scores read the latent c_j directly and W_UV is applied once per head. The per-head
@@ -134,10 +102,6 @@ void CpuBackend::mla_attention(const MlaAttentionArgs& a) {
     if (fast && t1 - t0 >= kTransposedTokens) {
       thread_local std::vector<float> transposed;
       cpu::transposed_matmul(w, x + t0 * xs, t1 - t0, xs, y + t0 * ys, ys, transposed);
-      return;
-    }
-    if (fast && t1 - t0 == 1 && pairs_fill_groups(w)) {
-      paired_rows_product(w, x + t0 * xs, y + t0 * ys, kernels_);
       return;
     }
     thread_local cpu::MatmulInput in;
