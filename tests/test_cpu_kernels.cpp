@@ -15,10 +15,12 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/float_kernels.h"
+#include "backend/cpu/latent_attention.h"
 #include "backend/cpu/q8_activations.h"
 #include "backend/cpu/q8_kernels.h"
 #include "backend/cpu/row_kernels.h"
 #include "backend/cpu/work_pool.h"
+#include "core/float_convert.h"
 #include "cpu_test_util.h"
 
 namespace glmq {
@@ -310,6 +312,52 @@ TEST_P(FastKernels, LinearsMatchLinear) {
         EXPECT_EQ(fused[i], alone[i]) << "matrix " << i << " n " << n << (kernels == CpuKernels::Fast ? " fast" : " reference");
     }
   }
+}
+
+// latent_attention.h takes heads in groups through the rows but must sum exactly as the per-head loop it replaced
+// (dot_f32_unrolled per score part, std::exp, axpy_f32 per row): compared bit for bit, for float32 and float16 rows,
+// 1..5 heads, and widths with 64-, 16- and single-element tails.
+TEST(LatentAttention, SumsAsThePerHeadLoop) {
+  std::mt19937 rng(11);
+  for (bool f16 : {false, true})
+    for (auto [R, P] : {std::pair<std::int64_t, std::int64_t>{256, 32}, {100, 20}, {192, 64}})
+      for (std::int64_t heads = 1; heads <= 5; ++heads) {
+        const std::int64_t count = 7, qk = P + 3;
+        auto lat = random_vec(static_cast<std::size_t>(count * R), rng), rp = random_vec(static_cast<std::size_t>(count * P), rng);
+        std::vector<std::uint16_t> lat16(lat.size()), rp16(rp.size());
+        if (f16) {  // the float16 rows, and the float values they hold
+          for (std::size_t i = 0; i < lat.size(); ++i) lat[i] = f16_to_f32(lat16[i] = f32_to_f16(lat[i]));
+          for (std::size_t i = 0; i < rp.size(); ++i) rp[i] = f16_to_f32(rp16[i] = f32_to_f16(rp[i]));
+        }
+        std::vector<const void*> ptrs(static_cast<std::size_t>(2 * count));
+        for (std::int64_t j = 0; j < count; ++j) {
+          ptrs[static_cast<std::size_t>(j)] = f16 ? static_cast<const void*>(lat16.data() + j * R) : lat.data() + j * R;
+          ptrs[static_cast<std::size_t>(count + j)] = f16 ? static_cast<const void*>(rp16.data() + j * P) : rp.data() + j * P;
+        }
+        auto q_lat = random_vec(static_cast<std::size_t>(heads * R), rng), q = random_vec(static_cast<std::size_t>(heads * qk), rng);
+        cpu::LatentRows rows{f16, ptrs.data(), ptrs.data() + count, count, R, P};
+        cpu::LatentQueries queries{heads, q_lat.data(), R, q.data() + 3, qk, 0.07f};
+        std::vector<float> scores(static_cast<std::size_t>(heads * count)), o(static_cast<std::size_t>(heads * R));
+        cpu::attend_latent_rows(rows, queries, scores.data(), o.data(), R);
+        for (std::int64_t h = 0; h < heads; ++h) {
+          std::vector<float> s(static_cast<std::size_t>(count)), expected(static_cast<std::size_t>(R), 0.0f);
+          float max_score = -INFINITY, sum = 0.0f;
+          for (std::int64_t j = 0; j < count; ++j) {
+            float v = cpu::dot_f32_unrolled(q_lat.data() + h * R, lat.data() + j * R, R) +
+                      cpu::dot_f32_unrolled(q.data() + h * qk + 3, rp.data() + j * P, P);
+            v *= 0.07f;
+            s[static_cast<std::size_t>(j)] = v;
+            max_score = std::max(max_score, v);
+          }
+          for (auto& v : s) {
+            v = std::exp(v - max_score);
+            sum += v;
+          }
+          for (std::int64_t j = 0; j < count; ++j) cpu::axpy_f32(s[static_cast<std::size_t>(j)] / sum, lat.data() + j * R, expected.data(), R);
+          EXPECT_TRUE(std::equal(expected.begin(), expected.end(), o.begin() + h * R))
+              << (f16 ? "f16" : "f32") << " R " << R << " P " << P << " heads " << heads << " head " << h;
+        }
+      }
 }
 
 TEST_P(FastKernels, MlaAttentionMatchesReference) {

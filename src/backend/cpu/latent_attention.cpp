@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
+#include <vector>
 
+#include "backend/cpu/row_kernels.h"
 #include "core/float_convert.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
@@ -14,7 +17,10 @@ namespace glmq::cpu {
 
 namespace {
 
-// Heads that share each pass over the rows: 4 heads × 4 rows (scores) or × 4 vectors (õ) are 16 accumulators.
+inline float value(const float* p, std::int64_t i) { return p[i]; }
+inline float value(const std::uint16_t* p, std::int64_t i) { return f16_to_f32(p[i]); }
+
+// Heads that share each pass over the rows: 4 heads × 4 partial sums (scores) or × 4 vectors (õ) are 16 accumulators.
 constexpr int kHeadGroup = 4;
 
 #if defined(GLMQ_LATENT_ATTENTION_AVX512)
@@ -25,28 +31,30 @@ inline __mmask16 first_lanes(std::int64_t left) {
 inline __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 inline __m512 load(const std::uint16_t* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
 
-// scores[h·count + b] = q_lat_h·latent[b] + q_rope_h·rope[b] for NH heads and NB rows (before the scale).
-template <int NH, int NB, class E>
-void score_block(const E* const* latent, const E* const* rope, const LatentRows& r, const LatentQueries& q,
-                 float* scores) {
-  __m512 acc[NH][NB];
+// out[h] = q_h·row for NH heads (query h at q + h·q_stride, n values), each summed exactly as dot_f32_unrolled
+// (row_kernels.h) sums it — four accumulators over 64-element steps, then 16-element steps into the first, one
+// horizontal sum, then single elements — so the results are those of the per-head loop this replaces, bit for bit:
+// the indexer's top-k of later layers turns even last-bit differences into other selections.
+template <int NH, class E>
+void dot_heads(const E* row, const float* q, std::int64_t q_stride, std::int64_t n, float* out) {
+  __m512 acc[NH][4];
   for (auto& head : acc)
     for (auto& a : head) a = _mm512_setzero_ps();
-  auto part = [&](const E* const* rows, const float* query, std::int64_t stride, std::int64_t dim) {
-    for (std::int64_t i = 0; i < dim; i += 16) {
-      const __mmask16 m = first_lanes(dim - i);
-      __m512 x[NB];
-      for (int b = 0; b < NB; ++b) x[b] = load(rows[b] + i, m);
-      for (int h = 0; h < NH; ++h) {
-        const __m512 qv = _mm512_maskz_loadu_ps(m, query + h * stride + i);
-        for (int b = 0; b < NB; ++b) acc[h][b] = _mm512_fmadd_ps(qv, x[b], acc[h][b]);
-      }
-    }
-  };
-  part(latent, q.q_lat, q.q_lat_stride, r.latent_dim);
-  part(rope, q.q_rope, q.q_rope_stride, r.rope_dim);
+  std::int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    __m512 x[4];
+    for (int k = 0; k < 4; ++k) x[k] = load(row + i + 16 * k, 0xFFFF);
+    for (int h = 0; h < NH; ++h)
+      for (int k = 0; k < 4; ++k) acc[h][k] = _mm512_fmadd_ps(_mm512_loadu_ps(q + h * q_stride + i + 16 * k), x[k], acc[h][k]);
+  }
+  for (; i + 16 <= n; i += 16) {
+    const __m512 x = load(row + i, 0xFFFF);
+    for (int h = 0; h < NH; ++h) acc[h][0] = _mm512_fmadd_ps(_mm512_loadu_ps(q + h * q_stride + i), x, acc[h][0]);
+  }
   for (int h = 0; h < NH; ++h)
-    for (int b = 0; b < NB; ++b) scores[h * r.count + b] = _mm512_reduce_add_ps(acc[h][b]);
+    out[h] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[h][0], acc[h][1]), _mm512_add_ps(acc[h][2], acc[h][3])));
+  for (; i < n; ++i)
+    for (int h = 0; h < NH; ++h) out[h] += q[h * q_stride + i] * value(row, i);
 }
 
 // o_h[c0 .. c0 + 16·NV) = Σ_j p_h[j]·latent[j][c0 ..] for NH heads, all NH·NV vectors held in registers.
@@ -70,13 +78,11 @@ void accumulate_columns(const E* const* latent, const float* p, std::int64_t cou
 
 template <int NH, class E>
 void raw_scores(const E* const* latent, const E* const* rope, const LatentRows& r, const LatentQueries& q, float* scores) {
-  std::int64_t j = 0;
-  for (; j + 4 <= r.count; j += 4) score_block<NH, 4>(latent + j, rope + j, r, q, scores + j);
-  switch (r.count - j) {
-    case 3: score_block<NH, 3>(latent + j, rope + j, r, q, scores + j); break;
-    case 2: score_block<NH, 2>(latent + j, rope + j, r, q, scores + j); break;
-    case 1: score_block<NH, 1>(latent + j, rope + j, r, q, scores + j); break;
-    default: break;
+  for (std::int64_t j = 0; j < r.count; ++j) {
+    float lat[NH], rp[NH];
+    dot_heads<NH>(latent[j], q.q_lat, q.q_lat_stride, r.latent_dim, lat);
+    dot_heads<NH>(rope[j], q.q_rope, q.q_rope_stride, r.rope_dim, rp);
+    for (int h = 0; h < NH; ++h) scores[h * r.count + j] = lat[h] + rp[h];
   }
 }
 
@@ -88,27 +94,37 @@ void weighted_sum(const E* const* latent, const float* p, std::int64_t count, st
   for (; c0 < R; c0 += 16) accumulate_columns<NH, 1>(latent, p, count, c0, R - c0, o, o_stride);
 }
 #else
-inline float value(const float* p, std::int64_t i) { return p[i]; }
-inline float value(const std::uint16_t* p, std::int64_t i) { return f16_to_f32(p[i]); }
+// Without AVX-512: the row as float32 values (in place, or widened into buf), then row_kernels.h's own loops.
+template <class E>
+const float* as_floats(const E* row, std::int64_t n, std::vector<float>& buf) {
+  if constexpr (std::is_same_v<E, float>) {
+    return row;
+  } else {
+    buf.resize(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) buf[static_cast<std::size_t>(i)] = value(row, i);
+    return buf.data();
+  }
+}
 
 template <int NH, class E>
 void raw_scores(const E* const* latent, const E* const* rope, const LatentRows& r, const LatentQueries& q, float* scores) {
-  for (int h = 0; h < NH; ++h)
-    for (std::int64_t j = 0; j < r.count; ++j) {
-      float s = 0.0f;
-      for (std::int64_t i = 0; i < r.latent_dim; ++i) s += q.q_lat[h * q.q_lat_stride + i] * value(latent[j], i);
-      for (std::int64_t i = 0; i < r.rope_dim; ++i) s += q.q_rope[h * q.q_rope_stride + i] * value(rope[j], i);
-      scores[h * r.count + j] = s;
-    }
+  std::vector<float> lat_buf, rope_buf;
+  for (std::int64_t j = 0; j < r.count; ++j) {
+    const float* lat = as_floats(latent[j], r.latent_dim, lat_buf);
+    const float* rp = as_floats(rope[j], r.rope_dim, rope_buf);
+    for (int h = 0; h < NH; ++h)
+      scores[h * r.count + j] = dot_f32_unrolled(q.q_lat + h * q.q_lat_stride, lat, r.latent_dim) +
+                                dot_f32_unrolled(q.q_rope + h * q.q_rope_stride, rp, r.rope_dim);
+  }
 }
 
 template <int NH, class E>
 void weighted_sum(const E* const* latent, const float* p, std::int64_t count, std::int64_t R, float* o, std::int64_t o_stride) {
-  for (int h = 0; h < NH; ++h) {
-    float* oh = o + h * o_stride;
-    std::fill(oh, oh + R, 0.0f);
-    for (std::int64_t j = 0; j < count; ++j)
-      for (std::int64_t i = 0; i < R; ++i) oh[i] += p[h * count + j] * value(latent[j], i);
+  std::vector<float> buf;
+  for (int h = 0; h < NH; ++h) std::fill(o + h * o_stride, o + h * o_stride + R, 0.0f);
+  for (std::int64_t j = 0; j < count; ++j) {
+    const float* row = as_floats(latent[j], R, buf);
+    for (int h = 0; h < NH; ++h) axpy_f32(p[h * count + j], row, o + h * o_stride, R);
   }
 }
 #endif
