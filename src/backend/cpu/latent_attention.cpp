@@ -69,7 +69,9 @@ void accumulate_columns(const E* const* latent, const float* p, std::int64_t cou
     for (int v = 0; v < NV; ++v) x[v] = load(latent[j] + c0 + 16 * v, first_lanes(width - 16 * v));
     for (int h = 0; h < NH; ++h) {
       const __m512 ph = _mm512_set1_ps(p[h * count + j]);
-      for (int v = 0; v < NV; ++v) acc[h][v] = _mm512_fmadd_ps(ph, x[v], acc[h][v]);
+      // Written as axpy_f32's y += a·x (not as an explicit fused multiply-add), so that the compiler contracts it
+      // exactly where it contracts axpy_f32 (a fused multiply-add when optimising, a multiply and an add in debug).
+      for (int v = 0; v < NV; ++v) acc[h][v] = _mm512_add_ps(acc[h][v], _mm512_mul_ps(ph, x[v]));
     }
   }
   for (int h = 0; h < NH; ++h)
