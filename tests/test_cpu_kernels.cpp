@@ -15,10 +15,12 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/float_kernels.h"
+#include "backend/cpu/latent_attention.h"
 #include "backend/cpu/q8_activations.h"
 #include "backend/cpu/q8_kernels.h"
 #include "backend/cpu/row_kernels.h"
 #include "backend/cpu/work_pool.h"
+#include "core/float_convert.h"
 #include "cpu_test_util.h"
 
 namespace glmq {
@@ -282,55 +284,148 @@ TEST_P(FastKernels, SwigluAndMoeExpertsMatchReference) {
   }
 }
 
+// Backend::linears runs the products that share one preparation of x as one job: each result must be exactly what
+// linear() gives for that matrix alone. The group mixes matrices of one int8 kernel (of different heights, one of
+// fewer rows than a chunk), one of another kernel and a BF16 one (run on their own), for decoding and prefill sizes.
+TEST_P(FastKernels, LinearsMatchLinear) {
+  for (CpuKernels kernels : {CpuKernels::Fast, CpuKernels::Reference}) {
+    CpuBackend be(GetParam(), kernels);
+    const std::int64_t cols = 256;
+    std::vector<TestWeight> w;
+    w.push_back(make_weight(WeightType::Q8_0, 96, cols, rng));
+    w.push_back(make_weight(WeightType::IQ4_NL, 40, cols, rng));
+    w.push_back(make_weight(WeightType::Q8_0, 8, cols, rng));
+    w.push_back(make_weight(WeightType::BF16, 24, cols, rng));
+    w.push_back(make_weight(WeightType::Q8_0, 200, cols, rng));
+    for (std::int64_t n : {1, 3, 70}) {
+      auto x = random_vec(static_cast<std::size_t>(n * cols), rng);
+      std::vector<std::vector<float>> fused(w.size()), alone(w.size());
+      std::vector<LinearTarget> targets;
+      for (std::size_t i = 0; i < w.size(); ++i) {
+        fused[i].assign(static_cast<std::size_t>(n * w[i].m.rows), -1.0f);
+        alone[i].assign(fused[i].size(), -2.0f);
+        targets.push_back({&w[i].m, fused[i].data()});
+        be.linear(w[i].m, x.data(), n, alone[i].data());
+      }
+      be.linears(targets, x.data(), n);
+      for (std::size_t i = 0; i < w.size(); ++i)
+        EXPECT_EQ(fused[i], alone[i]) << "matrix " << i << " n " << n << (kernels == CpuKernels::Fast ? " fast" : " reference");
+    }
+  }
+}
+
+// latent_attention.h takes heads in groups through the rows but must sum exactly as the per-head loop it replaced
+// (dot_f32_unrolled per score part, std::exp, axpy_f32 per row): compared bit for bit, for float32 and float16 rows,
+// 1..5 heads, and widths with 64-, 16- and single-element tails.
+TEST(LatentAttention, SumsAsThePerHeadLoop) {
+  std::mt19937 rng(11);
+  for (bool f16 : {false, true})
+    for (auto [R, P] : {std::pair<std::int64_t, std::int64_t>{256, 32}, {100, 20}, {192, 64}})
+      for (std::int64_t heads = 1; heads <= 5; ++heads) {
+        const std::int64_t count = 7, qk = P + 3;
+        auto lat = random_vec(static_cast<std::size_t>(count * R), rng), rp = random_vec(static_cast<std::size_t>(count * P), rng);
+        std::vector<std::uint16_t> lat16(lat.size()), rp16(rp.size());
+        if (f16) {  // the float16 rows, and the float values they hold
+          for (std::size_t i = 0; i < lat.size(); ++i) lat[i] = f16_to_f32(lat16[i] = f32_to_f16(lat[i]));
+          for (std::size_t i = 0; i < rp.size(); ++i) rp[i] = f16_to_f32(rp16[i] = f32_to_f16(rp[i]));
+        }
+        std::vector<const void*> ptrs(static_cast<std::size_t>(2 * count));
+        for (std::int64_t j = 0; j < count; ++j) {
+          ptrs[static_cast<std::size_t>(j)] = f16 ? static_cast<const void*>(lat16.data() + j * R) : lat.data() + j * R;
+          ptrs[static_cast<std::size_t>(count + j)] = f16 ? static_cast<const void*>(rp16.data() + j * P) : rp.data() + j * P;
+        }
+        auto q_lat = random_vec(static_cast<std::size_t>(heads * R), rng), q = random_vec(static_cast<std::size_t>(heads * qk), rng);
+        cpu::LatentRows rows{f16, ptrs.data(), ptrs.data() + count, count, R, P};
+        cpu::LatentQueries queries{heads, q_lat.data(), R, q.data() + 3, qk, 0.07f};
+        std::vector<float> scores(static_cast<std::size_t>(heads * count)), o(static_cast<std::size_t>(heads * R));
+        cpu::attend_latent_rows(rows, queries, scores.data(), o.data(), R);
+        for (std::int64_t h = 0; h < heads; ++h) {
+          std::vector<float> s(static_cast<std::size_t>(count)), expected(static_cast<std::size_t>(R), 0.0f);
+          float max_score = -INFINITY, sum = 0.0f;
+          for (std::int64_t j = 0; j < count; ++j) {
+            float v = cpu::dot_f32_unrolled(q_lat.data() + h * R, lat.data() + j * R, R) +
+                      cpu::dot_f32_unrolled(q.data() + h * qk + 3, rp.data() + j * P, P);
+            v *= 0.07f;
+            s[static_cast<std::size_t>(j)] = v;
+            max_score = std::max(max_score, v);
+          }
+          for (auto& v : s) {
+            v = std::exp(v - max_score);
+            sum += v;
+          }
+          for (std::int64_t j = 0; j < count; ++j) cpu::axpy_f32(s[static_cast<std::size_t>(j)] / sum, lat.data() + j * R, expected.data(), R);
+          EXPECT_TRUE(std::equal(expected.begin(), expected.end(), o.begin() + h * R))
+              << (f16 ? "f16" : "f32") << " R " << R << " P " << P << " heads " << heads << " head " << h;
+        }
+      }
+}
+
 TEST_P(FastKernels, MlaAttentionMatchesReference) {
   CpuBackend fast(GetParam(), CpuKernels::Fast), ref(GetParam(), CpuKernels::Reference);
-  const std::int64_t heads = 4, nope = 64, rope = 32, v = 64, R = 256, positions = 40;
-  for (WeightType type : {WeightType::Q8_0, WeightType::IQ4_NL, WeightType::BF16})
-    for (KvFormat format : {KvFormat::F32, KvFormat::F16})
-      // 1 query: the per-head products use the type's row kernels; 12: the transposed float path.
-      for (std::int64_t n : {1, 12}) {
-        TestWeight kab = make_weight(type, heads * R, nope, rng), vex = make_weight(type, heads * v, R, rng);
-        std::vector<std::uint8_t> latent_bytes(static_cast<std::size_t>(positions * R * 4)),
-            rope_bytes(static_cast<std::size_t>(positions * rope * 4));
-        KvRows latent{}, k_rope{};
-        latent.format = k_rope.format = format;
-        latent.width = R;
-        k_rope.width = rope;
-        latent.data = latent_bytes.data();
-        k_rope.data = rope_bytes.data();
-        auto lat = random_vec(static_cast<std::size_t>(positions * R), rng), kr = random_vec(static_cast<std::size_t>(positions * rope), rng);
-        ref.store_kv_rows(latent, 0, lat.data(), R, positions);
-        ref.store_kv_rows(k_rope, 0, kr.data(), rope, positions);
-        auto q = random_vec(static_cast<std::size_t>(n * heads * (nope + rope)), rng);
-        std::vector<std::int32_t> sel(static_cast<std::size_t>(n * 16)), count(static_cast<std::size_t>(n));
-        for (std::int64_t t = 0; t < n; ++t) {
-          count[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(5 + t);
-          for (std::int64_t j = 0; j < 16; ++j) sel[static_cast<std::size_t>(t * 16 + j)] = static_cast<std::int32_t>((j * 3 + t) % positions);
+  // 5 heads: groups of 4, 3, 2 and 1 heads at 1, 2 and 3 threads (latent_attention.h).
+  const std::int64_t heads = 5, nope = 64, v = 64, positions = 40;
+  // Latent and rope widths of the real models (whole 128- and 16-element vector blocks), and widths that leave
+  // partial blocks. Float32 and float16 caches are read in place, 8-bit ones decoded first; the latent and the rope
+  // part may be stored differently.
+  struct Widths {
+    std::int64_t R, rope;
+  };
+  for (Widths shape : {Widths{256, 32}, Widths{160, 24}})
+    for (WeightType type : {WeightType::Q8_0, WeightType::IQ4_NL, WeightType::BF16})
+      for (auto [format, rope_format] : {std::pair{KvFormat::F32, KvFormat::F32}, std::pair{KvFormat::F16, KvFormat::F16},
+                                         std::pair{KvFormat::Q8, KvFormat::F16}})
+        // 1 query: the per-head products use the type's row kernels; 12: the transposed float path.
+        for (std::int64_t n : {1, 12}) {
+          const std::int64_t R = shape.R, rope = shape.rope;
+          TestWeight kab = make_weight(type, heads * R, nope, rng), vex = make_weight(type, heads * v, R, rng);
+          std::vector<std::uint8_t> latent_bytes(static_cast<std::size_t>(positions * R * 4)),
+              rope_bytes(static_cast<std::size_t>(positions * rope * 4));
+          std::vector<std::uint16_t> scales(static_cast<std::size_t>(positions * R)), biases(scales.size());
+          KvRows latent{}, k_rope{};
+          latent.format = format;
+          k_rope.format = rope_format;
+          latent.width = R;
+          k_rope.width = rope;
+          latent.data = latent_bytes.data();
+          k_rope.data = rope_bytes.data();
+          if (format == KvFormat::Q8) {
+            latent.group_size = 32;
+            latent.scales = scales.data();
+            latent.biases = biases.data();
+          }
+          auto lat = random_vec(static_cast<std::size_t>(positions * R), rng), kr = random_vec(static_cast<std::size_t>(positions * rope), rng);
+          ref.store_kv_rows(latent, 0, lat.data(), R, positions);
+          ref.store_kv_rows(k_rope, 0, kr.data(), rope, positions);
+          auto q = random_vec(static_cast<std::size_t>(n * heads * (nope + rope)), rng);
+          std::vector<std::int32_t> sel(static_cast<std::size_t>(n * 16)), count(static_cast<std::size_t>(n));
+          for (std::int64_t t = 0; t < n; ++t) {
+            count[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(5 + t);
+            for (std::int64_t j = 0; j < 16; ++j) sel[static_cast<std::size_t>(t * 16 + j)] = static_cast<std::int32_t>((j * 3 + t) % positions);
+          }
+          MlaAttentionArgs a;
+          a.n_queries = n;
+          a.heads = heads;
+          a.nope_dim = nope;
+          a.rope_dim = rope;
+          a.v_dim = v;
+          a.latent_dim = R;
+          a.q = q.data();
+          a.latent = latent;
+          a.k_rope = k_rope;
+          a.selection = sel.data();
+          a.selection_count = count.data();
+          a.selection_stride = 16;
+          a.k_absorb = kab.m;
+          a.v_expand = vex.m;
+          a.scale = 0.05f;
+          std::vector<float> of(static_cast<std::size_t>(n * heads * v)), orf(of.size());
+          a.out = of.data();
+          fast.mla_attention(a);
+          a.out = orf.data();
+          ref.mla_attention(a);
+          EXPECT_LE(relative_max_diff(of, orf), type == WeightType::BF16 ? 1e-5 : kOpTolerance)
+              << weight_type_name(type) << " n " << n << " latent " << R << " " << kv_format_name(format) << " rope " << rope;
         }
-        MlaAttentionArgs a;
-        a.n_queries = n;
-        a.heads = heads;
-        a.nope_dim = nope;
-        a.rope_dim = rope;
-        a.v_dim = v;
-        a.latent_dim = R;
-        a.q = q.data();
-        a.latent = latent;
-        a.k_rope = k_rope;
-        a.selection = sel.data();
-        a.selection_count = count.data();
-        a.selection_stride = 16;
-        a.k_absorb = kab.m;
-        a.v_expand = vex.m;
-        a.scale = 0.05f;
-        std::vector<float> of(static_cast<std::size_t>(n * heads * v)), orf(of.size());
-        a.out = of.data();
-        fast.mla_attention(a);
-        a.out = orf.data();
-        ref.mla_attention(a);
-        EXPECT_LE(relative_max_diff(of, orf), type == WeightType::BF16 ? 1e-5 : kOpTolerance)
-            << weight_type_name(type) << " n " << n;
-      }
 }
 
 // The tiled indexer (keys vectorised per tile) sums each dot product in another order than the reference, so scores

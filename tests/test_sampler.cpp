@@ -1,11 +1,14 @@
 // Sampling: greedy, the cuts (top-k, top-p, min-p), penalties, and draws that follow the softmax.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <vector>
 
 #include "core/error.h"
 #include "runtime/sampler.h"
+#include "runtime/session.h"
 
 namespace glmq {
 namespace {
@@ -53,6 +56,26 @@ TEST(Sampler, PenaltiesAndValidation) {
   EXPECT_THROW(Sampler({.temperature = -1.0f}), Error);
   EXPECT_THROW(Sampler({.top_p = 0.0f}), Error);
   EXPECT_THROW(Sampler({.min_p = 1.5f}), Error);
+}
+
+// argmax (session.h) is vectorised; it must give std::max_element's index: the first of equal maxima (+0 and -0 are
+// equal), a NaN only when it comes first, any length (whole 16-lane vectors and a tail).
+TEST(Argmax, MatchesMaxElement) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> level(-3, 3);
+  auto expected = [](const std::vector<float>& v) {
+    return static_cast<std::int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
+  };
+  for (std::size_t n : {1, 5, 16, 17, 40, 8192})
+    for (int trial = 0; trial < 50; ++trial) {
+      std::vector<float> v(n);
+      for (auto& x : v) x = static_cast<float>(level(rng));  // few levels: many ties
+      if (trial % 5 == 1) v[rng() % n] = NAN;
+      if (trial % 5 == 2) v[0] = NAN;
+      if (trial % 5 == 3)
+        for (auto& x : v) x = (rng() % 2) ? 0.0f : -0.0f;
+      EXPECT_EQ(argmax(v), expected(v)) << "n " << n << " trial " << trial;
+    }
 }
 
 }  // namespace

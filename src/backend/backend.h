@@ -2,6 +2,7 @@
 // The op interface the forward pass is written against. Activations are float32 row-major
 // buffers owned by the caller in the backend's memory; weights are WeightMatrix views in their stored type.
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,12 @@ struct RopeSpec {
   std::vector<float> inv_freq;  // rope_dim / 2 frequencies (yarn-corrected where configured)
   float attention_factor = 1.0f;  // multiplies cos and sin (HF yarn)
   bool interleaved = true;        // pairs (2k, 2k+1) when true, (k, k + rope_dim/2) when false
+};
+
+// One product of Backend::linears: y = W x for W's rows.
+struct LinearTarget {
+  const WeightMatrix* w = nullptr;
+  float* y = nullptr;
 };
 
 // Sparse absorbed MLA attention (DESIGN principle 3): scores against the cached latent c_j directly.
@@ -97,6 +104,11 @@ class Backend {
   virtual void embed(const WeightMatrix& table, const std::int32_t* tokens, std::int64_t n, float* out) = 0;
   // y[t, r] = Σ_c W[r, c] · x[t, c] for t < n (x rows have W.cols values, y rows W.rows).
   virtual void linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) = 0;
+  // linear(*target.w, x, n, target.y) for every target, all of x's width: several projections of one input. The
+  // results are linear()'s; a backend may prepare x once and run the products together (this default does not).
+  virtual void linears(std::span<const LinearTarget> targets, const float* x, std::int64_t n) {
+    for (const LinearTarget& t : targets) linear(*t.w, x, n, t.y);
+  }
   // Per row of `dim` values (rows `x_stride` apart): y = w ⊙ x / sqrt(mean(x²) + eps).
   virtual void rms_norm(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
                         float* y) = 0;

@@ -132,26 +132,27 @@ void Forward::attention(std::int64_t l, std::int64_t n, std::span<const Sequence
                      rope = c_.qk_rope_head_dim;
   const auto eps = static_cast<float>(c_.latent_norm_eps);
 
-  // Projections for every row of every sequence at once (the weights are read once).
-  be_.linear(A.q_a, a_.data(), n, qa_.data());
+  // Projections for every row of every sequence at once (the weights are read once); those of one input together
+  // (Backend::linears): of the normed hidden state q_a, kv_a and the indexer's key and head-weight projections, then
+  // of the normed q_a the queries of attention and of the indexer.
+  const IndexerWeights* I = A.indexer ? &*A.indexer : nullptr;
+  const std::int64_t ih = c_.index_n_heads, id = c_.index_head_dim;
+  const LinearTarget from_hidden[] = {{&A.q_a, qa_.data()}, {&A.kv_a, ckv_.data()}, {I ? &I->wk : nullptr, ik_.data()},
+                                      {I ? &I->weights_proj : nullptr, iw_.data()}};
+  be_.linears({from_hidden, I ? 4u : 2u}, a_.data(), n);
   be_.rms_norm(qa_.data(), c_.q_lora_rank, A.q_a_norm.data(), n, c_.q_lora_rank, eps, qr_.data());
-  be_.linear(A.q_b, qr_.data(), n, q_.data());
+  const LinearTarget from_q_lora[] = {{&A.q_b, q_.data()}, {I ? &I->wq_b : nullptr, iq_.data()}};
+  be_.linears({from_q_lora, I ? 2u : 1u}, qr_.data(), n);
   be_.rope(q_.data(), n, heads * qk, heads, qk, c_.qk_nope_head_dim, positions_.data(), rope_);
-  be_.linear(A.kv_a, a_.data(), n, ckv_.data());
   // The normalised latent and the rotated shared rope key, staged as floats for every row, then written to
   // each sequence's cache in its storage format.
   be_.rms_norm(ckv_.data(), R + rope, A.kv_a_norm.data(), n, R, eps, latent_.data());
   be_.rope(ckv_.data(), n, R + rope, 1, R + rope, R, positions_.data(), rope_);
-  const IndexerWeights* I = A.indexer ? &*A.indexer : nullptr;
-  const std::int64_t ih = c_.index_n_heads, id = c_.index_head_dim;
   if (I) {
-    be_.linear(I->wq_b, qr_.data(), n, iq_.data());
     be_.rope(iq_.data(), n, ih * id, ih, id, 0, positions_.data(), indexer_rope_);
-    be_.linear(I->wk, a_.data(), n, ik_.data());
     be_.layer_norm(ik_.data(), I->k_norm_weight.data(), I->k_norm_bias.data(), n, id, static_cast<float>(c_.indexer_norm_eps),
                    ik_.data());
     be_.rope(ik_.data(), n, id, 1, id, 0, positions_.data(), indexer_rope_);
-    be_.linear(I->weights_proj, a_.data(), n, iw_.data());
     be_.scale(iw_.data(), static_cast<float>(1.0 / std::sqrt(static_cast<double>(ih))), n * ih);
   }
 

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "core/error.h"
 
 namespace glmq {
@@ -69,7 +73,33 @@ void Session::truncate(std::int64_t length) {
 }
 
 std::int32_t argmax(std::span<const float> logits) {
-  return static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  // std::max_element's answer (the first of equal maxima; a NaN wins only in front), found with 16 lanes: the largest
+  // value (a NaN never compares greater), then its first position. Greedy decoding runs this on every token.
+  const auto n = static_cast<std::int64_t>(logits.size());
+  const float* x = logits.data();
+  if (n == 0) return 0;
+  float best = x[0];
+  std::int64_t i = 0;
+#if defined(__AVX512F__)
+  __m512 lanes = _mm512_set1_ps(best);
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    lanes = _mm512_mask_mov_ps(lanes, _mm512_cmp_ps_mask(v, lanes, _CMP_GT_OQ), v);
+  }
+  alignas(64) float lane[16];
+  _mm512_store_ps(lane, lanes);
+  for (float v : lane) best = v > best ? v : best;
+#endif
+  for (; i < n; ++i) best = x[i] > best ? x[i] : best;
+  if (best != best) return 0;  // x[0] is NaN
+  i = 0;
+#if defined(__AVX512F__)
+  for (const __m512 b = _mm512_set1_ps(best); i + 16 <= n; i += 16)
+    if (const __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), b, _CMP_EQ_OQ))
+      return static_cast<std::int32_t>(i + __builtin_ctz(m));
+#endif
+  while (x[i] != best) ++i;
+  return static_cast<std::int32_t>(i);
 }
 
 }  // namespace glmq

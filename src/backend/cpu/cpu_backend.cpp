@@ -77,9 +77,13 @@ void CpuBackend::rms_norm(const float* x, std::int64_t x_stride, const float* w,
   for (std::int64_t t = 0; t < n; ++t) {
     const float* xr = x + t * x_stride;
     float* yr = y + t * dim;
+    // The sum of squares in double, in vector lanes (the lanes' order of additions changes it only in the last bits
+    // of a double, far below the float it is rounded to).
     double ss = 0.0;
+#pragma omp simd reduction(+ : ss)
     for (std::int64_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
     const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(dim) + eps));
+#pragma omp simd
     for (std::int64_t i = 0; i < dim; ++i) yr[i] = w[i] * (xr[i] * inv);
   }
 }

@@ -14,6 +14,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/matmul_input.h"
 #include "backend/cpu/work_pool.h"
+#include "backend/cpu/work_split.h"
 #include "backend/matmul_observer.h"
 
 namespace glmq {
@@ -42,6 +43,7 @@ class CpuBackend : public Backend {
   void load_kv_rows(const KvRows& src, std::int64_t first, std::int64_t n, float* dst) override;
   void embed(const WeightMatrix& table, const std::int32_t* tokens, std::int64_t n, float* out) override;
   void linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) override;
+  void linears(std::span<const LinearTarget> targets, const float* x, std::int64_t n) override;
   void rms_norm(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
                 float* y) override;
   void layer_norm(const float* x, const float* w, const float* b, std::int64_t n, std::int64_t dim, float eps,
@@ -81,11 +83,19 @@ class CpuBackend : public Backend {
   cpu::MatmulInput input_;  // linear's activations, prepared for the current weight's kernel
   cpu::MatmulInput ffn_x_, ffn_h_;  // ffn_few_tokens: the block inputs, and the silu(gate)·up rows
   std::vector<FfnItem> ffn_items_;
+  // linears: the products that share input_ (with the pool chunks each starts at), and the others.
+  struct LinearPart {
+    LinearTarget target;
+    cpu::Split split;
+    std::int64_t first_chunk;
+  };
+  std::vector<LinearPart> linear_parts_;
+  std::vector<LinearTarget> linear_others_;
   MatmulObserver* observer_ = nullptr;
   // Attention, per query and head: the absorbed query W_UKᵀ q_nope, and the attention output õ before W_UV.
   std::vector<float> q_latent_, o_latent_;
   std::vector<float> gathered_;          // decoding: the query's selected cache rows, decoded to float32
-  std::vector<const float*> row_ptrs_;  // and pointers to each row's latent and rope part
+  std::vector<const void*> row_ptrs_;   // and pointers to each row's latent part, then to each rope part
   std::vector<float> index_scores_;  // indexer, one decoding query: its score per cache position
   std::array<std::vector<float>, static_cast<std::size_t>(ScratchSlot::Count)> scratch_;
 };
