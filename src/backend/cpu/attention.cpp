@@ -21,7 +21,7 @@ void CpuBackend::mla_attention(const MlaAttentionArgs& a) {
   const std::int64_t qk = a.nope_dim + a.rope_dim, R = a.latent_dim, P = a.rope_dim, n = a.n_queries, H = a.heads;
   const bool direct = a.latent.format == KvFormat::F32 && a.k_rope.format == KvFormat::F32;
   // Scores: the fast kernels' dot (four accumulators) or the reference one.
-  const auto dot = kernels_ == CpuKernels::Fast ? cpu::dot_f32_unrolled : cpu::dot_f32;
+  const auto dot = kernels_ != CpuKernels::Reference ? cpu::dot_f32_unrolled : cpu::dot_f32;
   if (observer_)
     // The absorbed halves of kv_b multiply per head: W_UK the nope part of each query, W_UV the attention output õ.
     for (std::int64_t h = 0; h < H; ++h) observer_->observe(a.k_absorb.row_range(h * R, R), a.q + h * qk, n, H * qk);
@@ -67,7 +67,7 @@ void CpuBackend::mla_attention(const MlaAttentionArgs& a) {
   // y[t·ys + r] = W x[t·xs] for one head's matrix and queries [t0, t1).
   auto per_head = [&](const WeightMatrix& w, const float* x, std::int64_t xs, float* y, std::int64_t ys, std::int64_t t0,
                       std::int64_t t1) {
-    if (kernels_ == CpuKernels::Fast && t1 - t0 >= kTransposedTokens) {
+    if (kernels_ != CpuKernels::Reference && t1 - t0 >= kTransposedTokens) {
       thread_local std::vector<float> transposed;
       cpu::transposed_matmul(w, x + t0 * xs, t1 - t0, xs, y + t0 * ys, ys, transposed);
       return;
