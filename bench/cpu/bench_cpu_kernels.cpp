@@ -3,6 +3,9 @@
 //
 //   bench_cpu_kernels [--threads N] [--rows R] [--cols C] [--tokens 1,64,512] [--seconds S] [--reference] [--cpu-time]
 //
+// BF16 is timed twice: on the exact float kernels (CpuKernels::Fast) and, as "BF16-acts", with its activations rounded
+// to bf16 (CpuKernels::FastBf16, vdpbf16ps).
+//
 // Weights are random codes with small random scales (speed only). Each measurement repeats the product for at least
 // S seconds (default 0.3) and reports the fastest of three such runs.
 #include <time.h>
@@ -111,7 +114,7 @@ int main(int argc, char** argv) {
     }
   }
   std::mt19937 rng(1);
-  CpuBackend fast(threads, CpuKernels::Fast), ref(threads, CpuKernels::Reference);
+  CpuBackend fast(threads, CpuKernels::Fast), fast_bf16(threads, CpuKernels::FastBf16), ref(threads, CpuKernels::Reference);
   std::printf("%lld × %lld, %d thread(s)\n\n| type | tokens |%s fast GMAC/s | fast weight GB/s |\n|---|---|%s---|---|\n",
               static_cast<long long>(rows), static_cast<long long>(cols), threads, reference ? " reference GMAC/s |" : "",
               reference ? "---|" : "");
@@ -129,6 +132,11 @@ int main(int argc, char** argv) {
       std::printf("| %s | %lld |", std::string(weight_type_name(type)).c_str(), static_cast<long long>(n));
       if (reference) std::printf(" %.2f |", macs / seconds_per_product(ref, w, x.data(), n, y.data(), min_seconds) * 1e-9);
       std::printf(" %.2f | %.2f |\n", macs / tf * 1e-9, static_cast<double>(w.bytes()) / tf * 1e-9);
+      if (type == WeightType::BF16) {  // and with the activations rounded to bf16 (CpuKernels::FastBf16)
+        const double tb = seconds_per_product(fast_bf16, w, x.data(), n, y.data(), min_seconds);
+        std::printf("| BF16-acts | %lld |%s %.2f | %.2f |\n", static_cast<long long>(n), reference ? " |" : "",
+                    macs / tb * 1e-9, static_cast<double>(w.bytes()) / tb * 1e-9);
+      }
     }
   }
   return 0;

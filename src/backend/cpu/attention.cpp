@@ -22,7 +22,7 @@ constexpr std::int64_t kHeadGroup = 4;
 // products go through MatmulInput (the weight type's kernels) or, for many queries, transposed_matmul.
 void CpuBackend::mla_attention(const MlaAttentionArgs& a) {
   const std::int64_t qk = a.nope_dim + a.rope_dim, R = a.latent_dim, P = a.rope_dim, n = a.n_queries, H = a.heads;
-  const bool fast = kernels_ == CpuKernels::Fast;
+  const bool fast = kernels_ != CpuKernels::Reference;
   if (observer_)
     // The absorbed halves of kv_b multiply per head: W_UK the nope part of each query, W_UV the attention output õ.
     for (std::int64_t h = 0; h < H; ++h) observer_->observe(a.k_absorb.row_range(h * R, R), a.q + h * qk, n, H * qk);

@@ -22,7 +22,9 @@ constexpr std::int64_t kFewTokens = 32;
 
 CpuKernels default_cpu_kernels() {
   const char* v = std::getenv("GLMQ_CPU_KERNELS");
-  return v && std::string_view(v) == "reference" ? CpuKernels::Reference : CpuKernels::Fast;
+  if (v && std::string_view(v) == "reference") return CpuKernels::Reference;
+  if (v && std::string_view(v) == "fast-bf16") return CpuKernels::FastBf16;
+  return CpuKernels::Fast;
 }
 
 CpuBackend::CpuBackend(int threads, CpuKernels kernels)
@@ -148,7 +150,7 @@ void CpuBackend::silu_mul(const float* gate, const float* up, std::int64_t count
 }
 
 void CpuBackend::swiglu(const SwigluWeights& w, const float* x, std::int64_t n, float* out) {
-  if (kernels_ == CpuKernels::Fast && !observer_ && n <= kFewTokens) {
+  if (kernels_ != CpuKernels::Reference && !observer_ && n <= kFewTokens) {
     ffn_items_.clear();
     for (std::int64_t t = 0; t < n; ++t) ffn_items_.push_back({&w, t, 1.0f});
     if (ffn_few_tokens(ffn_items_, x, n, out, false)) return;
@@ -165,7 +167,7 @@ void CpuBackend::swiglu(const SwigluWeights& w, const float* x, std::int64_t n, 
 }
 
 bool CpuBackend::gate_and_up(const SwigluWeights& w, const float* x, std::int64_t n, float* g, float* u) {
-  if (kernels_ != CpuKernels::Fast || observer_ || w.up.rows != w.gate.rows) return false;
+  if (kernels_ == CpuKernels::Reference || observer_ || w.up.rows != w.gate.rows) return false;
   input_.reset(w.gate, x, n, w.gate.cols, kernels_);
   if (input_.reference() || !input_.serves(w.up, kernels_)) return false;
   // Both products share the rounded input, and one job covers the rows of both (gate's, then up's).
@@ -189,7 +191,7 @@ void CpuBackend::moe_experts(const MoeExpertsArgs& a) {
     if (e < 0 || e >= a.n_experts) fail(ErrorKind::InvalidArgument, "routed expert id " + std::to_string(e) + " out of range");
     by_expert[static_cast<std::size_t>(e)].push_back(i);
   }
-  if (kernels_ == CpuKernels::Fast && !observer_ && a.n_tokens * a.top_k <= kFewTokens) {
+  if (kernels_ != CpuKernels::Reference && !observer_ && a.n_tokens * a.top_k <= kFewTokens) {
     // By expert, then slot: each token's experts are summed in the order the per-expert path below uses.
     ffn_items_.clear();
     for (std::int64_t e = 0; e < a.n_experts; ++e)

@@ -6,6 +6,8 @@
 // (CpuKernels::Fast, the default) rounds the activations to int8 blocks once per product for the GGML block types
 // (every one has an integer kernel, q8_kernels.h, in builds with AVX-512 VNNI), and runs register-blocked float
 // kernels for F32/F16/BF16 weights (exact widening, float32 activations); other types fall back to the reference code.
+// CpuKernels::FastBf16 is the fast one with BF16 weights' activations rounded to bf16 (vdpbf16ps, bf16_kernels.h, in
+// builds with AVX512-BF16).
 #include <array>
 #include <memory>
 #include <span>
@@ -19,7 +21,7 @@
 
 namespace glmq {
 
-// CpuKernels::Reference when the environment sets GLMQ_CPU_KERNELS=reference, else Fast.
+// CpuKernels::Reference when the environment sets GLMQ_CPU_KERNELS=reference, FastBf16 for =fast-bf16, else Fast.
 CpuKernels default_cpu_kernels();
 
 class CpuBackend : public Backend {

@@ -14,7 +14,7 @@ void CpuBackend::indexer_select(const IndexerArgs& a) {
   const std::int64_t dim = a.head_dim, tile = cpu::kIndexerKeyTile;
   // The fast kernels score a tile of keys for a block of queries at a time (indexer_tile.h); the reference path
   // scores one (query, key) pair at a time.
-  const bool tiled = kernels_ == CpuKernels::Fast;
+  const bool tiled = kernels_ != CpuKernels::Reference;
   // Scores of queries [t0, t1) against cache rows [j0, j1), written at out[(t − t0)·stride + j].
   auto score = [&](std::int64_t t0, std::int64_t t1, std::int64_t j0, std::int64_t j1, float* out, std::int64_t stride) {
     if (tiled) {

@@ -3,8 +3,8 @@
 // that type and width, from any thread. This is how the backend's ops reach the kernels: linear splits one product
 // over the pool; the MoE and attention ops multiply several small matrices (experts, heads) in one parallel job.
 //
-// Three paths, chosen per weight type (see cpu_backend.h): Int8 (q8_kernels.h), Float (float_kernels.h) and Reference
-// (row_kernels.h: every weight decoded to float32, plain float dot products).
+// Four paths, chosen per weight type (see cpu_backend.h): Int8 (q8_kernels.h), Bf16 (bf16_kernels.h), Float
+// (float_kernels.h) and Reference (row_kernels.h: every weight decoded to float32, plain float dot products).
 #include <cstdint>
 #include <vector>
 
@@ -13,7 +13,11 @@
 #include "quant/weight_matrix.h"
 
 namespace glmq {
-enum class CpuKernels { Fast, Reference };
+// Fast: int8 activations for the GGML block types (q8_kernels.h), exact float kernels for F32/F16/BF16 weights
+// (float_kernels.h: float checkpoints compute what float32 PyTorch computes, up to summation order). FastBf16: the
+// same, but BF16 weights meet activations rounded to bf16 (bf16_kernels.h, as llama.cpp computes them). Reference:
+// the plain decode-and-dot loops everything is tested against.
+enum class CpuKernels { Fast, FastBf16, Reference };
 }
 
 namespace glmq::cpu {
@@ -38,13 +42,14 @@ class MatmulInput {
   bool serves(const WeightMatrix& w, CpuKernels kernels) const;
 
  private:
-  enum class Path { Int8, Float, Reference };
+  enum class Path { Int8, Bf16, Float, Reference };
   static Path path_for(const WeightMatrix& w, CpuKernels kernels);
   Path path_ = Path::Reference;
   WeightType type_ = WeightType::F32;
   FastKernel kernel_{};
   Q8Rows q8_;
   std::vector<float> arranged_;
+  std::vector<std::uint16_t> bf16_;
   const float* x_ = nullptr;
   std::int64_t n_ = 0, cols_ = 0, stride_ = 0;
 };

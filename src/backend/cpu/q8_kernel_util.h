@@ -2,6 +2,7 @@
 // Shared pieces of the integer kernels (q8_kernels_*.cpp); included only where GLMQ_CPU_INT8_KERNELS is set.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -80,13 +81,51 @@ struct Tokens {
   }
 };
 
-// The fp16 fields at `b + offset` of four consecutive blocks `stride` bytes apart, as floats in lanes 0..3.
-inline __m128 four_f16(const std::uint8_t* b, std::size_t stride, std::size_t offset = 0) {
-  std::uint16_t h[4];
-  for (int k = 0; k < 4; ++k) std::memcpy(&h[k], b + stride * static_cast<std::size_t>(k) + offset, 2);
-  return _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, static_cast<short>(h[3]), static_cast<short>(h[2]),
-                                    static_cast<short>(h[1]), static_cast<short>(h[0])));
+// Four consecutive 32-element blocks of Bytes bytes each (64 ≤ 4·Bytes ≤ 128) in two overlapping 64-byte loads, the
+// second ending at the last block's end, so nothing past the four blocks is read. Fields are gathered out of them
+// with one two-source permute (vpermt2b / vpermt2w) instead of one load and insert per block.
+template <std::size_t Bytes>
+struct FourBlockBytes {
+  static_assert(4 * Bytes >= 64 && 4 * Bytes <= 128);
+  static constexpr std::size_t kSecond = 4 * Bytes - 64;  // where the second load starts
+  __m512i first, second;
+  explicit FourBlockBytes(const std::uint8_t* b) : first(load512(b)), second(load512(b + kSecond)) {}
+  // Permute index of the byte at offset o of the four blocks.
+  static constexpr std::uint8_t byte_index(std::size_t o) {
+    return static_cast<std::uint8_t>(o < 64 ? o : o - kSecond + 64);
+  }
+  // Permute index of the 16-bit word at (even) offset o.
+  static constexpr std::int16_t word_index(std::size_t o) {
+    return static_cast<std::int16_t>(o < 64 ? o / 2 : (o - kSecond) / 2 + 32);
+  }
+  __m512i bytes(__m512i index) const { return _mm512_permutex2var_epi8(first, index, second); }
+  __m512i words(__m512i index) const { return _mm512_permutex2var_epi16(first, index, second); }
+};
+
+// A byte index vector for vpermb / vpermt2b (LanePattern is the word one).
+struct alignas(64) ByteIndex {
+  std::uint8_t at[64];
+};
+inline __m512i load_index(const ByteIndex& i) { return _mm512_load_si512(i.at); }
+
+// Gathers the 16 code bytes at `offset` of each block into 128-bit lane k (block k).
+template <std::size_t Bytes>
+constexpr ByteIndex four_block_codes(std::size_t offset) {
+  ByteIndex x{};
+  for (std::size_t i = 0; i < 64; ++i) x.at[i] = FourBlockBytes<Bytes>::byte_index(Bytes * (i / 16) + offset + i % 16);
+  return x;
 }
+
+// Gathers the 16-bit field at `offset` of block k into word k (k < 4).
+template <std::size_t Bytes>
+constexpr LanePattern four_block_halves(std::size_t offset) {
+  LanePattern x{};
+  for (std::size_t k = 0; k < 4; ++k) x.lane[k] = FourBlockBytes<Bytes>::word_index(Bytes * k + offset);
+  return x;
+}
+
+// The fp16 fields gathered by a four_block_halves index, as floats in lanes 0..3.
+inline __m128 four_f16(__m512i gathered) { return _mm_cvtph_ps(_mm512_castsi512_si128(gathered)); }
 
 inline int hsum4(__m128i v) {
   return _mm_extract_epi32(v, 0) + _mm_extract_epi32(v, 1) + _mm_extract_epi32(v, 2) + _mm_extract_epi32(v, 3);
@@ -123,26 +162,30 @@ inline __m512i block_offsets(const std::int32_t* sum32) {
 //   four.accumulate(acc, q, sum32, dx) → acc      acc + Σ over the 4 blocks of w·x, 128 activations at q, their
 //                                                 4 block sums at sum32 and 4 scales dx (lanes 0..3)
 //   Unit::One(block), one.dot(q, sum32, dx)       Σ w·x over one block, activations in natural order
+// sums() leaves each token's row sum as a vector acc[i] plus a scalar tail[i]; for_rows reduces them.
 template <class Unit>
 struct Blocks32 {
   template <int NT>
-  static void dot(const std::uint8_t* row, std::int64_t cols, const Tokens<NT>& tk, float* out) {
+  static void sums(const std::uint8_t* row, std::int64_t cols, const Tokens<NT>& tk, __m512* acc, float* tail) {
     const std::int64_t blocks = cols / 32, full = blocks / 4 * 4;
-    __m512 acc[NT];
-    float tail[NT];
+    __m512 a[NT];  // local, so the sums stay in registers
+    float t[NT];
     for (int i = 0; i < NT; ++i) {
-      acc[i] = _mm512_setzero_ps();
-      tail[i] = 0.0f;
+      a[i] = _mm512_setzero_ps();
+      t[i] = 0.0f;
     }
     for (std::int64_t g = 0; g < full; g += 4) {
       const typename Unit::Four w(row + static_cast<std::size_t>(g) * Unit::kBytes);
-      for (int i = 0; i < NT; ++i) acc[i] = w.accumulate(acc[i], tk.q[i] + g * 32, tk.sum32[i] + g, _mm_loadu_ps(tk.d[i] + g));
+      for (int i = 0; i < NT; ++i) a[i] = w.accumulate(a[i], tk.q[i] + g * 32, tk.sum32[i] + g, _mm_loadu_ps(tk.d[i] + g));
     }
     for (std::int64_t g = full; g < blocks; ++g) {  // rows whose length is not a multiple of 128
       const typename Unit::One w(row + static_cast<std::size_t>(g) * Unit::kBytes);
-      for (int i = 0; i < NT; ++i) tail[i] += w.dot(tk.q[i] + g * 32, tk.sum32[i][g], tk.d[i][g]);
+      for (int i = 0; i < NT; ++i) t[i] += w.dot(tk.q[i] + g * 32, tk.sum32[i][g], tk.d[i][g]);
     }
-    for (int i = 0; i < NT; ++i) out[i] = _mm512_reduce_add_ps(acc[i]) + tail[i];
+    for (int i = 0; i < NT; ++i) {
+      acc[i] = a[i];
+      tail[i] = t[i];
+    }
   }
 };
 
@@ -155,39 +198,77 @@ struct Blocks32 {
 template <class Unit>
 struct Blocks256 {
   template <int NT>
-  static void dot(const std::uint8_t* row, std::int64_t cols, const Tokens<NT>& tk, float* out) {
-    __m512 acc[NT];
-    for (int i = 0; i < NT; ++i) acc[i] = _mm512_setzero_ps();
+  static void sums(const std::uint8_t* row, std::int64_t cols, const Tokens<NT>& tk, __m512* acc, float* tail) {
+    __m512 a[NT];  // local, so the sums stay in registers
+    for (int i = 0; i < NT; ++i) a[i] = _mm512_setzero_ps();
     for (std::int64_t sb = 0; sb < cols / 256; ++sb) {
       const typename Unit::Super w(row + static_cast<std::size_t>(sb) * Unit::kBytes);
       for (int i = 0; i < NT; ++i)
-        acc[i] = w.accumulate(acc[i], tk.q[i] + sb * 256, tk.sum16[i] + sb * 16, tk.sum32[i] + sb * 8, tk.d[i][sb]);
+        a[i] = w.accumulate(a[i], tk.q[i] + sb * 256, tk.sum16[i] + sb * 16, tk.sum32[i] + sb * 8, tk.d[i][sb]);
     }
-    for (int i = 0; i < NT; ++i) out[i] = _mm512_reduce_add_ps(acc[i]);
+    for (int i = 0; i < NT; ++i) {
+      acc[i] = a[i];
+      tail[i] = 0.0f;
+    }
   }
 };
 
-// Runs K::dot<NT>(row, cols, tokens, out[NT]) over rows [r0, r1) × tokens [t0, t1), tokens in groups of 4 so each
-// weight block is decoded once per group. A row stays in L1 while its token groups sweep it.
+// The lane sums of four vectors, as lanes 0..3. Every vector is summed by the same tree wherever it sits (unused
+// ones may be zero), so a product's result does not depend on which outputs shared its reduction.
+inline __m128 reduce4(const __m512 v[4]) {
+  const __m512 s01 = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], 0x44), _mm512_shuffle_f32x4(v[0], v[1], 0xEE));
+  const __m512 s23 = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], 0x44), _mm512_shuffle_f32x4(v[2], v[3], 0xEE));
+  __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, 0x88), _mm512_shuffle_f32x4(s01, s23, 0xDD));  // vector k: lane k
+  s = _mm512_add_ps(s, _mm512_permute_ps(s, 0x4E));
+  s = _mm512_add_ps(s, _mm512_permute_ps(s, 0xB1));
+  return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), s));
+}
+
+// Runs K::sums<NT>(row, cols, tokens, acc[NT], tail[NT]) over rows [r0, r1) × tokens [t0, t1). One token (decoding):
+// four rows at a time, whose sums are reduced together. Several: tokens in groups of 4 so each weight block is
+// decoded once per group; a row stays in L1 while its token groups sweep it.
 template <class K>
 void for_rows(const WeightMatrix& w, std::int64_t r0, std::int64_t r1, const Q8Rows& a, std::int64_t t0, std::int64_t t1,
               float* y, std::int64_t y_stride) {
   const std::size_t row_bytes = w.row_bytes();
+  auto row = [&](std::int64_t r) { return w.data + static_cast<std::size_t>(r) * row_bytes; };
+  if (t1 - t0 == 1) {
+    const Tokens<1> tk(a, t0);
+    float* yt = y + t0 * y_stride;
+    for (std::int64_t r = r0; r < r1; r += 4) {
+      const std::int64_t nr = std::min<std::int64_t>(4, r1 - r);
+      __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+      float tail[4] = {};
+      if (nr == 4) {
+        K::template sums<1>(row(r), w.cols, tk, acc, tail);
+        K::template sums<1>(row(r + 1), w.cols, tk, acc + 1, tail + 1);
+        K::template sums<1>(row(r + 2), w.cols, tk, acc + 2, tail + 2);
+        K::template sums<1>(row(r + 3), w.cols, tk, acc + 3, tail + 3);
+        _mm_storeu_ps(yt + r, _mm_add_ps(reduce4(acc), _mm_loadu_ps(tail)));
+      } else {
+        for (std::int64_t k = 0; k < nr; ++k) K::template sums<1>(row(r + k), w.cols, tk, acc + k, tail + k);
+        const __m128 out = _mm_add_ps(reduce4(acc), _mm_loadu_ps(tail));
+        alignas(16) float o[4];
+        _mm_store_ps(o, out);
+        for (std::int64_t k = 0; k < nr; ++k) yt[r + k] = o[k];
+      }
+    }
+    return;
+  }
   for (std::int64_t r = r0; r < r1; ++r) {
-    const std::uint8_t* row = w.data + static_cast<std::size_t>(r) * row_bytes;
-    float out[4];
-    std::int64_t t = t0;
-    for (; t + 4 <= t1; t += 4) {
-      K::template dot<4>(row, w.cols, Tokens<4>(a, t), out);
-      for (int i = 0; i < 4; ++i) y[(t + i) * y_stride + r] = out[i];
+    for (std::int64_t t = t0; t < t1; t += 4) {
+      __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+      float tail[4] = {};
+      switch (std::min<std::int64_t>(4, t1 - t)) {
+        case 4: K::template sums<4>(row(r), w.cols, Tokens<4>(a, t), acc, tail); break;
+        case 3: K::template sums<3>(row(r), w.cols, Tokens<3>(a, t), acc, tail); break;
+        case 2: K::template sums<2>(row(r), w.cols, Tokens<2>(a, t), acc, tail); break;
+        default: K::template sums<1>(row(r), w.cols, Tokens<1>(a, t), acc, tail); break;
+      }
+      alignas(16) float o[4];
+      _mm_store_ps(o, _mm_add_ps(reduce4(acc), _mm_loadu_ps(tail)));
+      for (std::int64_t i = 0; i < std::min<std::int64_t>(4, t1 - t); ++i) y[(t + i) * y_stride + r] = o[i];
     }
-    switch (t1 - t) {
-      case 3: K::template dot<3>(row, w.cols, Tokens<3>(a, t), out); break;
-      case 2: K::template dot<2>(row, w.cols, Tokens<2>(a, t), out); break;
-      case 1: K::template dot<1>(row, w.cols, Tokens<1>(a, t), out); break;
-      default: break;
-    }
-    for (std::int64_t i = 0; i < t1 - t; ++i) y[(t + i) * y_stride + r] = out[i];
   }
 }
 

@@ -3,14 +3,16 @@
 // accumulated exactly in int32 per block and scaled in float32. One kernel per weight type; each works on a range
 // of weight rows for a range of tokens, decoding every weight block once per group of up to 4 tokens.
 //
-// They need AVX-512 (F, BW, VL, VNNI); without it, fast_kernel_for() finds none and the float path runs.
+// They need AVX-512 (F, BW, VL, VNNI, and VBMI: two-source byte permutes gather the fields of unaligned blocks);
+// without it, fast_kernel_for() finds none and the float path runs.
 #include <cstdint>
 #include <optional>
 
 #include "backend/cpu/q8_activations.h"
 #include "quant/weight_matrix.h"
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__) && \
+    defined(__AVX512VBMI__)
 #define GLMQ_CPU_INT8_KERNELS 1
 #endif
 

@@ -52,14 +52,24 @@ struct Nibbles {
   static constexpr std::size_t kBytes = L::kBytes;
 
   struct Four {
+    static constexpr ByteIndex kCodes = four_block_codes<kBytes>(L::kQs);
+    static constexpr LanePattern kScales = four_block_halves<kBytes>(0);
+    static constexpr LanePattern kMins = four_block_halves<kBytes>(L::kMin >= 0 ? L::kMin : 0);
+    // Bytes 0..7: the low 16 fifth bits of blocks 0..3 (two bytes each); bytes 8..15: their high 16.
+    static constexpr ByteIndex kFifthBits = [] {
+      ByteIndex x{};
+      for (std::size_t i = 0; i < 16; ++i)
+        x.at[i] = FourBlockBytes<kBytes>::byte_index(kBytes * (i % 8 / 2) + static_cast<std::size_t>(L::kQh >= 0 ? L::kQh : 0) +
+                                                     i / 8 * 2 + i % 2);
+      return x;
+    }();
+
     __m512i lo, hi;
     __m128 d, m;
-    explicit Four(const std::uint8_t* b) : d(four_f16(b, kBytes)), m(_mm_setzero_ps()) {
-      const __m512i m4 = _mm512_set1_epi8(0x0F);
-      __m512i c = _mm512_castsi128_si512(load128(b + L::kQs));
-      c = _mm512_inserti32x4(c, load128(b + kBytes + L::kQs), 1);
-      c = _mm512_inserti32x4(c, load128(b + 2 * kBytes + L::kQs), 2);
-      c = _mm512_inserti32x4(c, load128(b + 3 * kBytes + L::kQs), 3);
+    explicit Four(const std::uint8_t* b) : m(_mm_setzero_ps()) {
+      const FourBlockBytes<kBytes> blocks(b);
+      const __m512i m4 = _mm512_set1_epi8(0x0F), c = blocks.bytes(load_index(kCodes));
+      d = four_f16(blocks.words(load_pattern(kScales)));
       lo = _mm512_and_si512(c, m4);
       hi = _mm512_and_si512(_mm512_srli_epi16(c, 4), m4);
       if constexpr (L::kLevels) {
@@ -69,17 +79,12 @@ struct Nibbles {
       }
       if constexpr (L::kQh >= 0) {
         // Bit j of block k's qh belongs to byte j of lane k of `lo` (j < 16) or byte j − 16 of lane k of `hi`.
-        std::uint64_t lo_bits = 0, hi_bits = 0;
-        for (int k = 0; k < 4; ++k) {
-          const std::uint64_t qh = fifth_bits(b + static_cast<std::size_t>(k) * kBytes, L::kQh);
-          lo_bits |= (qh & 0xFFFF) << (16 * k);
-          hi_bits |= (qh >> 16) << (16 * k);
-        }
+        const __m128i qh = _mm512_castsi512_si128(blocks.bytes(load_index(kFifthBits)));
         const __m512i sixteen = _mm512_set1_epi8(16);
-        lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64(lo_bits), lo, sixteen);
-        hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64(hi_bits), hi, sixteen);
+        lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64(static_cast<std::uint64_t>(_mm_cvtsi128_si64(qh))), lo, sixteen);
+        hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64(static_cast<std::uint64_t>(_mm_extract_epi64(qh, 1))), hi, sixteen);
       }
-      if constexpr (L::kMin >= 0) m = four_f16(b, kBytes, L::kMin);
+      if constexpr (L::kMin >= 0) m = four_f16(blocks.words(load_pattern(kMins)));
     }
     __m512 accumulate(__m512 acc, const std::int8_t* a, const std::int32_t* sum32, __m128 dx) const {
       __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, load512(a));

@@ -16,14 +16,39 @@ struct Q8_0 {
   static constexpr std::size_t kBytes = 34;
 
   struct Four {
+    // The 136 bytes of four blocks as loads at 0, 64 and 72 (the last ends at the fourth block's end); blocks 0, 1
+    // are gathered from the first two, blocks 2, 3 from the last two, their scales from the first two.
+    static constexpr ByteIndex kCodes[2] = {
+        [] {
+          ByteIndex x{};
+          for (int i = 0; i < 64; ++i) x.at[i] = static_cast<std::uint8_t>(i < 32 ? 2 + i : 4 + i);  // 2..33, 36..67
+          return x;
+        }(),
+        [] {
+          ByteIndex x{};  // 70..101 at 6..37 of the load at 64; 104..135 at 32..63 of the load at 72
+          for (int i = 0; i < 64; ++i) x.at[i] = static_cast<std::uint8_t>(i < 32 ? 6 + i : 64 + i);
+          return x;
+        }()};
+    static constexpr LanePattern kScales = [] {
+      LanePattern x{};  // bytes 0, 34 (words 0, 17 of the first load), 68, 102 (words 2, 19 of the second)
+      x.lane[0] = 0;
+      x.lane[1] = 17;
+      x.lane[2] = 32 + 2;
+      x.lane[3] = 32 + 19;
+      return x;
+    }();
+
     __m512i mag[2];
     __mmask64 neg[2];
     __m128 d;
-    explicit Four(const std::uint8_t* b) : d(four_f16(b, kBytes)) {
+    explicit Four(const std::uint8_t* b) {
+      const __m512i first = load512(b), mid = load512(b + 64), last = load512(b + 72);
+      d = four_f16(_mm512_permutex2var_epi16(first, load_pattern(kScales), mid));
+      const __m512i c[2] = {_mm512_permutex2var_epi8(first, load_index(kCodes[0]), mid),
+                            _mm512_permutex2var_epi8(mid, load_index(kCodes[1]), last)};
       for (int h = 0; h < 2; ++h) {
-        const __m512i c = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b + 68 * h + 2)), load256(b + 68 * h + 36), 1);
-        mag[h] = _mm512_abs_epi8(c);
-        neg[h] = _mm512_movepi8_mask(c);
+        mag[h] = _mm512_abs_epi8(c[h]);
+        neg[h] = _mm512_movepi8_mask(c[h]);
       }
     }
     __m512 accumulate(__m512 acc, const std::int8_t* a, const std::int32_t*, __m128 dx) const {
