@@ -66,10 +66,13 @@ M="$W/models" R="$W/results" K="$W/kld"
 mkdir -p "$M" "$R" "$K" "$W/logs"
 has_step() { [[ " $STEPS " == *" $1 "* ]]; }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-# The code each step measured: HEAD, the count of uncommitted tracked files and the date when the step started
-# (bench/peer/table.py prints them; steps can run at different times, e.g. quality while the machine is busy and
-# speed once it is quiet).
-code_of() { echo "$(git -C "$here" rev-parse --short HEAD) $(git -C "$here" status --porcelain --untracked-files=no | wc -l) $(date -u +%Y-%m-%dT%H:%MZ)" >"$W/code-$1.txt"; }
+# The code each step measured: HEAD, the count of uncommitted tracked files (bench/peer.md, this script's own output,
+# not counted) and the time, appended each time the step runs (bench/peer/table.py prints them all; steps can run at
+# different times, e.g. quality while the machine is busy and speed once it is quiet, and a rerun may redo only
+# the builds whose logs were removed).
+code_of() {
+  echo "$(git -C "$here" rev-parse --short HEAD) $(git -C "$here" status --porcelain --untracked-files=no | grep -vc ' bench/peer.md$') $(date -u +%Y-%m-%dT%H:%MZ)" >>"$W/code-$1.txt"
+}
 # step LOG CMD...: runs CMD into LOG.part, renamed to LOG on success; skipped when LOG exists.
 step() {
   local out="$1"; shift

@@ -185,18 +185,22 @@ for key, label in TYPES:
             "–" if key == "bf16" else "%s / %s" % (fmt(l[1], ".5f"), fmt(g[1], ".5f"))))
 
 def code_of(step):
-    """(commit, uncommitted tracked files, UTC time) that run.sh recorded when STEP started, or None."""
-    f = read(os.path.join(a.work, f"code-{step}.txt")).split()
-    return (f[0], int(f[1]), f[2]) if len(f) >= 3 else None
+    """[(commit, uncommitted tracked files, UTC time)] that run.sh recorded each time STEP started."""
+    runs = []
+    for line in read(os.path.join(a.work, f"code-{step}.txt")).splitlines():
+        f = line.split()
+        if len(f) >= 3:
+            runs.append((f[0], int(f[1]), f[2]))
+    return runs
 
 
 def describe_code():
-    steps = {k: code_of(k) for k in ("models", "quality", "speed", "synthetic")}
     parts = []
-    for k, v in steps.items():
-        if v:
-            parts.append("%s: commit `%s`%s, started %s" % (
-                k, v[0], " + %d uncommitted tracked files" % v[1] if v[1] else "", v[2].replace("T", " ")))
+    for k in ("models", "quality", "speed", "synthetic"):
+        runs = ", ".join("`%s`%s at %s" % (c, " + %d uncommitted tracked files" % d if d else "", t.replace("T", " "))
+                         for c, d, t in code_of(k))
+        if runs:
+            parts.append(f"{k}: {runs}")
     return "; ".join(parts) or "not recorded"
 
 
