@@ -87,15 +87,22 @@ InputCovariance q_a_covariance(std::int64_t cols) {
   return c;
 }
 
+// Writes glm-mini with `o` to `plain`, then with a covariance entry for blk.0.attn_q_a added to `with_covariance`;
+// returns the second file's plan.
+GgufQuantizePlan write_plain_and_with_q_a_covariance(GgufQuantizeOptions o, const std::string& plain,
+                                                     const std::string& with_covariance) {
+  write_glm_dsa_gguf(kMini, plain, o);
+  const InputCovariance cov = q_a_covariance(384);
+  o.covariance = &cov;
+  o.covariance_path = "cov.gguf";
+  return write_glm_dsa_gguf(kMini, with_covariance, o);
+}
+
 TEST(GgufModelWriter, CovarianceChangesOnlyItsTensorsCodesAndRecordsTheRounding) {
   GgufQuantizeOptions o;
   o.default_type = WeightType::IQ4_NL;  // glm-mini's 384-wide rows are whole 32-blocks
   const std::string compatible = out_dir() + "/iq4nl-compatible.gguf", feedback = out_dir() + "/iq4nl-feedback.gguf";
-  write_glm_dsa_gguf(kMini, compatible, o);
-  const InputCovariance cov = q_a_covariance(384);
-  o.covariance = &cov;
-  o.covariance_path = "cov.gguf";
-  const GgufQuantizePlan plan = write_glm_dsa_gguf(kMini, feedback, o);
+  const GgufQuantizePlan plan = write_plain_and_with_q_a_covariance(o, compatible, feedback);
   EXPECT_TRUE(find(plan, "blk.0.attn_q_a.weight").error_feedback);
   EXPECT_FALSE(find(plan, "blk.0.attn_kv_a_mqa.weight").error_feedback);
 
@@ -135,11 +142,7 @@ TEST(GgufModelWriter, CovarianceLeavesQ8_0ToPlainRounding) {
   GgufQuantizeOptions o;
   o.default_type = WeightType::Q8_0;
   const std::string plain = out_dir() + "/q8_0-plain.gguf", with_cov = out_dir() + "/q8_0-covariance.gguf";
-  write_glm_dsa_gguf(kMini, plain, o);
-  const InputCovariance cov = q_a_covariance(384);
-  o.covariance = &cov;
-  o.covariance_path = "cov.gguf";
-  const GgufQuantizePlan plan = write_glm_dsa_gguf(kMini, with_cov, o);
+  const GgufQuantizePlan plan = write_plain_and_with_q_a_covariance(o, plain, with_cov);
   EXPECT_FALSE(find(plan, "blk.0.attn_q_a.weight").error_feedback);
   const GgufFile a(plain), b(with_cov);
   const GgufTensor* ta = a.find_tensor("blk.0.attn_q_a.weight");
