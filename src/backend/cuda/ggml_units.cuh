@@ -249,25 +249,20 @@ struct Activations32WithSum {
 };
 
 // The raw layouts the float units here and the int8 units (q8_units.cuh) both read.
-// Q8_0 blocks (34 bytes: f16 d, 32 int8 codes), one per unit.
-struct Q8_0Blocks : PackedRows {
-  struct Raw { std::uint32_t q[8]; std::uint32_t d; };
+// Blocks of an f16 scale d followed by kWords 32-bit words of codes, one block per unit.
+template <int kWords>
+struct F16ScaledBlocks : PackedRows {
+  struct Raw { std::uint32_t q[kWords]; std::uint32_t d; };
   __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + u * 34;
+    const std::uint8_t* p = w.p + u * (2 + 4 * kWords);
     r.d = ldg_u16(p);
-    load_words_unaligned<8>(p + 2, r.q);
+    load_words_unaligned<kWords>(p + 2, r.q);
   }
 };
-
-// 18-byte blocks (f16 d, 16 bytes of 4-bit codes: Q4_0 and IQ4_NL), one per unit.
-struct F16Nibble18Blocks : PackedRows {
-  struct Raw { std::uint32_t q[4]; std::uint32_t d; };
-  __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + u * 18;
-    r.d = ldg_u16(p);
-    load_words_unaligned<4>(p + 2, r.q);
-  }
-};
+// Q8_0 blocks (34 bytes: f16 d, 32 int8 codes).
+using Q8_0Blocks = F16ScaledBlocks<8>;
+// 18-byte blocks (f16 d, 16 bytes of 4-bit codes: Q4_0 and IQ4_NL).
+using F16Nibble18Blocks = F16ScaledBlocks<4>;
 
 // IQ2_S super-blocks (82 bytes), a unit per 32-element sub-block ib.
 struct Iq2SBlocks : PackedRows {
