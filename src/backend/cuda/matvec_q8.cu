@@ -13,7 +13,6 @@ namespace glmq::cuda {
 namespace {
 
 constexpr int kQ8Rows = 4;  // rows per lane group
-constexpr int kQ8Batch = 2; // units per lane whose loads are in flight together
 
 // One thread per 4 values, 8 threads per block of 32; rows (t, s) at x + t·tok_stride + s·seg_stride.
 __global__ void quantize_q8_kernel(const float* x, std::int64_t segments, std::int64_t tok_stride,
@@ -77,7 +76,8 @@ __global__ void __launch_bounds__(kQ8Threads) matvec_q8_kernel(MatvecArgs a, Q8V
     const std::int64_t xrow = t * a.segments + seg;
     const Q8Row x[1] = {{xq.q + xrow * w.cols, xq.ds + xrow * (w.cols / 32)}};
     float acc[kQ8Rows] = {};
-    q8_rows_dot<KIND, LANES, kQ8Rows, kQ8Batch, true>(rows, x, begin, end, cb, acc);
+    // Units per lane and step: 1 where q8_dot.cuh keeps two steps in registers, else 2.
+    q8_rows_dot<KIND, LANES, kQ8Rows, q8_pipelined<KIND>() ? 1 : 2, true>(rows, x, begin, end, cb, acc);
     wait_for_inputs();
 #pragma unroll
     for (int k = 0; k < kQ8Rows; ++k) acc[k] = lanes_sum<LANES>(acc[k]);

@@ -1,12 +1,16 @@
 #pragma once
 // The int8 decode-path core: a group of LANES lanes computes R row·x dot products over units [begin, end) of
 // the rows (units of 32 weights, q8_units.cuh). Each lane takes units begin + lane, begin + lane + LANES, …;
-// per step it issues the loads of NB units of all R rows before decoding any (bytes in flight hide the
-// memory latency). Activations come from global memory (a few KB, L1-resident; the weights bypass L1):
-// with SHARED_X all rows multiply one activation row, decoded once per unit; otherwise row k has its own.
-// The first step's weight loads are issued before wait_for_inputs (dependent_launch.cuh): they are in flight
-// while the previous kernel finishes; the activations are read after it. A lane without units does not wait
-// here, so the caller waits again before its stores.
+// a step is NB units of all R rows, whose loads are all issued before any of them is decoded. Where two
+// steps fit in registers (q8_pipelined), the steps are software-pipelined: the loads of the step after next
+// are issued as soon as a step is decoded, so a lane's weight bytes stay in flight while it computes
+// (issuing a step's loads and then waiting for them leaves that lane's memory traffic idle during each
+// decode; ncu showed the warps of the routed gate_up waiting on those loads for 56% of their cycles).
+// Activations come from global memory (a few KB, L1-resident; the weights bypass L1): with SHARED_X all rows
+// multiply one activation row, decoded once per unit; otherwise row k has its own. The first steps' weight
+// loads are issued before wait_for_inputs (dependent_launch.cuh): they are in flight while the previous
+// kernel finishes; the activations are read after it. A lane without units may not wait here, so the
+// caller waits again before its stores.
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/q8_units.cuh"
 
@@ -21,46 +25,88 @@ __device__ __forceinline__ float lanes_sum(float v) {
   return v;
 }
 
+// Loads the weights of one step (units u0 + j·LANES, j < NB, of the R rows; none past end) into raw.
+template <typename U, int LANES, int R, int NB>
+__device__ __forceinline__ void q8_load_step(const typename U::Row (&row)[R], int u0, int end,
+                                             typename U::Raw (&raw)[NB][R]) {
+#pragma unroll
+  for (int j = 0; j < NB; ++j) {
+    const int u = u0 + j * LANES;
+    if (u < end) {
+#pragma unroll
+      for (int k = 0; k < R; ++k) U::load(row[k], u, raw[j][k]);
+    }
+  }
+}
+
+// Decodes one step loaded by q8_load_step against the activations: acc[k] += row k · x over its units.
+template <typename U, int LANES, int R, int NB, bool SHARED_X>
+__device__ __forceinline__ void q8_dot_step(const typename U::Raw (&raw)[NB][R], const Q8Row (&x)[SHARED_X ? 1 : R],
+                                            int u0, int end, const Q8Codebook& cb, float (&acc)[R]) {
+#pragma unroll
+  for (int j = 0; j < NB; ++j) {
+    const int u = u0 + j * LANES;
+    if (u < end) {
+      if constexpr (SHARED_X) {
+        Q8Block b;
+        load_q8_block(x[0], u, b);
+        Q8Prepared p;
+        U::prep(b, p);
+#pragma unroll
+        for (int k = 0; k < R; ++k) acc[k] += U::dot(raw[j][k], p, cb);
+      } else {
+#pragma unroll
+        for (int k = 0; k < R; ++k) {
+          Q8Block b;
+          load_q8_block(x[k], u, b);
+          Q8Prepared p;
+          U::prep(b, p);
+          acc[k] += U::dot(raw[j][k], p, cb);
+        }
+      }
+    }
+  }
+}
+
+// Whether q8_rows_dot keeps two steps of KIND's units in registers: only for units of at most 24 bytes
+// (affine 2/3/4, IQ2_S, IQ4_NL, Q4_0, Q5_x, ...). Two sets of the larger units (Q8_0, affine8, the K-quants)
+// beside everything else spill at 4 rows per lane group; those load one step at a time.
+template <int KIND>
+constexpr bool q8_pipelined() {
+  return sizeof(typename Q8Unit<KIND>::Raw) <= 24;
+}
+
 // Per-lane partial sums (acc[k] += …); the caller reduces over the group with lanes_sum.
 template <int KIND, int LANES, int R, int NB, bool SHARED_X>
 __device__ __forceinline__ void q8_rows_dot(const typename Q8Unit<KIND>::Row (&row)[R],
                                             const Q8Row (&x)[SHARED_X ? 1 : R], int begin, int end,
                                             const Q8Codebook& cb, float (&acc)[R]) {
   using U = Q8Unit<KIND>;
-  const int lane = static_cast<int>(threadIdx.x & (LANES - 1));
-  for (int u0 = begin + lane; u0 < end; u0 += LANES * NB) {
-    typename U::Raw raw[NB][R];
-#pragma unroll
-    for (int j = 0; j < NB; ++j) {
-      const int u = u0 + j * LANES;
-      if (u < end) {
-#pragma unroll
-        for (int k = 0; k < R; ++k) U::load(row[k], u, raw[j][k]);
-      }
+  constexpr int kStep = LANES * NB;
+  int u0 = begin + static_cast<int>(threadIdx.x & (LANES - 1));
+  if constexpr (q8_pipelined<KIND>()) {
+    // Two register sets, used alternately (a copy between them would cost a move per word each step). Both
+    // are filled before wait_for_inputs; afterwards each is refilled with the step after next as soon as it
+    // has been decoded.
+    typename U::Raw a[NB][R], b[NB][R];
+    q8_load_step<U, LANES, R, NB>(row, u0, end, a);
+    q8_load_step<U, LANES, R, NB>(row, u0 + kStep, end, b);
+    wait_for_inputs();
+    while (u0 < end) {
+      q8_dot_step<U, LANES, R, NB, SHARED_X>(a, x, u0, end, cb, acc);
+      q8_load_step<U, LANES, R, NB>(row, u0 + 2 * kStep, end, a);
+      u0 += kStep;
+      if (u0 >= end) break;
+      q8_dot_step<U, LANES, R, NB, SHARED_X>(b, x, u0, end, cb, acc);
+      q8_load_step<U, LANES, R, NB>(row, u0 + 2 * kStep, end, b);
+      u0 += kStep;
     }
-    if (u0 == begin + lane) wait_for_inputs();
-#pragma unroll
-    for (int j = 0; j < NB; ++j) {
-      const int u = u0 + j * LANES;
-      if (u < end) {
-        if constexpr (SHARED_X) {
-          Q8Block b;
-          load_q8_block(x[0], u, b);
-          Q8Prepared p;
-          U::prep(b, p);
-#pragma unroll
-          for (int k = 0; k < R; ++k) acc[k] += U::dot(raw[j][k], p, cb);
-        } else {
-#pragma unroll
-          for (int k = 0; k < R; ++k) {
-            Q8Block b;
-            load_q8_block(x[k], u, b);
-            Q8Prepared p;
-            U::prep(b, p);
-            acc[k] += U::dot(raw[j][k], p, cb);
-          }
-        }
-      }
+  } else {
+    typename U::Raw a[NB][R];
+    for (bool first = true; u0 < end; u0 += kStep, first = false) {
+      q8_load_step<U, LANES, R, NB>(row, u0, end, a);
+      if (first) wait_for_inputs();
+      q8_dot_step<U, LANES, R, NB, SHARED_X>(a, x, u0, end, cb, acc);
     }
   }
 }

@@ -18,13 +18,13 @@ constexpr int kGateUpThreads = 512;           // 16 warps, 2 rows (4 dot product
 constexpr int kDownRows = 4;                  // output rows per down block
 constexpr int kMaxDownSlots = 16;             // a down block has one warp per slot of its token
 
-// Units per lane whose loads are in flight together (4 rows each): as many as fit the 128 registers of a
-// 512-thread block without spilling (fewer for the types with more bytes per unit: Affine8, Q8_0, Q5_K and
-// Q3_K take 1, Affine4 2, the rest 3).
+// Units per lane and step (4 rows each): as many as fit the 128 registers of a 512-thread block without
+// spilling: 1 where q8_dot.cuh keeps two steps in registers (units of at most 24 bytes), else 2 for units
+// below 36 bytes and 1 for the larger ones (affine8, Q8_0, the K-quants).
 template <int KIND>
 constexpr int q8_batch() {
   constexpr std::size_t raw = sizeof(typename Q8Unit<KIND>::Raw);
-  return raw >= 36 ? 1 : raw >= 24 ? 2 : 3;
+  return q8_pipelined<KIND>() || raw >= 36 ? 1 : 2;
 }
 
 __device__ __forceinline__ std::int32_t slot_expert(const GroupedSwigluQ8Args& a, std::int64_t slot) {
@@ -87,7 +87,7 @@ __global__ void __launch_bounds__(32 * kMaxDownSlots) down_q8_kernel(GroupedSwig
   for (int i = 0; i < kDownRows; ++i) rows[i] = U::row(down, min(r0 + i, hidden - 1));
   const Q8Row x[1] = {{a.h.q + slot * inter, a.h.ds + slot * (inter / 32)}};
   float acc[kDownRows] = {};
-  q8_rows_dot<KIND, 32, kDownRows, (q8_batch<KIND>() < 2 ? 1 : 2), true>(rows, x, 0, static_cast<int>(inter / 32), cb, acc);
+  q8_rows_dot<KIND, 32, kDownRows, q8_batch<KIND>(), true>(rows, x, 0, static_cast<int>(inter / 32), cb, acc);
   wait_for_inputs();
   const float weight = a.slot_weights ? a.slot_weights[slot] : 1.0f;
 #pragma unroll
