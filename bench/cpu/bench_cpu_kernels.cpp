@@ -2,6 +2,10 @@
 // one token (decode: weight bytes per second matter) and many (prefill: multiply-adds per second matter).
 //
 //   bench_cpu_kernels [--threads N] [--rows R] [--cols C] [--tokens 1,64,512] [--seconds S] [--reference] [--cpu-time]
+//                     [--types Q4_K,Q6_K]
+//
+// --types times only the listed types: with many rows (e.g. --rows 262144 --cols 2048, 300 MB of Q4_K) the matrix no
+// longer fits in the caches and one-token products show how close a kernel streams its weights to the memory bandwidth.
 //
 // BF16 is timed twice: on the exact float kernels (CpuKernels::Fast) and, as "BF16-acts", with its activations rounded
 // to bf16 (CpuKernels::FastBf16, vdpbf16ps).
@@ -20,6 +24,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/float_convert.h"
+#include "quant/weight_type.h"
 
 namespace glmq {
 namespace {
@@ -91,6 +96,18 @@ int main(int argc, char** argv) {
   std::vector<std::int64_t> tokens = {1, 64};
   double min_seconds = 0.3;
   bool reference = false;
+  std::vector<WeightType> types = {WeightType::BF16, WeightType::F32, WeightType::Q8_0, WeightType::Q2_K, WeightType::Q3_K,
+                                   WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::IQ4_NL, WeightType::IQ4_XS,
+                                   WeightType::IQ2_XXS, WeightType::IQ2_S, WeightType::IQ3_S};
+  auto split_list = [](const std::string& list) {
+    std::vector<std::string> out;
+    for (std::size_t p = 0; p < list.size();) {
+      const std::size_t q = list.find(',', p);
+      out.push_back(list.substr(p, q - p));
+      p = q == std::string::npos ? list.size() : q + 1;
+    }
+    return out;
+  };
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -102,14 +119,19 @@ int main(int argc, char** argv) {
     else if (a == "--cpu-time") g_cpu_time = true;
     else if (a == "--tokens") {
       tokens.clear();
-      const std::string list = next();
-      for (std::size_t p = 0; p < list.size();) {
-        const std::size_t q = list.find(',', p);
-        tokens.push_back(std::atoll(list.substr(p, q - p).c_str()));
-        p = q == std::string::npos ? list.size() : q + 1;
+      for (const std::string& t : split_list(next())) tokens.push_back(std::atoll(t.c_str()));
+    } else if (a == "--types") {
+      types.clear();
+      for (const std::string& t : split_list(next())) {
+        const auto type = weight_type_from_name(t);
+        if (!type) {
+          std::fprintf(stderr, "unknown weight type %s\n", t.c_str());
+          return 2;
+        }
+        types.push_back(*type);
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--rows R] [--cols C] [--tokens 1,64] [--seconds S] [--reference] [--cpu-time]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads N] [--rows R] [--cols C] [--tokens 1,64] [--seconds S] [--reference] [--cpu-time] [--types A,B]\n", argv[0]);
       return 2;
     }
   }
@@ -118,9 +140,7 @@ int main(int argc, char** argv) {
   std::printf("%lld × %lld, %d thread(s)\n\n| type | tokens |%s fast GMAC/s | fast weight GB/s |\n|---|---|%s---|---|\n",
               static_cast<long long>(rows), static_cast<long long>(cols), threads, reference ? " reference GMAC/s |" : "",
               reference ? "---|" : "");
-  for (WeightType type : {WeightType::BF16, WeightType::F32, WeightType::Q8_0, WeightType::Q2_K, WeightType::Q3_K,
-                          WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::IQ4_NL, WeightType::IQ4_XS,
-                          WeightType::IQ2_XXS, WeightType::IQ2_S, WeightType::IQ3_S}) {
+  for (WeightType type : types) {
     const auto bytes = random_weights(type, rows, cols, rng);
     const WeightMatrix w{type, rows, cols, bytes.data()};
     for (std::int64_t n : tokens) {
