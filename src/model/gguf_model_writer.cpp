@@ -56,14 +56,76 @@ void check_options(const GgufQuantizeOptions& o) {
     fail(ErrorKind::InvalidArgument, "--damp must be between 0 and 10 (a fraction of the mean diagonal), found " + std::to_string(o.damp));
 }
 
-// Whether `t` gets error feedback: a per-block type and a covariance entry of the tensor's shape. Q8_0 keeps plain
-// rounding: its error is already at the level of the engines' own activation rounding, and on glm-small error
-// feedback moved its KLD within noise either way (glmq's measure 0.98-0.995x, llama-perplexity's 1.03-1.18x;
-// bench/peer.md), so llama-quantize's bytes are the better default there.
-bool uses_error_feedback(const GgufQuantizeOptions& o, const GgufTensorSource& s, const GgufPlannedTensor& t) {
+// token_embd is a lookup: no input, so no covariance. What an error δ in an embedding row does first is reach
+// blk.0's projections of the residual, each reading g ⊙ x / rms(x) (g its norm's weight): their output error is
+// Σ_c ‖W_c (g ⊙ δ)‖² / rms², so H = diag(g) (Σ_c W_cᵀ W_c) diag(g) plays the covariance's part (rms is one number
+// per row, which error feedback does not see). The projections: attn_norm's readers (attn_q_a, attn_kv_a_mqa,
+// the indexer's attn_k and proj) and ffn_norm's (ffn_gate, ffn_up); the later layers see δ through the residual
+// too, which the dampening's identity stands for. On glm-small's Q4_K_M this took llama-perplexity's wiki KLD from
+// 0.0582 to 0.0559 (llama.cpp's file, whose token_embd is plainly rounded: 0.0696).
+const char* const kEmbeddingName = "token_embd.weight";
+
+struct EmbeddingReaders {
+  const GgufTensorSource* norm = nullptr;
+  std::vector<const GgufTensorSource*> projections;
+};
+
+std::vector<EmbeddingReaders> embedding_readers(const std::vector<GgufTensorSource>& sources, std::int64_t hidden) {
+  auto find = [&](const std::string& name) -> const GgufTensorSource* {
+    for (const auto& s : sources)
+      if (s.name == name && s.cols() == hidden && s.slices() == 1) return &s;
+    return nullptr;
+  };
+  std::vector<EmbeddingReaders> groups;
+  const std::pair<const char*, std::vector<const char*>> layout[] = {
+      {"attn_norm", {"attn_q_a", "attn_kv_a_mqa", "indexer.attn_k", "indexer.proj"}}, {"ffn_norm", {"ffn_gate", "ffn_up"}}};
+  for (const auto& [norm, readers] : layout) {
+    EmbeddingReaders g;
+    g.norm = find("blk.0." + std::string(norm) + ".weight");
+    if (!g.norm || g.norm->rows() != 1) continue;
+    for (const char* r : readers)
+      if (const GgufTensorSource* w = find("blk.0." + std::string(r) + ".weight")) g.projections.push_back(w);
+    if (!g.projections.empty()) groups.push_back(std::move(g));
+  }
+  return groups;
+}
+
+// The H above, hidden × hidden, from the converted weights.
+std::vector<float> embedding_covariance(const std::vector<EmbeddingReaders>& groups, std::int64_t hidden) {
+  const auto n = static_cast<std::size_t>(hidden);
+  std::vector<double> h(n * n, 0.0);
+  std::vector<float> g(n), w;
+  for (const EmbeddingReaders& group : groups) {
+    group.norm->fill(0, g.data());
+    for (const GgufTensorSource* s : group.projections) {
+      w.resize(static_cast<std::size_t>(s->rows()) * n);
+      s->fill(0, w.data());
+      for (std::int64_t r = 0; r < s->rows(); ++r) {
+        const float* wr = w.data() + static_cast<std::size_t>(r) * n;
+        for (std::size_t i = 0; i < n; ++i) {
+          const double a = static_cast<double>(wr[i]) * g[i];
+          double* hi = h.data() + i * n;
+          for (std::size_t j = 0; j <= i; ++j) hi[j] += a * wr[j] * g[j];
+        }
+      }
+    }
+  }
+  std::vector<float> out(n * n);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j <= i; ++j) out[i * n + j] = out[j * n + i] = static_cast<float>(h[i * n + j]);
+  return out;
+}
+
+// Whether `t` gets error feedback: a per-block type and a covariance entry of the tensor's shape (token_embd:
+// blk.0's readers, above). Q8_0 keeps plain rounding: its error is already at the level of the engines' own
+// activation rounding, and on glm-small error feedback moved its KLD within noise either way (glmq's measure
+// 0.98-0.995x, llama-perplexity's 1.03-1.18x; bench/peer.md), so llama-quantize's bytes are the better default there.
+bool uses_error_feedback(const GgufQuantizeOptions& o, const GgufTensorSource& s, const GgufPlannedTensor& t,
+                         const std::vector<GgufTensorSource>& sources) {
   if (!o.covariance || !t.choice.quantizable || !is_ggml_block(t.choice.type) || !ggml_error_feedback_supports(t.choice.type) ||
       t.choice.type == WeightType::Q8_0)
     return false;
+  if (s.name == kEmbeddingName) return !embedding_readers(sources, s.cols()).empty();
   const CovarianceEntry* e = o.covariance->find(s.name);
   if (!e) return false;
   if (e->cols != s.cols() || e->slices != s.slices())
@@ -121,7 +183,7 @@ Prepared prepare(const std::string& hf_dir, const std::string& out, const GgufQu
         t.imatrix_used = fits;
       }
     }
-    t.error_feedback = uses_error_feedback(o, s, t);
+    t.error_feedback = uses_error_feedback(o, s, t, p.sources);
     // llama-quantize exempts token_embd/output from needing an imatrix, but then aborts in ggml's IQ2_XXS quantizer:
     // refused here before any work.
     const bool needs_weights = gguf_type_requires_imatrix(s.name, t.choice.type) || ggml_quantize_requires_importance(t.choice.type);
@@ -255,15 +317,22 @@ GgufQuantizePlan write_glm_dsa_gguf(const std::string& hf_dir, const std::string
     const GgufPlannedTensor& t = plan.tensors[i];
     const GgufTensorSource& s = p.sources[i];
     if (t.shard != current) open_shard(t.shard);
-    std::vector<float> importance;
+    std::vector<float> importance, embedding_h;
     if (t.imatrix_used) importance = tensor_quant_weights(*o.imatrix->find(t.name), t.name, s.cols(), s.slices());
+    if (t.error_feedback && t.name == kEmbeddingName) {
+      embedding_h = embedding_covariance(embedding_readers(p.sources, s.cols()), s.cols());
+      // No imatrix entry (imatrix tools collect none for a lookup): H's diagonal weighs the block fits instead.
+      if (importance.empty())
+        for (std::int64_t j = 0; j < s.cols(); ++j) importance.push_back(embedding_h[static_cast<std::size_t>(j * s.cols() + j)]);
+    }
     std::vector<float> values(static_cast<std::size_t>(s.rows() * s.cols()));
     std::vector<std::uint8_t> bytes(static_cast<std::size_t>(t.bytes / static_cast<std::uint64_t>(s.slices())));
     for (std::int64_t k = 0; k < s.slices(); ++k) {
       s.fill(k, values.data());
       const float* slice_importance = importance.empty() ? nullptr : importance.data() + k * s.cols();
       std::vector<double> factor;
-      if (t.error_feedback) factor = error_feedback_factor(o.covariance->find(t.name)->slice(k), s.cols(), o.damp);
+      if (t.error_feedback)
+        factor = error_feedback_factor(embedding_h.empty() ? o.covariance->find(t.name)->slice(k) : embedding_h.data(), s.cols(), o.damp);
       if (!factor.empty())
         encode_slice_error_feedback(t.choice.type, values.data(), s.rows(), s.cols(), slice_importance, factor, threads, bytes.data());
       else

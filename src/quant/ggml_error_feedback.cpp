@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "core/error.h"
@@ -89,6 +90,29 @@ void requantize_element(WeightType type, std::uint8_t* b, int j, double x) {
       b[2 + j] = static_cast<std::uint8_t>(static_cast<std::int8_t>(c));
       return;
     }
+    case WeightType::Q4_0: {
+      std::uint8_t& byte = b[2 + j % 16];
+      const bool high = j >= 16;
+      set_nibble(byte, high, nearest_code(x, read_f16(b), -8, 7, (high ? byte >> 4 : byte & 0xF) - 8) + 8);
+      return;
+    }
+    case WeightType::Q5_0:
+    case WeightType::Q5_1: {
+      // Q5_0: y = (q − 16)·d, qh @2, qs @6; Q5_1: y = q·d + m, qh @4, qs @8 (ggml_block_decode.h).
+      const bool asymmetric = type == WeightType::Q5_1;
+      std::uint8_t* qh = b + (asymmetric ? 4 : 2);
+      std::uint8_t& byte = b[(asymmetric ? 8 : 6) + j % 16];
+      const bool high = j >= 16;
+      std::uint32_t hbits;
+      std::memcpy(&hbits, qh, 4);
+      const int keep = (high ? byte >> 4 : byte & 0xF) | static_cast<int>(((hbits >> j) & 1) << 4);
+      const int c = asymmetric ? nearest_code(x - static_cast<double>(read_f16(b + 2)), read_f16(b), 0, 31, keep)
+                               : nearest_code(x, read_f16(b), -16, 15, keep - 16) + 16;
+      set_nibble(byte, high, c & 0xF);
+      hbits = (hbits & ~(1u << j)) | (static_cast<std::uint32_t>(c >> 4) << j);
+      std::memcpy(qh, &hbits, 4);
+      return;
+    }
     case WeightType::IQ4_NL: {
       std::uint8_t& byte = b[2 + j % 16];
       const bool high = j >= 16;
@@ -167,6 +191,19 @@ void requantize_element(WeightType type, std::uint8_t* b, int j, double x) {
   }
 }
 
+// The block quantizer's first choice of scales and codes for one block. Q4_0/Q5_0/Q5_1 weight a block's elements
+// by qw·sqrt(σ² + x²) with σ² the mean square of the whole row (`row_sigma2`, the original row's, as llama-quantize
+// computes it), so they cannot be handed a lone block as a row of its own.
+void quantize_first_choice(WeightType type, const float* block, std::uint8_t* yb, std::int64_t bs, const float* importance,
+                           float row_sigma2) {
+  switch (type) {
+    case WeightType::Q4_0: return ggml::quantize_q4_0_block(block, yb, importance, row_sigma2);
+    case WeightType::Q5_0: return ggml::quantize_q5_0_block(block, yb, importance, row_sigma2);
+    case WeightType::Q5_1: return ggml::quantize_q5_1_block(block, yb, importance, row_sigma2);
+    default: return quantize_ggml(type, block, yb, 1, bs, importance);
+  }
+}
+
 // Elements whose codes are chosen together once the block's scales are fixed: IQ2_S picks one grid point per 8.
 int unit_size(WeightType type) { return type == WeightType::IQ2_S ? 8 : 1; }
 
@@ -215,6 +252,9 @@ std::vector<double> error_feedback_factor(const float* h, std::int64_t n, double
 bool ggml_error_feedback_supports(WeightType type) {
   switch (type) {
     case WeightType::Q8_0:
+    case WeightType::Q4_0:
+    case WeightType::Q5_0:
+    case WeightType::Q5_1:
     case WeightType::Q2_K:
     case WeightType::Q3_K:
     case WeightType::Q4_K:
@@ -245,11 +285,12 @@ void quantize_ggml_error_feedback(WeightType type, const float* src, std::uint8_
   for (std::int64_t r = 0; r < rows; ++r) {
     for (std::int64_t j = 0; j < cols; ++j) w[static_cast<std::size_t>(j)] = src[r * cols + j];
     std::uint8_t* y = dst + static_cast<std::size_t>(r) * row_bytes;
+    const float row_sigma2 = importance ? ggml::row_mean_square(src + r * cols, cols) : 0.0f;
     for (std::int64_t b = 0; b < cols / bs; ++b) {
       const std::int64_t c0 = b * bs;
       for (std::int64_t j = 0; j < bs; ++j) block[static_cast<std::size_t>(j)] = static_cast<float>(w[static_cast<std::size_t>(c0 + j)]);
       std::uint8_t* yb = y + static_cast<std::size_t>(b) * bb;
-      quantize_ggml(type, block.data(), yb, 1, bs, importance ? importance + c0 : nullptr);
+      quantize_first_choice(type, block.data(), yb, bs, importance ? importance + c0 : nullptr, row_sigma2);
       // The block quantizer fixed the scales (and a first choice of codes) from the values as they stood; now the
       // codes are re-chosen unit by unit under those scales, each unit after the error of the ones before it in
       // this block has been fed forward, so in-block neighbours compensate each other too. Fixing column j to q_j

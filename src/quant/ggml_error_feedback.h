@@ -19,8 +19,8 @@ namespace glmq {
 // retries. Returns an empty vector when H is all zero (no calibration input reached this weight): quantize plainly.
 std::vector<double> error_feedback_factor(const float* h, std::int64_t cols, double damp);
 
-// Whether quantize_ggml_error_feedback handles `type`: the per-block types (Q8_0, K-quants, IQ4_NL, IQ4_XS, IQ2_S).
-// Q4_0/Q5_0/Q5_1 weight each block by the whole row's statistics, so they are quantized plainly.
+// Whether quantize_ggml_error_feedback handles `type`: Q8_0, Q4_0, Q5_0, Q5_1, the K-quants, IQ4_NL, IQ4_XS, IQ2_S.
+// (Q4_0/Q5_0/Q5_1 weight each block by the whole row's mean square; their blocks get the original row's.)
 bool ggml_error_feedback_supports(WeightType type);
 
 // quantize_ggml with error feedback: rows × cols floats (cols a multiple of the block size) → rows of `type` blocks.

@@ -13,6 +13,12 @@
 
 namespace glmq::ggml {
 
+float row_mean_square(const float* x, std::int64_t n) {
+  float sum_x2 = 0;
+  for (std::int64_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
+  return sum_x2 / static_cast<float>(n);
+}
+
 namespace {
 
 constexpr int kBlock = 32;
@@ -43,13 +49,6 @@ float symmetric_ref_codes(const float* x, int half, std::uint8_t* q) {
   return d;
 }
 
-// Σ x² / n over the row, the σ² of the importance weighting.
-float row_mean_square(const float* x, std::int64_t n) {
-  float sum_x2 = 0;
-  for (std::int64_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
-  return sum_x2 / static_cast<float>(n);
-}
-
 void importance_weights(const float* x, const float* qw, float sigma2, float* weight) {
   for (int j = 0; j < kBlock; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + x[j] * x[j]);
 }
@@ -77,25 +76,27 @@ float symmetric_fit_codes(const float* x, int half, const float* weight, std::ui
 
 // Q4_0 block (18 bytes): d f16 @0, qs @2; y = (q − 8)·d. Q5_0 (22 bytes): d f16 @0, qh @2, qs @6; y = (q − 16)·d.
 template <int Half>
+void quantize_symmetric_block(const float* xb, std::uint8_t* b, const float* qw, float sigma2) {
+  std::uint8_t q[kBlock];
+  float d;
+  if (qw) {
+    float weight[kBlock];
+    importance_weights(xb, qw, sigma2, weight);
+    d = symmetric_fit_codes(xb, Half, weight, q);
+  } else {
+    d = symmetric_ref_codes(xb, Half, q);
+  }
+  store_f16(b, d);
+  if constexpr (Half == 8) pack_nibbles(q, b + 2);
+  else pack_five_bits(q, b + 2, b + 6);
+}
+
+template <int Half>
 void quantize_symmetric_row(const float* x, std::uint8_t* row, std::int64_t cols, const float* qw) {
   constexpr std::size_t kBytes = Half == 8 ? 18 : 22;
   const float sigma2 = qw ? row_mean_square(x, cols) : 0.0f;
-  for (std::int64_t ib = 0; ib < cols / kBlock; ++ib) {
-    const float* xb = x + ib * kBlock;
-    std::uint8_t* b = row + static_cast<std::size_t>(ib) * kBytes;
-    std::uint8_t q[kBlock];
-    float d;
-    if (qw) {
-      float weight[kBlock];
-      importance_weights(xb, qw + ib * kBlock, sigma2, weight);
-      d = symmetric_fit_codes(xb, Half, weight, q);
-    } else {
-      d = symmetric_ref_codes(xb, Half, q);
-    }
-    store_f16(b, d);
-    if constexpr (Half == 8) pack_nibbles(q, b + 2);
-    else pack_five_bits(q, b + 2, b + 6);
-  }
+  for (std::int64_t ib = 0; ib < cols / kBlock; ++ib)
+    quantize_symmetric_block<Half>(x + ib * kBlock, row + static_cast<std::size_t>(ib) * kBytes, qw ? qw + ib * kBlock : nullptr, sigma2);
 }
 
 // Q5_1 without an imatrix: d = (max − min)/31 over the block, m = min, q = trunc((x − min)/d + 0.5).
@@ -126,28 +127,37 @@ void quantize_q5_0_row(const float* x, std::uint8_t* row, std::int64_t cols, con
   quantize_symmetric_row<16>(x, row, cols, qw);
 }
 
+void quantize_q4_0_block(const float* x, std::uint8_t* block, const float* qw, float sigma2) {
+  quantize_symmetric_block<8>(x, block, qw, sigma2);
+}
+
+void quantize_q5_0_block(const float* x, std::uint8_t* block, const float* qw, float sigma2) {
+  quantize_symmetric_block<16>(x, block, qw, sigma2);
+}
+
 // Q5_1 block (24 bytes): d f16 @0, m f16 @2, qh @4, qs @8; y = q·d + m.
+void quantize_q5_1_block(const float* xb, std::uint8_t* b, const float* qw, float sigma2) {
+  std::uint8_t q[kBlock];
+  float d, m;
+  if (qw) {
+    float weight[kBlock];
+    importance_weights(xb, qw, sigma2, weight);
+    std::uint8_t aux[kBlock];
+    float neg_min;
+    d = make_qkx3_quants(kBlock, 31, xb, weight, q, &neg_min, aux, -0.9f, 0.05f, 36, false);
+    m = -neg_min;
+  } else {
+    d = asymmetric_ref_codes(xb, q, m);
+  }
+  store_f16(b, d);
+  store_f16(b + 2, m);
+  pack_five_bits(q, b + 4, b + 8);
+}
+
 void quantize_q5_1_row(const float* x, std::uint8_t* row, std::int64_t cols, const float* qw) {
   const float sigma2 = qw ? row_mean_square(x, cols) : 0.0f;
-  for (std::int64_t ib = 0; ib < cols / kBlock; ++ib) {
-    const float* xb = x + ib * kBlock;
-    std::uint8_t* b = row + static_cast<std::size_t>(ib) * 24;
-    std::uint8_t q[kBlock];
-    float d, m;
-    if (qw) {
-      float weight[kBlock];
-      importance_weights(xb, qw + ib * kBlock, sigma2, weight);
-      std::uint8_t aux[kBlock];
-      float neg_min;
-      d = make_qkx3_quants(kBlock, 31, xb, weight, q, &neg_min, aux, -0.9f, 0.05f, 36, false);
-      m = -neg_min;
-    } else {
-      d = asymmetric_ref_codes(xb, q, m);
-    }
-    store_f16(b, d);
-    store_f16(b + 2, m);
-    pack_five_bits(q, b + 4, b + 8);
-  }
+  for (std::int64_t ib = 0; ib < cols / kBlock; ++ib)
+    quantize_q5_1_block(x + ib * kBlock, row + static_cast<std::size_t>(ib) * 24, qw ? qw + ib * kBlock : nullptr, sigma2);
 }
 
 }  // namespace glmq::ggml

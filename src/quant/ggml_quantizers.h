@@ -28,5 +28,11 @@ void requantize_iq2_s_group(std::uint8_t* block, int group, const float* x, cons
 void quantize_q4_0_row(const float* x, std::uint8_t* row, std::int64_t cols, const float* qw);  // 18 bytes / 32
 void quantize_q5_0_row(const float* x, std::uint8_t* row, std::int64_t cols, const float* qw);  // 22 bytes / 32
 void quantize_q5_1_row(const float* x, std::uint8_t* row, std::int64_t cols, const float* qw);  // 24 bytes / 32
+// Their σ² (Σ x² / n over the row) and one block of them given it (what the row forms do block by block), for
+// error feedback, which quantizes a row block by block but must weight every block by the original row's σ².
+float row_mean_square(const float* x, std::int64_t n);
+void quantize_q4_0_block(const float* x, std::uint8_t* block, const float* qw, float sigma2);  // 32 values → 18 bytes
+void quantize_q5_0_block(const float* x, std::uint8_t* block, const float* qw, float sigma2);  // 32 values → 22 bytes
+void quantize_q5_1_block(const float* x, std::uint8_t* block, const float* qw, float sigma2);  // 32 values → 24 bytes
 
 }  // namespace glmq::ggml

@@ -146,16 +146,46 @@ TEST_P(ErrorFeedbackType, LowersTheHessianWeightedErrorAndWritesValidBlocks) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, ErrorFeedbackType,
-                         ::testing::Values(WeightType::Q8_0, WeightType::Q6_K, WeightType::Q5_K, WeightType::Q4_K, WeightType::Q3_K,
+                         ::testing::Values(WeightType::Q8_0, WeightType::Q4_0, WeightType::Q5_0, WeightType::Q5_1, WeightType::Q6_K, WeightType::Q5_K, WeightType::Q4_K, WeightType::Q3_K,
                                            WeightType::Q2_K, WeightType::IQ4_NL, WeightType::IQ4_XS, WeightType::IQ2_S),
                          [](const auto& p) { return std::string(weight_type_name(p.param)); });
 
-TEST(ErrorFeedback, RefusesRowWideTypesAndMismatchedFactors) {
-  const std::vector<float> w(64, 0.1f);
+// Q4_0/Q5_0/Q5_1 weight a block by qw·sqrt(σ² + x²) with σ² the whole row's mean square. With an uncorrelated,
+// unit covariance nothing is fed forward, so the block quantizer's first choice stands: every block's scale (and
+// Q5_1's min) must be the one the row quantizer picks, which it is only if each block got the row's σ², not its own.
+TEST(ErrorFeedback, RowWideTypesWeighEachBlockByTheWholeRow) {
+  const std::int64_t rows = 8, cols = 256, n = 512;
+  const std::vector<float> importance = diagonal_importance(correlated_covariance(cols, n, 5), cols, n);
+  std::vector<float> w = gaussian_weights(rows, cols, 17);
+  for (std::int64_t r = 0; r < rows; ++r) w[static_cast<std::size_t>(r * cols + 3)] = 0.3f;  // one outlier per row: σ² ≫ most blocks'
+  std::vector<float> identity(static_cast<std::size_t>(cols * cols), 0.0f);
+  for (std::int64_t j = 0; j < cols; ++j) identity[static_cast<std::size_t>(j * cols + j)] = 1.0f;
+  const std::vector<double> u = error_feedback_factor(identity.data(), cols, 0.0);
+  for (WeightType type : {WeightType::Q4_0, WeightType::Q5_0, WeightType::Q5_1}) {
+    const std::size_t bb = weight_block_bytes(type), scale_bytes = type == WeightType::Q5_1 ? 4 : 2;
+    const std::size_t bytes = static_cast<std::size_t>(rows) * weight_row_bytes(type, static_cast<std::size_t>(cols));
+    std::vector<std::uint8_t> plain(bytes), feedback(bytes);
+    quantize_ggml(type, w.data(), plain.data(), rows, cols, importance.data());
+    quantize_ggml_error_feedback(type, w.data(), feedback.data(), rows, cols, importance.data(), u);
+    int same_codes = 0, blocks = 0;
+    for (std::size_t b = 0; b < bytes; b += bb, ++blocks) {
+      for (std::size_t k = 0; k < scale_bytes; ++k) EXPECT_EQ(feedback[b + k], plain[b + k]) << weight_type_name(type) << " block " << b / bb;
+      same_codes += std::equal(plain.begin() + static_cast<std::ptrdiff_t>(b + scale_bytes), plain.begin() + static_cast<std::ptrdiff_t>(b + bb),
+                               feedback.begin() + static_cast<std::ptrdiff_t>(b + scale_bytes));
+    }
+    // The codes are re-chosen nearest under the stored scale; the fit chose them under its search's trial scale,
+    // before refitting the scale by least squares, so a few blocks differ (Q5_0: 53 of 64 here).
+    EXPECT_GE(same_codes, blocks * 3 / 4) << weight_type_name(type);
+  }
+}
+
+TEST(ErrorFeedback, RefusesOtherTypesAndMismatchedFactors) {
+  const std::vector<float> w(256, 0.1f);
   std::vector<std::uint8_t> out(256);
-  const std::vector<double> u64(64 * 64, 0.0);
-  EXPECT_FALSE(ggml_error_feedback_supports(WeightType::Q4_0));
-  EXPECT_THROW(quantize_ggml_error_feedback(WeightType::Q4_0, w.data(), out.data(), 1, 64, nullptr, u64), Error);
+  const std::vector<double> u256(256 * 256, 0.0);
+  EXPECT_TRUE(ggml_error_feedback_supports(WeightType::Q5_0));
+  EXPECT_FALSE(ggml_error_feedback_supports(WeightType::IQ3_S));
+  EXPECT_THROW(quantize_ggml_error_feedback(WeightType::IQ3_S, w.data(), out.data(), 1, 256, nullptr, u256), Error);
   const std::vector<double> u32(32 * 32, 0.0);
   EXPECT_THROW(quantize_ggml_error_feedback(WeightType::Q8_0, w.data(), out.data(), 1, 64, nullptr, u32), Error);
 }
