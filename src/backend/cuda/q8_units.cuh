@@ -122,6 +122,15 @@ __device__ __forceinline__ std::uint32_t ld_stream4(const void* p) {
   asm("ld.global.nc.L1::no_allocate.u32 %0, [%1];" : "=r"(v) : "l"(p));
   return v;
 }
+// A word of weight bytes whose sectors other loads of the same warp read too (affine 3-bit: a lane's unit is
+// 3 words at a stride of 12 bytes, so each of its 3 word loads spans the same 12 sectors per warp). Without an
+// L1 line each of those loads would fetch all 12 sectors from L2 again (3× the L2 traffic of the bytes used);
+// allocated as first to evict, the 2nd and 3rd load hit L1 and the activations stay cached.
+__device__ __forceinline__ std::uint32_t ld_shared_sector4(const void* p) {
+  std::uint32_t v;
+  asm("ld.global.nc.L1::evict_first.u32 %0, [%1];" : "=r"(v) : "l"(p));
+  return v;
+}
 
 // Activations are written by the kernel before, which may still be running when this one starts
 // (dependent_launch.cuh): plain (coherent) loads, never the read-only path (__ldg), whose contract — the data
@@ -197,7 +206,7 @@ struct AffineQ8 {
       r.w[0] = a.x; r.w[1] = a.y;
     } else {
       GLMQ_UNROLL
-      for (int j = 0; j < B; ++j) r.w[j] = ld_stream4(p + 4 * j);
+      for (int j = 0; j < B; ++j) r.w[j] = ld_shared_sector4(p + 4 * j);
     }
     const int g = (u << 5) >> w.group_shift;
     r.s = __ldg(w.scales + g) | (w.f16 ? 0x10000u : 0u);  // bit 16 marks float16 (branch-free decode below)
