@@ -6,11 +6,11 @@
 // are issued as soon as a step is decoded, so a lane's weight bytes stay in flight while it computes
 // (issuing a step's loads and then waiting for them leaves that lane's memory traffic idle during each
 // decode; ncu showed the warps of the routed gate_up waiting on those loads for 56% of their cycles).
-// Activations come from global memory (a few KB, L1-resident; the weights bypass L1): with SHARED_X all rows
-// multiply one activation row, decoded once per unit; otherwise row k has its own. The first steps' weight
-// loads are issued before wait_for_inputs (dependent_launch.cuh): they are in flight while the previous
-// kernel finishes; the activations are read after it. A lane without units may not wait here, so the
-// caller waits again before its stores.
+// Activations come from global memory (a few KB, L1-resident; the weights are loaded first-to-evict): with
+// SHARED_X all rows multiply one activation row, decoded once per unit; otherwise row k has its own. The
+// first steps' weight loads are issued before wait_for_inputs (dependent_launch.cuh): they are in flight
+// while the previous kernel finishes; the activations are read after it. A lane without units may not wait
+// here, so the caller waits again before its stores.
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/q8_units.cuh"
 
