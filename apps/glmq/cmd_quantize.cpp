@@ -149,8 +149,9 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--covariance", o->covariance,
                   "gguf: input covariance (glmq imatrix --covariance FILE): choose the codes with error feedback (GPTQ-style: "
                   "each block's rounding error is compensated by the columns after it, minimising the product's output error "
-                  "on the calibration text). Same types, sizes and block formats (llama.cpp loads the file); Q8_0, Q4_0/Q5_0/Q5_1, "
-                  "IQ2_XXS, IQ3_S and tensors without an entry are rounded as llama-quantize does");
+                  "on the calibration text). Same types, sizes and block formats (llama.cpp loads the file); Q8_0, IQ2_XXS, IQ3_S "
+                  "and tensors without an entry are rounded as llama-quantize does; token_embd (a lookup, no input) is "
+                  "weighed by what reads it first, blk.0's projections of the normed residual");
   cmd->add_option("--calibration", o->calibration,
                   "gguf: text file to compute the covariance from in this run (as glmq imatrix --covariance does, chunks "
                   "of 512 tokens through the model being quantized), instead of --covariance; never the text you evaluate on");
