@@ -5,8 +5,6 @@
 
 #ifdef GLMQ_CPU_FLOAT_KERNELS
 #include <immintrin.h>
-
-#include "backend/cpu/prefetch.h"
 #endif
 
 namespace glmq::cpu {
@@ -79,13 +77,8 @@ void block(const WeightMatrix& w, std::int64_t r, const float* x, std::int64_t t
   for (auto& a : acc)
     for (auto& b : a) b = _mm512_setzero_ps();
   const std::int64_t width = float_acts_width(cols);
-  // One token (decoding): each step also asks for the same bytes of the next NR rows (the next block's) into L2,
-  // so they are on their way while this block is summed (1 thread: +20% bf16 decode on glm-small, bench/peer.md).
-  const auto next_block = static_cast<std::ptrdiff_t>(NR * w.row_bytes());
   for (std::int64_t i = 0; i < width; i += 32) {
     __m512 wa[NR], wb[NR];
-    if constexpr (NT == 1)
-      for (int k = 0; k < NR; ++k) prefetch_lines<_MM_HINT_T1>(rows[k] + i * element_bytes<T>(), next_block, 32 * element_bytes<T>());
     if (i + 32 <= cols) {
       for (int k = 0; k < NR; ++k) widen32<T>(rows[k], i, wa[k], wb[k]);
     } else {

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <cstring>
 
-#include "backend/cpu/prefetch.h"
 #include "backend/cpu/q8_kernels.h"
 #include "quant/ggml_iq_tables.h"
 
@@ -153,6 +152,15 @@ template <int Shift>
 inline __m512i block_offsets(const std::int32_t* sum32) {
   const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
   return _mm512_slli_epi32(_mm512_maskz_permutexvar_epi32(0x1111, spread, _mm512_castsi128_si512(load128(sum32))), Shift);
+}
+
+// Software prefetch of the cache lines that start in [p + ahead, p + ahead + bytes): called with consecutive ranges,
+// each line is requested once. A prefetch never faults, so the range may lie past the matrix (its last rows'
+// look-ahead); it is computed on addresses, not pointers, for that reason.
+inline void prefetch_lines(const std::uint8_t* p, std::ptrdiff_t ahead, std::size_t bytes) {
+  const std::uintptr_t begin = reinterpret_cast<std::uintptr_t>(p) + static_cast<std::uintptr_t>(ahead), end = begin + bytes;
+  for (std::uintptr_t line = (begin + 63) & ~std::uintptr_t{63}; line < end; line += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
 }
 
 // Runs the 32-element block types, whose activations have one scale per block: groups of four blocks (128
