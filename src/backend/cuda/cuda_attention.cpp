@@ -47,7 +47,12 @@ void CudaBackend::mla_attention(const MlaAttentionArgs& a) {
     c.scale = a.scale;
     c.scores = scores;
     c.o_latent = o_latent + q0 * H * R;
-    launch_mla_core(c, sm_count_, stream_);
+    // Decode steps take the bf16 tensor-core kernel (its rounding is of the int8 path's order); the exact path
+    // and longer runs of queries keep the float32 tiles.
+    if (!options_.exact_decode && c.nq <= kDecodeMaxTokens && mla_decode_applies(c))
+      launch_mla_decode(c, scratch_.get<float>(Scratch::AttnPartial, mla_decode_partial_floats(c)), stream_);
+    else
+      launch_mla_core(c, sm_count_, stream_);
   }
   // o_h = W_UV,h õ_h.
   headwise_linear(v_expand, H, o_latent, H * R, R, n, a.out, H * a.v_dim);

@@ -166,6 +166,12 @@ struct MlaCoreArgs {
   float* o_latent = nullptr;        // [nq × heads × latent_dim] out
 };
 void launch_mla_core(const MlaCoreArgs& args, int sm_count, cudaStream_t stream);
+// mla_decode.cu: the same for few queries (the decode path) with bf16 tensor-core tiles, split over the
+// selection (flash-decoding) with `partial` a work buffer of mla_decode_partial_floats(args) floats; `scores` is
+// not used. Only for shapes with mla_decode_applies (at most 64 heads, latent a multiple of 64, rope of 16).
+bool mla_decode_applies(const MlaCoreArgs& args);
+std::size_t mla_decode_partial_floats(const MlaCoreArgs& args);
+void launch_mla_decode(const MlaCoreArgs& args, float* partial, cudaStream_t stream);
 
 // --- indexer.cu: DSA lightning-indexer scores and causal top-k for queries [0, nq).
 struct IndexerCoreArgs {
