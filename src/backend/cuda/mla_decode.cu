@@ -1,7 +1,8 @@
 // Sparse absorbed MLA for decode (few queries, CudaOptions::exact_decode false): flash-decoding over the
 // selection with bf16 tensor-core tiles. One block per (query, split of kRows selected rows, group of kHeads heads)
 // gathers the split's cached rows once into shared memory as bf16 (decoded from the cache's storage format,
-// kv_decode.cuh), with the group's q̃ (latent + rope part) beside them; scores come from mma.sync m16n8k16, then
+// kv_decode.cuh), with the group's q̃ beside them (copied: the absorbing product writes q̃ as bf16 for this
+// kernel; the short rope part converted here); scores come from mma.sync m16n8k16, then
 // the split's softmax numerators (bf16, in shared memory) times the same rows give an unnormalised partial
 // output per head with its (max, sum). A merge kernel combines the splits.
 //
@@ -136,22 +137,34 @@ __device__ __forceinline__ void gather_rows(const KvView& v, const std::int32_t*
   }
 }
 
-__device__ __forceinline__ void gather_view(const KvView& v, const std::int32_t* pos, int width, int col0,
-                                            __nv_bfloat16* rows, int stride) {
-  switch (v.format) {
-    case KvFormat::F32: gather_rows<KvFormat::F32>(v, pos, width, col0, rows, stride); break;
-    case KvFormat::F16: gather_rows<KvFormat::F16>(v, pos, width, col0, rows, stride); break;
-    case KvFormat::Q8: gather_rows<KvFormat::Q8>(v, pos, width, col0, rows, stride); break;
-    default: gather_rows<KvFormat::Q4>(v, pos, width, col0, rows, stride); break;
+// Columns [col0, col0 + width) of the split's rows from view v in any format (the format switch inside the
+// loop: for the narrow rope part, one unit per thread at GLM-5.2's shapes).
+__device__ __forceinline__ void gather_rows_any(const KvView& v, const std::int32_t* pos, int width, int col0,
+                                                __nv_bfloat16* rows, int stride) {
+  const int units = width / 4;
+  for (int i = static_cast<int>(threadIdx.x); i < kRows * units; i += kDecodeThreads) {
+    const int r = i / units, u = i % units;
+    const std::int64_t p = pos[r];
+    const float4 x = p >= 0 ? kv_value4(v, p, 4 * u) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<uint2*>(rows + r * stride + col0 + 4 * u) = pack_bf16x4(x);
   }
 }
+
+__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(smem_address(dst)), "l"(src) : "memory");
+}
+
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 
 // grid: (splits, head groups of kHeads, queries). Partial outputs of split s of query t: part_o[((t·splits + s)·
 // heads + h)·R + c] = Σ_j 2^(x_hj − m_h)·c_sel[j][c] over the split's rows j, part_ml[...] = (m_h, Σ_j 2^(x_hj −
 // m_h)), where x_hj = log2(e)·scale·(q̃_h·c_j + q_pe_h·k_pe_j) and m_h its maximum over the split. Blocks of
 // 32 rows × 32 heads: a GLM-5.2 decode step (64 heads, 2048 rows) is 128 blocks, one per SM, each reading
-// ~74 KB of q̃ and ~74 KB of float32 latents. (64 rows × 64 heads per block, 32 blocks, took the same 22–24 µs
-// under ncu as 32 × 32 with 8 warps: the time goes to the staging's exposed instruction latency, not to loads.)
+// ~33 KB of bf16 q̃ (+ 8 KB of float32 rope query) and its rows' latents. (64 rows × 64 heads per block, 32
+// blocks, took the same 22–24 µs under ncu as 32 × 32 with 8 warps.)
+// One instantiation per latent format F, so each has a single unrolled gather path (the rope's gather is a short
+// loop with the format switch inside): 8 unrolled variants, one per format of each view, made the kernel large.
+template <KvFormat F>
 __global__ void __launch_bounds__(kDecodeThreads)
     mla_decode_kernel(MlaCoreArgs a, int splits, float* part_o, float2* part_ml) {
   begin_dependent_kernel();
@@ -175,35 +188,35 @@ __global__ void __launch_bounds__(kDecodeThreads)
   const std::int32_t* sel = a.selection + static_cast<std::int64_t>(t) * a.selection_stride;
   if (tid < kRows) pos[tid] = j0 + tid < count ? sel[j0 + tid] : -1;
 
-  // q̃ and the query's rope part of the block's heads as bf16, heads past `heads` zero.
+  // q̃ of the block's heads: copied as bf16 (the absorbing product wrote it so), 16 bytes at a time; heads past
+  // `heads` zero.
   {
-    const float* ql = a.q_latent + (static_cast<std::int64_t>(t) * a.heads + h0) * R;
+    const auto* qb =
+        reinterpret_cast<const __nv_bfloat16*>(a.q_latent_bf16) + (static_cast<std::int64_t>(t) * a.heads + h0) * R;
+    const int chunks = R / 8;
+    for (int i = tid; i < kHeads * chunks; i += kDecodeThreads) {
+      const int h = i / chunks, c = 8 * (i % chunks);
+      if (h < block_heads)
+        cp_async16(sq + h * ks + c, qb + static_cast<std::int64_t>(h) * R + c);
+      else
+        *reinterpret_cast<uint4*>(sq + h * ks + c) = make_uint4(0, 0, 0, 0);
+    }
+  }
+  // The query's rope part, converted (rope/4 units per head).
+  {
     const float* qr = a.q_rope + t * a.q_rope_token_stride + h0 * a.q_rope_head_stride;
-    UnitWalk w(K / 4);  // rows of kHeads (= kRows) heads
-    for (int h0w = w.r, u0 = w.u; h0w < kHeads; w.advance_batch(h0w, u0)) {
-      float4 x[kBatch];
-      int h = h0w, u = u0;
-#pragma unroll
-      for (int i = 0; i < kBatch; ++i) {
-        const int c = 4 * u;
-        x[i] = h >= block_heads ? make_float4(0.0f, 0.0f, 0.0f, 0.0f)
-               : c < R ? *reinterpret_cast<const float4*>(ql + static_cast<std::int64_t>(h) * R + c)
-                       : *reinterpret_cast<const float4*>(qr + h * a.q_rope_head_stride + (c - R));
-        w.advance(h, u);
-      }
-      h = h0w;
-      u = u0;
-#pragma unroll
-      for (int i = 0; i < kBatch; ++i) {
-        if (h >= kHeads) break;
-        *reinterpret_cast<uint2*>(sq + h * ks + 4 * u) = pack_bf16x4(x[i]);
-        w.advance(h, u);
-      }
+    const int units = rope / 4;
+    for (int i = tid; i < kHeads * units; i += kDecodeThreads) {
+      const int h = i / units, u = i % units;
+      const float4 x = h < block_heads ? *reinterpret_cast<const float4*>(qr + h * a.q_rope_head_stride + 4 * u)
+                                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      *reinterpret_cast<uint2*>(sq + h * ks + R + 4 * u) = pack_bf16x4(x);
     }
   }
   __syncthreads();  // pos
-  gather_view(a.latent, pos, R, 0, sc, ks);
-  if (rope > 0) gather_view(a.k_rope, pos, rope, R, sc, ks);
+  gather_rows<F>(a.latent, pos, R, 0, sc, ks);
+  if (rope > 0) gather_rows_any(a.k_rope, pos, rope, R, sc, ks);
+  cp_async_wait_all();
   __syncthreads();
 
   const int warp = tid / 32, lane = tid % 32, tile = warp % 2, part = warp / 2;
@@ -392,7 +405,7 @@ bool mla_decode_applies(const MlaCoreArgs& a) {
   // Hopper per-block limit (227 KB).
   return a.nq >= 1 && a.heads >= 1 && a.heads <= kMaxHeads && a.latent_dim % 64 == 0 && a.rope_dim % 16 == 0 &&
          decode_smem_bytes(k) <= 227 * 1024 && a.q_rope_token_stride % 4 == 0 && a.q_rope_head_stride % 4 == 0 &&
-         aligned16(a.q_latent) && aligned16(a.q_rope) && a.selection_stride >= 1 &&
+         a.q_latent_bf16 != nullptr && aligned16(a.q_latent_bf16) && aligned16(a.q_rope) && a.selection_stride >= 1 &&
          a.selection_stride <= kMaxSelection;
 }
 
@@ -406,16 +419,21 @@ void launch_mla_decode(const MlaCoreArgs& a, float* partial, cudaStream_t s) {
   // Raised once to the largest size applies() allows (a function attribute, not a stream operation; the first
   // call is an eager decode step, before any graph capture).
   static const bool raised = [] {
-    check(cudaFuncSetAttribute(mla_decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024),
-          "mla_decode shared memory");
+    for (auto* k : {mla_decode_kernel<KvFormat::F32>, mla_decode_kernel<KvFormat::F16>, mla_decode_kernel<KvFormat::Q8>,
+                    mla_decode_kernel<KvFormat::Q4>})
+      check(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024), "mla_decode shared memory");
     return true;
   }();
   (void)raised;
+  auto* kernel = a.latent.format == KvFormat::F32   ? mla_decode_kernel<KvFormat::F32>
+                 : a.latent.format == KvFormat::F16 ? mla_decode_kernel<KvFormat::F16>
+                 : a.latent.format == KvFormat::Q8  ? mla_decode_kernel<KvFormat::Q8>
+                                                    : mla_decode_kernel<KvFormat::Q4>;
   const int splits = decode_splits(a);
   float* part_o = partial;
   auto* part_ml = reinterpret_cast<float2*>(partial + a.nq * splits * a.heads * a.latent_dim);
   const auto head_groups = static_cast<unsigned>((a.heads + kHeads - 1) / kHeads);
-  launch("mla_decode", mla_decode_kernel, dim3(static_cast<unsigned>(splits), head_groups, static_cast<unsigned>(a.nq)),
+  launch("mla_decode", kernel, dim3(static_cast<unsigned>(splits), head_groups, static_cast<unsigned>(a.nq)),
          kDecodeThreads, smem, s, a, splits, part_o, part_ml);
   const auto col_blocks = static_cast<unsigned>((a.latent_dim + kMergeCols - 1) / kMergeCols);
   launch("mla_decode_merge", mla_decode_merge_kernel, dim3(static_cast<unsigned>(a.nq * a.heads), col_blocks),
