@@ -1,0 +1,188 @@
+// MLX affine weights × int8 activations with one scale per 32 in natural order. A weight is w = scale_g·q + bias_g
+// per group g of 32, 64 or 128 inputs, q an unsigned Bits-bit code (Bits = 2, 3, 4, 5, 6, 8) packed LSB-first
+// (quant/mlx_affine_unpack.h). Per 32-element activation block b of group g (x ≈ d_b·qₓ):
+//   Σ w·x = scale_g·d_b·Σ q·qₓ + bias_g·d_b·Σ qₓ
+// The codes go into vpdpbusd as they are (unsigned bytes against signed activations); Σ qₓ is the activations'
+// sum32. 128 elements (four activation blocks, one, two or four groups) are decoded at a time.
+//
+// Unpacking, 64 codes at once: the 8·Bits bytes that hold them are one masked load (nothing past them is read); one
+// byte permute (vpermb) puts the Bits bytes of codes 8k..8k+7 into 64-bit lane k; one multishift (vpmultishiftqb)
+// moves code j of each lane, the bits from j·Bits on, into byte j; one AND keeps its Bits bits. 8-bit codes are
+// already bytes.
+#include "backend/cpu/q8_kernels.h"
+
+#ifdef GLMQ_CPU_INT8_KERNELS
+#include "backend/cpu/q8_kernel_util.h"
+
+namespace glmq::cpu {
+
+namespace {
+
+using namespace q8;
+
+// Bytes 0..n-1 of a load.
+constexpr std::uint64_t first_bytes(int n) { return n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1; }
+
+template <int Bits>
+struct Codes64 {
+  static constexpr int kBytes = 8 * Bits;  // the packed bytes of 64 codes
+  // Byte m of lane k: packed byte k·Bits + m (for m < Bits; the rest only need to stay in range).
+  static constexpr ByteIndex kGather = [] {
+    ByteIndex x{};
+    for (int i = 0; i < 64; ++i) x.at[i] = static_cast<std::uint8_t>(i / 8 * Bits + std::min(i % 8, Bits - 1));
+    return x;
+  }();
+  // Byte j of each lane takes the 8 bits from bit j·Bits of its lane.
+  static constexpr ByteIndex kShifts = [] {
+    ByteIndex x{};
+    for (int i = 0; i < 64; ++i) x.at[i] = static_cast<std::uint8_t>(i % 8 * Bits);
+    return x;
+  }();
+
+  // Codes 0..63 from the packed bytes at p, of which the bytes in `loaded` are read (the others give code 0).
+  static __m512i unpack(const std::uint8_t* p, __mmask64 loaded) {
+    const __m512i packed = _mm512_maskz_loadu_epi8(loaded, p);
+    if constexpr (Bits == 8) {
+      return packed;
+    } else {
+      const __m512i lanes = _mm512_permutexvar_epi8(load_index(kGather), packed);
+      return _mm512_and_si512(_mm512_multishift_epi64_epi8(load_index(kShifts), lanes), _mm512_set1_epi8((1 << Bits) - 1));
+    }
+  }
+};
+
+// `count` scales or biases from group g0 on as floats in lanes 0..count-1 (the rest 0). The type is checked per
+// call: it is the same for every call of a product, so the branch predicts.
+inline __m128 aux_floats(const std::uint8_t* aux, WeightType type, std::int64_t g0, int count) {
+  const auto lanes = static_cast<__mmask8>((1u << count) - 1u);
+  switch (type) {
+    case WeightType::BF16:
+      return _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(_mm_maskz_loadu_epi16(lanes, aux + 2 * g0)), 16));
+    case WeightType::F16: return _mm_cvtph_ps(_mm_maskz_loadu_epi16(lanes, aux + 2 * g0));
+    default: return _mm_maskz_loadu_ps(lanes, aux + 4 * g0);
+  }
+}
+
+// Per-group values (lanes 0.. of v) as per-block values: block k of the 128 elements is in group k·32/Group.
+template <int Group>
+inline __m128 per_block(__m128 v) {
+  if constexpr (Group == 32) return v;
+  if constexpr (Group == 64) return _mm_permute_ps(v, 0x50);  // 0, 0, 1, 1
+  return _mm_permute_ps(v, 0x00);
+}
+
+// 128 elements of a row (Partial: its last 32·blocks, blocks < 4), decoded once and applied to each token.
+template <int Bits, int Group, bool Partial>
+struct Unit {
+  static constexpr std::size_t kCodeBytes = 16 * Bits;
+
+  __m512i codes[2];  // elements 0..63, 64..127
+  __m128 scale, bias;  // per activation block
+  __mmask64 acts[2] = {~__mmask64{0}, ~__mmask64{0}};  // Partial: the activation bytes that exist
+  __mmask8 block_lanes = 0xF;
+
+  Unit(const std::uint8_t* p, const std::uint8_t* scales, const std::uint8_t* biases, WeightType aux, std::int64_t g0,
+       int blocks) {
+    if constexpr (Partial) {
+      for (int h = 0; h < 2; ++h) {
+        const int valid = std::clamp(32 * blocks - 64 * h, 0, 64);  // codes of this half
+        acts[h] = _cvtu64_mask64(first_bytes(valid));
+        codes[h] = Codes64<Bits>::unpack(p + h * Codes64<Bits>::kBytes, _cvtu64_mask64(first_bytes(valid * Bits / 8)));
+      }
+      block_lanes = static_cast<__mmask8>((1u << blocks) - 1u);
+    } else {
+      const __mmask64 whole = _cvtu64_mask64(first_bytes(Codes64<Bits>::kBytes));
+      codes[0] = Codes64<Bits>::unpack(p, whole);
+      codes[1] = Codes64<Bits>::unpack(p + Codes64<Bits>::kBytes, whole);
+    }
+    const int groups = Partial ? 32 * blocks / Group : 128 / Group;
+    scale = per_block<Group>(aux_floats(scales, aux, g0, groups));
+    bias = per_block<Group>(aux_floats(biases, aux, g0, groups));
+  }
+
+  // acc + Σ w·x over the unit: activations at q (natural order), their block sums at sum32 and scales at d.
+  __m512 accumulate(__m512 acc, const std::int8_t* q, const std::int32_t* sum32, const float* d) const {
+    // Blocks 2h and 2h + 1 fill the low and high halves of product h.
+    const __m512i pairs[2] = {_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                              _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2)};
+    const __m128 dx = Partial ? _mm_maskz_loadu_ps(block_lanes, d) : _mm_loadu_ps(d);
+    const __m128i sums = Partial ? _mm_maskz_loadu_epi32(block_lanes, sum32) : load128(sum32);
+    const __m512 s = _mm512_castps128_ps512(_mm_mul_ps(scale, dx));
+    for (int h = 0; h < 2; ++h) {
+      const __m512i x = Partial ? _mm512_maskz_loadu_epi8(acts[h], q + 64 * h) : load512(q + 64 * h);
+      const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[h], x);
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(pairs[h], s), acc);
+    }
+    const __m128 offsets = _mm_mul_ps(_mm_mul_ps(bias, dx), _mm_cvtepi32_ps(sums));
+    return _mm512_add_ps(acc, _mm512_zextps128_ps512(offsets));
+  }
+};
+
+template <int Bits, int Group>
+struct AffineRows {
+  static constexpr std::size_t kCodeBytes = 16 * Bits;  // per 128 elements
+  static constexpr std::int64_t kGroups = 128 / Group;  // per 128 elements
+
+  template <int NT>
+  static void sums(const WeightMatrix& w, std::int64_t r, const Tokens<NT>& tk, __m512* acc, float* tail,
+                   std::ptrdiff_t ahead = 0) {
+    const std::uint8_t* codes = w.row(r);
+    const std::size_t aux_row = w.aux_row_bytes(), aux_size = weight_row_bytes(w.aux_type, 1);
+    const std::uint8_t* scales = w.scales + static_cast<std::size_t>(r) * aux_row;
+    const std::uint8_t* biases = w.biases + static_cast<std::size_t>(r) * aux_row;
+    // Scales and biases are streams of their own; they are prefetched as far ahead, in elements, as the codes.
+    const std::size_t aux_unit = static_cast<std::size_t>(kGroups) * aux_size;
+    const std::ptrdiff_t aux_ahead = ahead * static_cast<std::ptrdiff_t>(aux_unit) / static_cast<std::ptrdiff_t>(kCodeBytes);
+    const std::int64_t units = w.cols / 128;
+    __m512 a[NT];  // local, so the sums stay in registers
+    for (int i = 0; i < NT; ++i) a[i] = _mm512_setzero_ps();
+    for (std::int64_t u = 0; u < units; ++u) {
+      const std::uint8_t* at = codes + static_cast<std::size_t>(u) * kCodeBytes;
+      const std::int64_t g0 = u * kGroups;
+      if (ahead) {
+        prefetch_lines(at, ahead, kCodeBytes);
+        prefetch_lines(scales + static_cast<std::size_t>(g0) * aux_size, aux_ahead, aux_unit);
+        prefetch_lines(biases + static_cast<std::size_t>(g0) * aux_size, aux_ahead, aux_unit);
+      }
+      const Unit<Bits, Group, false> unit(at, scales, biases, w.aux_type, g0, 4);
+      for (int i = 0; i < NT; ++i) a[i] = unit.accumulate(a[i], tk.q[i] + u * 128, tk.sum32[i] + u * 4, tk.d[i] + u * 4);
+    }
+    if (const int rest = static_cast<int>(w.cols % 128 / 32); rest > 0) {  // rows whose length is not a multiple of 128
+      const Unit<Bits, Group, true> unit(codes + static_cast<std::size_t>(units) * kCodeBytes, scales, biases, w.aux_type,
+                                         units * kGroups, rest);
+      for (int i = 0; i < NT; ++i)
+        a[i] = unit.accumulate(a[i], tk.q[i] + units * 128, tk.sum32[i] + units * 4, tk.d[i] + units * 4);
+    }
+    for (int i = 0; i < NT; ++i) {
+      acc[i] = a[i];
+      tail[i] = 0.0f;
+    }
+  }
+};
+
+template <int Bits>
+void rows_of_width(const WeightMatrix& w, std::int64_t r0, std::int64_t r1, const Q8Rows& a, std::int64_t t0, std::int64_t t1,
+                   float* y, std::int64_t y_stride) {
+  switch (w.group_size) {
+    case 32: for_rows<AffineRows<Bits, 32>>(w, r0, r1, a, t0, t1, y, y_stride); return;
+    case 64: for_rows<AffineRows<Bits, 64>>(w, r0, r1, a, t0, t1, y, y_stride); return;
+    default: for_rows<AffineRows<Bits, 128>>(w, r0, r1, a, t0, t1, y, y_stride); return;
+  }
+}
+
+}  // namespace
+
+void affine_rows(const WeightMatrix& w, std::int64_t r0, std::int64_t r1, const Q8Rows& a, std::int64_t t0, std::int64_t t1,
+                 float* y, std::int64_t y_stride) {
+  switch (w.type) {
+    case WeightType::Affine2: rows_of_width<2>(w, r0, r1, a, t0, t1, y, y_stride); return;
+    case WeightType::Affine3: rows_of_width<3>(w, r0, r1, a, t0, t1, y, y_stride); return;
+    case WeightType::Affine4: rows_of_width<4>(w, r0, r1, a, t0, t1, y, y_stride); return;
+    case WeightType::Affine5: rows_of_width<5>(w, r0, r1, a, t0, t1, y, y_stride); return;
+    case WeightType::Affine6: rows_of_width<6>(w, r0, r1, a, t0, t1, y, y_stride); return;
+    default: rows_of_width<8>(w, r0, r1, a, t0, t1, y, y_stride); return;
+  }
+}
+
+}  // namespace glmq::cpu
+#endif
