@@ -176,9 +176,8 @@ inline void prefetch_lines(const std::uint8_t* p, std::ptrdiff_t ahead, std::siz
 template <class Unit>
 struct Blocks32 {
   template <int NT>
-  static void sums(const WeightMatrix& m, std::int64_t r, const Tokens<NT>& tk, __m512* acc, float* tail,
-                   std::ptrdiff_t ahead = 0) {
-    const std::uint8_t* row = m.row(r);
+  static void sums(const WeightMatrix& m, std::int64_t, const std::uint8_t* row, const Tokens<NT>& tk, __m512* acc,
+                   float* tail, std::ptrdiff_t ahead = 0) {
     const std::int64_t blocks = m.cols / 32, full = blocks / 4 * 4;
     __m512 a[NT];  // local, so the sums stay in registers
     float t[NT];
@@ -213,9 +212,8 @@ struct Blocks32 {
 template <class Unit>
 struct Blocks256 {
   template <int NT>
-  static void sums(const WeightMatrix& m, std::int64_t r, const Tokens<NT>& tk, __m512* acc, float* tail,
-                   std::ptrdiff_t ahead = 0) {
-    const std::uint8_t* row = m.row(r);
+  static void sums(const WeightMatrix& m, std::int64_t, const std::uint8_t* row, const Tokens<NT>& tk, __m512* acc,
+                   float* tail, std::ptrdiff_t ahead = 0) {
     __m512 a[NT];  // local, so the sums stay in registers
     for (int i = 0; i < NT; ++i) a[i] = _mm512_setzero_ps();
     for (std::int64_t sb = 0; sb < m.cols / 256; ++sb) {
@@ -251,14 +249,17 @@ inline __m128 reduce4(const __m512 v[4]) {
 // chunk's next rows and past its end into the next chunk (the other thread's, or this thread's next one).
 inline constexpr std::ptrdiff_t kDecodeAhead = 8192;
 
-// Runs K::sums<NT>(w, r, tokens, acc[NT], tail[NT]) over rows [r0, r1) × tokens [t0, t1); sums() is given the matrix
-// and row, not the row's bytes, because some types keep part of a row elsewhere (MLX affine scales and biases).
+// Runs K::sums<NT>(w, r, row, tokens, acc[NT], tail[NT]) over rows [r0, r1) × tokens [t0, t1), where row = w.row(r);
+// sums() is also given the matrix and row index because some types keep part of a row elsewhere (MLX affine scales
+// and biases).
 // One token (decoding): four rows at a time, whose sums are reduced together, prefetching kDecodeAhead bytes ahead.
 // Several: tokens in groups of 4 so each weight block is decoded once per group; a row stays in L1 while its token
 // groups sweep it.
 template <class K>
 void for_rows(const WeightMatrix& w, std::int64_t r0, std::int64_t r1, const Q8Rows& a, std::int64_t t0, std::int64_t t1,
               float* y, std::int64_t y_stride) {
+  const std::size_t row_bytes = w.row_bytes();
+  auto row = [&](std::int64_t r) { return w.data + static_cast<std::size_t>(r) * row_bytes; };
   if (t1 - t0 == 1) {
     const Tokens<1> tk(a, t0);
     float* yt = y + t0 * y_stride;
@@ -267,13 +268,13 @@ void for_rows(const WeightMatrix& w, std::int64_t r0, std::int64_t r1, const Q8R
       __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
       float tail[4] = {};
       if (nr == 4) {
-        K::template sums<1>(w, r, tk, acc, tail, kDecodeAhead);
-        K::template sums<1>(w, r + 1, tk, acc + 1, tail + 1, kDecodeAhead);
-        K::template sums<1>(w, r + 2, tk, acc + 2, tail + 2, kDecodeAhead);
-        K::template sums<1>(w, r + 3, tk, acc + 3, tail + 3, kDecodeAhead);
+        K::template sums<1>(w, r, row(r), tk, acc, tail, kDecodeAhead);
+        K::template sums<1>(w, r + 1, row(r + 1), tk, acc + 1, tail + 1, kDecodeAhead);
+        K::template sums<1>(w, r + 2, row(r + 2), tk, acc + 2, tail + 2, kDecodeAhead);
+        K::template sums<1>(w, r + 3, row(r + 3), tk, acc + 3, tail + 3, kDecodeAhead);
         _mm_storeu_ps(yt + r, _mm_add_ps(reduce4(acc), _mm_loadu_ps(tail)));
       } else {
-        for (std::int64_t k = 0; k < nr; ++k) K::template sums<1>(w, r + k, tk, acc + k, tail + k, kDecodeAhead);
+        for (std::int64_t k = 0; k < nr; ++k) K::template sums<1>(w, r + k, row(r + k), tk, acc + k, tail + k, kDecodeAhead);
         const __m128 out = _mm_add_ps(reduce4(acc), _mm_loadu_ps(tail));
         alignas(16) float o[4];
         _mm_store_ps(o, out);
@@ -287,10 +288,10 @@ void for_rows(const WeightMatrix& w, std::int64_t r0, std::int64_t r1, const Q8R
       __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
       float tail[4] = {};
       switch (std::min<std::int64_t>(4, t1 - t)) {
-        case 4: K::template sums<4>(w, r, Tokens<4>(a, t), acc, tail); break;
-        case 3: K::template sums<3>(w, r, Tokens<3>(a, t), acc, tail); break;
-        case 2: K::template sums<2>(w, r, Tokens<2>(a, t), acc, tail); break;
-        default: K::template sums<1>(w, r, Tokens<1>(a, t), acc, tail); break;
+        case 4: K::template sums<4>(w, r, row(r), Tokens<4>(a, t), acc, tail); break;
+        case 3: K::template sums<3>(w, r, row(r), Tokens<3>(a, t), acc, tail); break;
+        case 2: K::template sums<2>(w, r, row(r), Tokens<2>(a, t), acc, tail); break;
+        default: K::template sums<1>(w, r, row(r), Tokens<1>(a, t), acc, tail); break;
       }
       alignas(16) float o[4];
       _mm_store_ps(o, _mm_add_ps(reduce4(acc), _mm_loadu_ps(tail)));

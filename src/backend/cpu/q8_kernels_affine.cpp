@@ -124,10 +124,10 @@ struct AffineRows {
   static constexpr std::int64_t kGroups = 128 / Group;  // per 128 elements
 
   template <int NT>
-  static void sums(const WeightMatrix& w, std::int64_t r, const Tokens<NT>& tk, __m512* acc, float* tail,
-                   std::ptrdiff_t ahead = 0) {
-    const std::uint8_t* codes = w.row(r);
-    const std::size_t aux_row = w.aux_row_bytes(), aux_size = weight_row_bytes(w.aux_type, 1);
+  static void sums(const WeightMatrix& w, std::int64_t r, const std::uint8_t* codes, const Tokens<NT>& tk, __m512* acc,
+                   float* tail, std::ptrdiff_t ahead = 0) {
+    const std::size_t aux_size = w.aux_type == WeightType::F32 ? 4 : 2;
+    const std::size_t aux_row = static_cast<std::size_t>(w.cols / Group) * aux_size;
     const std::uint8_t* scales = w.scales + static_cast<std::size_t>(r) * aux_row;
     const std::uint8_t* biases = w.biases + static_cast<std::size_t>(r) * aux_row;
     // Scales and biases are streams of their own; they are prefetched as far ahead, in elements, as the codes.
