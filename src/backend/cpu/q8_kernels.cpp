@@ -56,7 +56,7 @@ std::optional<FastKernel> fast_kernel_for(const WeightMatrix& w) {
     case WeightType::Affine8: {
       const bool groups = (w.group_size == 32 || w.group_size == 64 || w.group_size == 128) && w.cols % w.group_size == 0;
       const bool aux = w.aux_type == WeightType::BF16 || w.aux_type == WeightType::F16 || w.aux_type == WeightType::F32;
-      if (groups && aux && w.scales && w.biases) return FastKernel{{32, Q8Order::Natural}, affine_rows};
+      if (groups && aux && w.scales && w.biases) return FastKernel{{32, Q8Order::NibbleGroups}, affine_rows};
       break;
     }
     default: break;

@@ -1,14 +1,16 @@
-// MLX affine weights × int8 activations with one scale per 32 in natural order. A weight is w = scale_g·q + bias_g
-// per group g of 32, 64 or 128 inputs, q an unsigned Bits-bit code (Bits = 2, 3, 4, 5, 6, 8) packed LSB-first
-// (quant/mlx_affine_unpack.h). Per 32-element activation block b of group g (x ≈ d_b·qₓ):
+// MLX affine weights × int8 activations with one scale per 32 in Q8Order::NibbleGroups. A weight is
+// w = scale_g·q + bias_g per group g of 32, 64 or 128 inputs, q an unsigned Bits-bit code (Bits = 2, 3, 4, 5, 6, 8)
+// packed LSB-first (quant/mlx_affine_unpack.h). Per 32-element activation block b of group g (x ≈ d_b·qₓ):
 //   Σ w·x = scale_g·d_b·Σ q·qₓ + bias_g·d_b·Σ qₓ
 // The codes go into vpdpbusd as they are (unsigned bytes against signed activations); Σ qₓ is the activations'
-// sum32. 128 elements (four activation blocks, one, two or four groups) are decoded at a time.
+// sum32. 128 elements (four activation blocks; one, two or four groups) are decoded at a time.
 //
-// Unpacking, 64 codes at once: the 8·Bits bytes that hold them are one masked load (nothing past them is read); one
-// byte permute (vpermb) puts the Bits bytes of codes 8k..8k+7 into 64-bit lane k; one multishift (vpmultishiftqb)
-// moves code j of each lane, the bits from j·Bits on, into byte j; one AND keeps its Bits bits. 8-bit codes are
-// already bytes.
+// Unpacking, 64 codes at once: every 8 codes fill Bits whole bytes, so one byte permute (vpermb / vpermt2b) puts
+// the Bits bytes of each octet of codes into a 64-bit lane, one multishift (vpmultishiftqb) moves code j of each lane
+// (the bits from j·Bits on) into byte j, and one AND keeps its Bits bits; 8-bit codes need the permute only. The
+// permute also picks which octets go where, so the codes come out in the activations' NibbleGroups order (block k
+// in 128-bit lane k of both vectors) and one int32 vector collects a unit's four block sums. The activations of a
+// row's last 32..96 elements stay in natural order (q8_activations.h), and so do the codes there.
 #include "backend/cpu/q8_kernels.h"
 
 #ifdef GLMQ_CPU_INT8_KERNELS
@@ -23,31 +25,69 @@ using namespace q8;
 // Bytes 0..n-1 of a load.
 constexpr std::uint64_t first_bytes(int n) { return n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1; }
 
+// Codes in 64-bit lanes of packed bytes → one code per byte: byte j of each lane takes the Bits bits from bit j·Bits.
 template <int Bits>
-struct Codes64 {
-  static constexpr int kBytes = 8 * Bits;  // the packed bytes of 64 codes
-  // Byte m of lane k: packed byte k·Bits + m (for m < Bits; the rest only need to stay in range).
-  static constexpr ByteIndex kGather = [] {
-    ByteIndex x{};
-    for (int i = 0; i < 64; ++i) x.at[i] = static_cast<std::uint8_t>(i / 8 * Bits + std::min(i % 8, Bits - 1));
-    return x;
-  }();
-  // Byte j of each lane takes the 8 bits from bit j·Bits of its lane.
-  static constexpr ByteIndex kShifts = [] {
-    ByteIndex x{};
-    for (int i = 0; i < 64; ++i) x.at[i] = static_cast<std::uint8_t>(i % 8 * Bits);
-    return x;
-  }();
+inline __m512i spread_codes(__m512i lanes) {
+  if constexpr (Bits == 8) {
+    return lanes;
+  } else {
+    static constexpr ByteIndex kShifts = [] {
+      ByteIndex x{};
+      for (int i = 0; i < 64; ++i) x.at[i] = static_cast<std::uint8_t>(i % 8 * Bits);
+      return x;
+    }();
+    return _mm512_and_si512(_mm512_multishift_epi64_epi8(load_index(kShifts), lanes), _mm512_set1_epi8((1 << Bits) - 1));
+  }
+}
 
-  // Codes 0..63 from the packed bytes at p, of which the bytes in `loaded` are read (the others give code 0).
-  static __m512i unpack(const std::uint8_t* p, __mmask64 loaded) {
-    const __m512i packed = _mm512_maskz_loadu_epi8(loaded, p);
-    if constexpr (Bits == 8) {
-      return packed;
+// Permute index putting the Bits packed bytes of code octet octet(k) into 64-bit lane k (bytes past them only need
+// to stay in range); byte(o) maps an offset in the packed codes to the permute's source byte.
+template <int Bits, class Octet, class Byte>
+constexpr ByteIndex octet_gather(Octet octet, Byte byte) {
+  ByteIndex x{};
+  for (int i = 0; i < 64; ++i) x.at[i] = byte(static_cast<std::size_t>(octet(i / 8) * Bits + std::min(i % 8, Bits - 1)));
+  return x;
+}
+
+// The codes of 128 elements (16·Bits bytes) in Q8Order::NibbleGroups: vector 0 holds elements 0..15 of each of the
+// four 32-element blocks (block k in 128-bit lane k), vector 1 elements 16..31, so each vpdpbusd lane sums one
+// block and the two vectors' products add up in int32. Lane k of vector v takes octet 4·(k/2) + 2v + k%2.
+template <int Bits>
+struct UnitCodes {
+  static constexpr std::size_t kBytes = 16 * Bits;
+  static constexpr int octet(int v, int k) { return 4 * (k / 2) + 2 * v + k % 2; }
+  // Up to 64 bytes: one load, masked so nothing past the unit is read. More: FourBlockBytes' two overlapping loads.
+  static constexpr bool kOneLoad = kBytes <= 64;
+  static constexpr ByteIndex gather(int v) {
+    if constexpr (kOneLoad) {
+      return octet_gather<Bits>([v](int k) { return octet(v, k); }, [](std::size_t o) { return static_cast<std::uint8_t>(o); });
     } else {
-      const __m512i lanes = _mm512_permutexvar_epi8(load_index(kGather), packed);
-      return _mm512_and_si512(_mm512_multishift_epi64_epi8(load_index(kShifts), lanes), _mm512_set1_epi8((1 << Bits) - 1));
+      return octet_gather<Bits>([v](int k) { return octet(v, k); },
+                                [](std::size_t o) { return FourBlockBytes<kBytes / 4>::byte_index(o); });
     }
+  }
+  static constexpr ByteIndex kGather[2] = {gather(0), gather(1)};
+
+  static void unpack(const std::uint8_t* p, __m512i out[2]) {
+    if constexpr (kOneLoad) {
+      const __m512i packed = _mm512_maskz_loadu_epi8(_cvtu64_mask64(first_bytes(static_cast<int>(kBytes))), p);
+      for (int v = 0; v < 2; ++v) out[v] = spread_codes<Bits>(_mm512_permutexvar_epi8(load_index(kGather[v]), packed));
+    } else {
+      const FourBlockBytes<kBytes / 4> packed(p);
+      for (int v = 0; v < 2; ++v) out[v] = spread_codes<Bits>(packed.bytes(load_index(kGather[v])));
+    }
+  }
+};
+
+// The codes of the last 32·blocks elements of a row (blocks < 4, natural order like their activations), 64 at a
+// time: the 8·Bits bytes of elements 64h.. as one masked load, lane k taking octet k.
+template <int Bits>
+struct TailCodes {
+  static constexpr ByteIndex kGather =
+      octet_gather<Bits>([](int k) { return k; }, [](std::size_t o) { return static_cast<std::uint8_t>(o); });
+  static __m512i unpack(const std::uint8_t* p, int codes) {
+    const __m512i packed = _mm512_maskz_loadu_epi8(_cvtu64_mask64(first_bytes(codes * Bits / 8)), p);
+    return spread_codes<Bits>(_mm512_permutexvar_epi8(load_index(kGather), packed));
   }
 };
 
@@ -74,9 +114,7 @@ inline __m128 per_block(__m128 v) {
 // 128 elements of a row (Partial: its last 32·blocks, blocks < 4), decoded once and applied to each token.
 template <int Bits, int Group, bool Partial>
 struct Unit {
-  static constexpr std::size_t kCodeBytes = 16 * Bits;
-
-  __m512i codes[2];  // elements 0..63, 64..127
+  __m512i codes[2];  // whole units: NibbleGroups halves (UnitCodes); tails: elements 0..63, 64..127
   __m128 scale, bias;  // per activation block
   __mmask64 acts[2] = {~__mmask64{0}, ~__mmask64{0}};  // Partial: the activation bytes that exist
   __mmask8 block_lanes = 0xF;
@@ -87,31 +125,35 @@ struct Unit {
       for (int h = 0; h < 2; ++h) {
         const int valid = std::clamp(32 * blocks - 64 * h, 0, 64);  // codes of this half
         acts[h] = _cvtu64_mask64(first_bytes(valid));
-        codes[h] = Codes64<Bits>::unpack(p + h * Codes64<Bits>::kBytes, _cvtu64_mask64(first_bytes(valid * Bits / 8)));
+        codes[h] = TailCodes<Bits>::unpack(p + h * 8 * Bits, valid);
       }
       block_lanes = static_cast<__mmask8>((1u << blocks) - 1u);
     } else {
-      const __mmask64 whole = _cvtu64_mask64(first_bytes(Codes64<Bits>::kBytes));
-      codes[0] = Codes64<Bits>::unpack(p, whole);
-      codes[1] = Codes64<Bits>::unpack(p + Codes64<Bits>::kBytes, whole);
+      UnitCodes<Bits>::unpack(p, codes);
     }
     const int groups = Partial ? 32 * blocks / Group : 128 / Group;
     scale = per_block<Group>(aux_floats(scales, aux, g0, groups));
     bias = per_block<Group>(aux_floats(biases, aux, g0, groups));
   }
 
-  // acc + Σ w·x over the unit: activations at q (natural order), their block sums at sum32 and scales at d.
+  // acc + Σ w·x over the unit: activations at q (NibbleGroups order; a tail natural), their block sums at sum32 and
+  // scales at d.
   __m512 accumulate(__m512 acc, const std::int8_t* q, const std::int32_t* sum32, const float* d) const {
-    // Blocks 2h and 2h + 1 fill the low and high halves of product h.
-    const __m512i pairs[2] = {_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
-                              _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2)};
     const __m128 dx = Partial ? _mm_maskz_loadu_ps(block_lanes, d) : _mm_loadu_ps(d);
     const __m128i sums = Partial ? _mm_maskz_loadu_epi32(block_lanes, sum32) : load128(sum32);
-    const __m512 s = _mm512_castps128_ps512(_mm_mul_ps(scale, dx));
-    for (int h = 0; h < 2; ++h) {
-      const __m512i x = Partial ? _mm512_maskz_loadu_epi8(acts[h], q + 64 * h) : load512(q + 64 * h);
-      const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[h], x);
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(pairs[h], s), acc);
+    const __m128 s = _mm_mul_ps(scale, dx);
+    if constexpr (Partial) {
+      // Blocks 2h and 2h + 1 fill the low and high halves of product h.
+      const __m512i pairs[2] = {_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2)};
+      for (int h = 0; h < 2; ++h) {
+        const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[h], _mm512_maskz_loadu_epi8(acts[h], q + 64 * h));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(pairs[h], _mm512_castps128_ps512(s)), acc);
+      }
+    } else {
+      __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[0], load512(q));
+      p = _mm512_dpbusd_epi32(p, codes[1], load512(q + 64));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), per_block_lanes(s), acc);
     }
     const __m128 offsets = _mm_mul_ps(_mm_mul_ps(bias, dx), _mm_cvtepi32_ps(sums));
     return _mm512_add_ps(acc, _mm512_zextps128_ps512(offsets));
