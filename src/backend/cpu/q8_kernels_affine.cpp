@@ -91,15 +91,16 @@ struct TailCodes {
   }
 };
 
-// `count` scales or biases from group g0 on as floats in lanes 0..count-1 (the rest 0). The type is checked per
-// call: it is the same for every call of a product, so the branch predicts.
-inline __m128 aux_floats(const std::uint8_t* aux, WeightType type, std::int64_t g0, int count) {
+// `count` scales or biases from group g0 on, stored as Aux, as floats in lanes 0..count-1 (the rest 0).
+template <WeightType Aux>
+inline __m128 aux_floats(const std::uint8_t* aux, std::int64_t g0, int count) {
   const auto lanes = static_cast<__mmask8>((1u << count) - 1u);
-  switch (type) {
-    case WeightType::BF16:
-      return _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(_mm_maskz_loadu_epi16(lanes, aux + 2 * g0)), 16));
-    case WeightType::F16: return _mm_cvtph_ps(_mm_maskz_loadu_epi16(lanes, aux + 2 * g0));
-    default: return _mm_maskz_loadu_ps(lanes, aux + 4 * g0);
+  if constexpr (Aux == WeightType::BF16) {
+    return _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(_mm_maskz_loadu_epi16(lanes, aux + 2 * g0)), 16));
+  } else if constexpr (Aux == WeightType::F16) {
+    return _mm_cvtph_ps(_mm_maskz_loadu_epi16(lanes, aux + 2 * g0));
+  } else {
+    return _mm_maskz_loadu_ps(lanes, aux + 4 * g0);
   }
 }
 
@@ -112,15 +113,14 @@ inline __m128 per_block(__m128 v) {
 }
 
 // 128 elements of a row (Partial: its last 32·blocks, blocks < 4), decoded once and applied to each token.
-template <int Bits, int Group, bool Partial>
+template <int Bits, int Group, WeightType Aux, bool Partial>
 struct Unit {
   __m512i codes[2];  // whole units: NibbleGroups halves (UnitCodes); tails: elements 0..63, 64..127
   __m128 scale, bias;  // per activation block
   __mmask64 acts[2] = {~__mmask64{0}, ~__mmask64{0}};  // Partial: the activation bytes that exist
   __mmask8 block_lanes = 0xF;
 
-  Unit(const std::uint8_t* p, const std::uint8_t* scales, const std::uint8_t* biases, WeightType aux, std::int64_t g0,
-       int blocks) {
+  Unit(const std::uint8_t* p, const std::uint8_t* scales, const std::uint8_t* biases, std::int64_t g0, int blocks) {
     if constexpr (Partial) {
       for (int h = 0; h < 2; ++h) {
         const int valid = std::clamp(32 * blocks - 64 * h, 0, 64);  // codes of this half
@@ -132,8 +132,8 @@ struct Unit {
       UnitCodes<Bits>::unpack(p, codes);
     }
     const int groups = Partial ? 32 * blocks / Group : 128 / Group;
-    scale = per_block<Group>(aux_floats(scales, aux, g0, groups));
-    bias = per_block<Group>(aux_floats(biases, aux, g0, groups));
+    scale = per_block<Group>(aux_floats<Aux>(scales, g0, groups));
+    bias = per_block<Group>(aux_floats<Aux>(biases, g0, groups));
   }
 
   // acc + Σ w·x over the unit: activations at q (NibbleGroups order; a tail natural), their block sums at sum32 and
@@ -160,7 +160,8 @@ struct Unit {
   }
 };
 
-template <int Bits, int Group>
+// Scales and biases stored as Aux (BF16, F16 or F32).
+template <int Bits, int Group, WeightType Aux>
 struct AffineRows {
   static constexpr std::size_t kCodeBytes = 16 * Bits;  // per 128 elements
   static constexpr std::int64_t kGroups = 128 / Group;  // per 128 elements
@@ -168,30 +169,29 @@ struct AffineRows {
   template <int NT>
   static void sums(const WeightMatrix& w, std::int64_t r, const std::uint8_t* codes, const Tokens<NT>& tk, __m512* acc,
                    float* tail, std::ptrdiff_t ahead = 0) {
-    const std::size_t aux_size = w.aux_type == WeightType::F32 ? 4 : 2;
-    const std::size_t aux_row = static_cast<std::size_t>(w.cols / Group) * aux_size;
+    constexpr std::size_t kAuxSize = Aux == WeightType::F32 ? 4 : 2;
+    const std::size_t aux_row = static_cast<std::size_t>(w.cols / Group) * kAuxSize;
     const std::uint8_t* scales = w.scales + static_cast<std::size_t>(r) * aux_row;
     const std::uint8_t* biases = w.biases + static_cast<std::size_t>(r) * aux_row;
-    // Scales and biases are streams of their own; they are prefetched as far ahead, in elements, as the codes.
-    const std::size_t aux_unit = static_cast<std::size_t>(kGroups) * aux_size;
-    const std::ptrdiff_t aux_ahead = ahead * static_cast<std::ptrdiff_t>(aux_unit) / static_cast<std::ptrdiff_t>(kCodeBytes);
+    if (ahead) {
+      // Scales and biases are streams of their own, a few bytes per row: prefetched once per row, as far ahead in
+      // elements as the codes.
+      const std::ptrdiff_t aux_ahead = ahead * static_cast<std::ptrdiff_t>(kGroups * kAuxSize) / static_cast<std::ptrdiff_t>(kCodeBytes);
+      prefetch_lines(scales, aux_ahead, aux_row);
+      prefetch_lines(biases, aux_ahead, aux_row);
+    }
     const std::int64_t units = w.cols / 128;
     __m512 a[NT];  // local, so the sums stay in registers
     for (int i = 0; i < NT; ++i) a[i] = _mm512_setzero_ps();
     for (std::int64_t u = 0; u < units; ++u) {
       const std::uint8_t* at = codes + static_cast<std::size_t>(u) * kCodeBytes;
-      const std::int64_t g0 = u * kGroups;
-      if (ahead) {
-        prefetch_lines(at, ahead, kCodeBytes);
-        prefetch_lines(scales + static_cast<std::size_t>(g0) * aux_size, aux_ahead, aux_unit);
-        prefetch_lines(biases + static_cast<std::size_t>(g0) * aux_size, aux_ahead, aux_unit);
-      }
-      const Unit<Bits, Group, false> unit(at, scales, biases, w.aux_type, g0, 4);
+      if (ahead) prefetch_lines(at, ahead, kCodeBytes);
+      const Unit<Bits, Group, Aux, false> unit(at, scales, biases, u * kGroups, 4);
       for (int i = 0; i < NT; ++i) a[i] = unit.accumulate(a[i], tk.q[i] + u * 128, tk.sum32[i] + u * 4, tk.d[i] + u * 4);
     }
     if (const int rest = static_cast<int>(w.cols % 128 / 32); rest > 0) {  // rows whose length is not a multiple of 128
-      const Unit<Bits, Group, true> unit(codes + static_cast<std::size_t>(units) * kCodeBytes, scales, biases, w.aux_type,
-                                         units * kGroups, rest);
+      const Unit<Bits, Group, Aux, true> unit(codes + static_cast<std::size_t>(units) * kCodeBytes, scales, biases,
+                                              units * kGroups, rest);
       for (int i = 0; i < NT; ++i)
         a[i] = unit.accumulate(a[i], tk.q[i] + units * 128, tk.sum32[i] + units * 4, tk.d[i] + units * 4);
     }
@@ -202,13 +202,23 @@ struct AffineRows {
   }
 };
 
+template <int Bits, int Group>
+void rows_of_group(const WeightMatrix& w, std::int64_t r0, std::int64_t r1, const Q8Rows& a, std::int64_t t0, std::int64_t t1,
+                   float* y, std::int64_t y_stride) {
+  switch (w.aux_type) {
+    case WeightType::BF16: for_rows<AffineRows<Bits, Group, WeightType::BF16>>(w, r0, r1, a, t0, t1, y, y_stride); return;
+    case WeightType::F16: for_rows<AffineRows<Bits, Group, WeightType::F16>>(w, r0, r1, a, t0, t1, y, y_stride); return;
+    default: for_rows<AffineRows<Bits, Group, WeightType::F32>>(w, r0, r1, a, t0, t1, y, y_stride); return;
+  }
+}
+
 template <int Bits>
 void rows_of_width(const WeightMatrix& w, std::int64_t r0, std::int64_t r1, const Q8Rows& a, std::int64_t t0, std::int64_t t1,
                    float* y, std::int64_t y_stride) {
   switch (w.group_size) {
-    case 32: for_rows<AffineRows<Bits, 32>>(w, r0, r1, a, t0, t1, y, y_stride); return;
-    case 64: for_rows<AffineRows<Bits, 64>>(w, r0, r1, a, t0, t1, y, y_stride); return;
-    default: for_rows<AffineRows<Bits, 128>>(w, r0, r1, a, t0, t1, y, y_stride); return;
+    case 32: rows_of_group<Bits, 32>(w, r0, r1, a, t0, t1, y, y_stride); return;
+    case 64: rows_of_group<Bits, 64>(w, r0, r1, a, t0, t1, y, y_stride); return;
+    default: rows_of_group<Bits, 128>(w, r0, r1, a, t0, t1, y, y_stride); return;
   }
 }
 
