@@ -88,6 +88,7 @@ TEST(Q8Activations, RoundingBoundSumsAndOrder) {
             ASSERT_EQ(q.row_sum16(t)[e / 16], s);
             if (e % 32 == 31) {
               ASSERT_EQ(q.row_sum32(t)[e / 32], q.row_sum16(t)[e / 16] + q.row_sum16(t)[e / 16 - 1]);
+              ASSERT_EQ(q.row_dsum32(t)[e / 32], d * static_cast<float>(q.row_sum32(t)[e / 32]));
             }
           }
         }

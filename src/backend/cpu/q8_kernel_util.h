@@ -71,12 +71,14 @@ struct Tokens {
   const float* d[NT];
   const std::int16_t* sum16[NT];
   const std::int32_t* sum32[NT];
+  const float* dsum32[NT];
   Tokens(const Q8Rows& a, std::int64_t t) {
     for (int i = 0; i < NT; ++i) {
       q[i] = a.row_q(t + i);
       d[i] = a.row_d(t + i);
       sum16[i] = a.row_sum16(t + i);
       sum32[i] = a.row_sum32(t + i);
+      dsum32[i] = a.row_dsum32(t + i);
     }
   }
 };

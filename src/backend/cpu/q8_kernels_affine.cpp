@@ -2,8 +2,8 @@
 // w = scale_g·q + bias_g per group g of 32, 64 or 128 inputs, q an unsigned Bits-bit code (Bits = 2, 3, 4, 5, 6, 8)
 // packed LSB-first (quant/mlx_affine_unpack.h). Per 32-element activation block b of group g (x ≈ d_b·qₓ):
 //   Σ w·x = scale_g·d_b·Σ q·qₓ + bias_g·d_b·Σ qₓ
-// The codes go into vpdpbusd as they are (unsigned bytes against signed activations); Σ qₓ is the activations'
-// sum32. 128 elements (four activation blocks; one, two or four groups) are decoded at a time.
+// The codes go into vpdpbusd as they are (unsigned bytes against signed activations); d_b·Σ qₓ is the activations'
+// dsum32. 128 elements (four activation blocks; one, two or four groups) are decoded at a time.
 //
 // Unpacking, 64 codes at once: every 8 codes fill Bits whole bytes, so one byte permute (vpermb / vpermt2b) puts
 // the Bits bytes of each octet of codes into a 64-bit lane, one multishift (vpmultishiftqb) moves code j of each lane
@@ -136,12 +136,11 @@ struct Unit {
     bias = per_block<Group>(aux_floats<Aux>(biases, g0, groups));
   }
 
-  // acc + Σ w·x over the unit: activations at q (NibbleGroups order; a tail natural), their block sums at sum32 and
-  // scales at d.
-  __m512 accumulate(__m512 acc, const std::int8_t* q, const std::int32_t* sum32, const float* d) const {
-    const __m128 dx = Partial ? _mm_maskz_loadu_ps(block_lanes, d) : _mm_loadu_ps(d);
-    const __m128i sums = Partial ? _mm_maskz_loadu_epi32(block_lanes, sum32) : load128(sum32);
-    const __m128 s = _mm_mul_ps(scale, dx);
+  // Adds Σ w·x over the unit to acc (the scale terms) and offsets (the bias terms, per block in lanes 0..3; kept apart
+  // so the two sums do not wait on each other): activations at q (NibbleGroups order; a tail natural), their block
+  // scales at d and scaled block sums at dsum.
+  void accumulate(__m512& acc, __m128& offsets, const std::int8_t* q, const float* d, const float* dsum) const {
+    const __m128 s = _mm_mul_ps(scale, Partial ? _mm_maskz_loadu_ps(block_lanes, d) : _mm_loadu_ps(d));
     if constexpr (Partial) {
       // Blocks 2h and 2h + 1 fill the low and high halves of product h.
       const __m512i pairs[2] = {_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
@@ -150,17 +149,16 @@ struct Unit {
         const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[h], _mm512_maskz_loadu_epi8(acts[h], q + 64 * h));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(pairs[h], _mm512_castps128_ps512(s)), acc);
       }
+      offsets = _mm_fmadd_ps(bias, _mm_maskz_loadu_ps(block_lanes, dsum), offsets);
     } else {
       __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[0], load512(q));
       p = _mm512_dpbusd_epi32(p, codes[1], load512(q + 64));
       acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), per_block_lanes(s), acc);
+      offsets = _mm_fmadd_ps(bias, _mm_loadu_ps(dsum), offsets);
     }
-    const __m128 offsets = _mm_mul_ps(_mm_mul_ps(bias, dx), _mm_cvtepi32_ps(sums));
-    return _mm512_add_ps(acc, _mm512_zextps128_ps512(offsets));
   }
 };
 
-// Scales and biases stored as Aux (BF16, F16 or F32).
 template <int Bits, int Group, WeightType Aux>
 struct AffineRows {
   static constexpr std::size_t kCodeBytes = 16 * Bits;  // per 128 elements
@@ -182,21 +180,25 @@ struct AffineRows {
     }
     const std::int64_t units = w.cols / 128;
     __m512 a[NT];  // local, so the sums stay in registers
-    for (int i = 0; i < NT; ++i) a[i] = _mm512_setzero_ps();
+    __m128 o[NT];
+    for (int i = 0; i < NT; ++i) {
+      a[i] = _mm512_setzero_ps();
+      o[i] = _mm_setzero_ps();
+    }
     for (std::int64_t u = 0; u < units; ++u) {
       const std::uint8_t* at = codes + static_cast<std::size_t>(u) * kCodeBytes;
       if (ahead) prefetch_lines(at, ahead, kCodeBytes);
       const Unit<Bits, Group, Aux, false> unit(at, scales, biases, u * kGroups, 4);
-      for (int i = 0; i < NT; ++i) a[i] = unit.accumulate(a[i], tk.q[i] + u * 128, tk.sum32[i] + u * 4, tk.d[i] + u * 4);
+      for (int i = 0; i < NT; ++i) unit.accumulate(a[i], o[i], tk.q[i] + u * 128, tk.d[i] + u * 4, tk.dsum32[i] + u * 4);
     }
     if (const int rest = static_cast<int>(w.cols % 128 / 32); rest > 0) {  // rows whose length is not a multiple of 128
       const Unit<Bits, Group, Aux, true> unit(codes + static_cast<std::size_t>(units) * kCodeBytes, scales, biases,
                                               units * kGroups, rest);
       for (int i = 0; i < NT; ++i)
-        a[i] = unit.accumulate(a[i], tk.q[i] + units * 128, tk.sum32[i] + units * 4, tk.d[i] + units * 4);
+        unit.accumulate(a[i], o[i], tk.q[i] + units * 128, tk.d[i] + units * 4, tk.dsum32[i] + units * 4);
     }
     for (int i = 0; i < NT; ++i) {
-      acc[i] = a[i];
+      acc[i] = _mm512_add_ps(a[i], _mm512_zextps128_ps512(o[i]));
       tail[i] = 0.0f;
     }
   }
