@@ -6,8 +6,8 @@
 // does), about as coarse as Q8_0's rounding of the weights: on 200 tokens of WikiText-2 the Q8_0 recipe gives mean
 // KL(reference ‖ fast) ≈ 4.6e-3 nats and the same top-1 token at ~94 % of positions, while rounding the bf16 weights
 // to Q8_0 (both on the reference path) costs KL ≈ 3.5e-3 itself. Allowed: mean KL ≤ 2e-2 and top-1 agreement
-// ≥ 85 %; a kernel bug (a wrong scale, order or sign) shows as KL ≫ 0.1. The MLX affine recipes measure 1.1e-2 / 96.8 %
-// (3/4/6-bit, like the Q2_K/Q3_K/Q5_K mix's 1.0e-2), 5.4e-3 / 97.2 % (2/5/8-bit) and glm-mini-8bit 7.8e-3 / 96.8 %,
+// ≥ 85 %; a kernel bug (a wrong scale, order or sign) shows as KL ≫ 0.1. The MLX affine recipes measure 9.9e-3 / 97.7 %
+// (3/4/6-bit, like the Q2_K/Q3_K/Q5_K mix's 1.0e-2), 3.3e-3 / 98.1 % (2/5/8-bit) and glm-mini-8bit 7.8e-3 / 95.4 %,
 // within the same limits. BF16 weights take the float kernels:
 // KL ≤ 1e-6 (float32 summation order only). Under CpuKernels::FastBf16 their activations are rounded to bf16 (error
 // ≤ 2⁻⁸ of each value, where int8 blocks allow 1/254 of the block's largest): measured mean KL 9.4e-4, same top-1 at
