@@ -27,17 +27,19 @@ struct TestWeight {
   WeightMatrix m;
 };
 
-inline TestWeight make_weight(WeightType type, std::int64_t rows, std::int64_t cols, std::mt19937& rng) {
+// Affine types take `group_size` inputs per scale and bias, stored as `aux_type`; other types ignore both.
+inline TestWeight make_weight(WeightType type, std::int64_t rows, std::int64_t cols, std::mt19937& rng,
+                              std::int64_t group_size = 32, WeightType aux_type = WeightType::BF16) {
   TestWeight w;
   w.type = type;
   auto v = random_vec(static_cast<std::size_t>(rows * cols), rng, 0.2f);
   if (is_affine(type)) {
     // Quantize, then keep the values the codes really decode to.
-    AffineQuantized q = quantize_affine(v.data(), rows, cols, affine_bits(type), 32, WeightType::BF16);
+    AffineQuantized q = quantize_affine(v.data(), rows, cols, affine_bits(type), group_size, aux_type);
     w.bytes = std::move(q.codes);
     w.aux.push_back(std::move(q.scales));
     w.aux.push_back(std::move(q.biases));
-    w.m = WeightMatrix{type, rows, cols, w.bytes.data(), w.aux[0].data(), w.aux[1].data(), WeightType::BF16, 32};
+    w.m = WeightMatrix{type, rows, cols, w.bytes.data(), w.aux[0].data(), w.aux[1].data(), aux_type, group_size};
     w.values.resize(v.size());
     for (std::int64_t r = 0; r < rows; ++r) dequantize_affine_row(w.m, r, w.values.data() + r * cols);
     return w;

@@ -4,8 +4,9 @@
 // Tolerances. The int8 kernels compute Σ_i w_i·d_b·q_i exactly (int32 per block, then float scales), where d_b·q_i
 // is activation x_i rounded to its block's int8 grid: |d_b·q_i − x_i| ≤ d_b/2 = max|x in block|/254. So
 // |fast − reference| ≤ Σ_b (max|x_b| / 254)·Σ_{i∈b} |w_i| (`rounding_bound`), plus float32 summation error, allowed
-// as 1e-5·Σ|w_i·x_i|. The float kernels (F32/F16/BF16) differ from the reference only in summation order:
-// 1e-5·Σ|w_i·x_i|. The bf16 kernels (BF16 under CpuKernels::FastBf16) round each activation to bf16,
+// as 1e-5·Σ|w_i·x_i|. MLX affine weights (w_i = scale·q_i + bias) are summed as scale·d_b·Σ q_i·q_x + bias·d_b·Σ q_x,
+// which is the same Σ_i w_i·d_b·q_x,i: the same bound. The float kernels (F32/F16/BF16) differ from the reference
+// only in summation order: 1e-5·Σ|w_i·x_i|. The bf16 kernels (BF16 under CpuKernels::FastBf16) round each activation to bf16,
 // |bf16(x) − x| ≤ 2⁻⁸·|x| (8 significant bits), and multiply exactly: 2⁻⁸·Σ|w_i·x_i| more.
 #include <gtest/gtest.h>
 
@@ -87,6 +88,7 @@ TEST(Q8Activations, RoundingBoundSumsAndOrder) {
             ASSERT_EQ(q.row_sum16(t)[e / 16], s);
             if (e % 32 == 31) {
               ASSERT_EQ(q.row_sum32(t)[e / 32], q.row_sum16(t)[e / 16] + q.row_sum16(t)[e / 16 - 1]);
+              ASSERT_EQ(q.row_dsum32(t)[e / 32], d * static_cast<float>(q.row_sum32(t)[e / 32]));
             }
           }
         }
@@ -118,15 +120,21 @@ struct Shape {
   std::int64_t rows, cols;
 };
 
+// How an affine test weight is grouped and stored (ignored for other types).
+struct AffineLayout {
+  std::int64_t group_size = 32;
+  WeightType aux_type = WeightType::BF16;
+};
+
 void expect_fast_matches_reference(WeightType type, const std::vector<Shape>& shapes, int threads, std::mt19937& rng,
-                                   CpuKernels kernels = CpuKernels::Fast) {
+                                   CpuKernels kernels = CpuKernels::Fast, AffineLayout layout = {}) {
   CpuBackend fast(threads, kernels), ref(threads, CpuKernels::Reference);
   for (const Shape s : shapes)
     for (std::int64_t n : {1, 2, 3, 4, 5, 9, 70}) {
-      TestWeight w = make_weight(type, s.rows, s.cols, rng);
+      TestWeight w = make_weight(type, s.rows, s.cols, rng, layout.group_size, layout.aux_type);
       const auto kernel = cpu::fast_kernel_for(w.m);
 #ifdef GLMQ_CPU_INT8_KERNELS
-      if (is_ggml_block(type)) {
+      if (is_ggml_block(type) || is_affine(type)) {
         ASSERT_TRUE(kernel.has_value()) << weight_type_name(type);
       }
 #endif
@@ -154,6 +162,7 @@ void expect_fast_matches_reference(WeightType type, const std::vector<Shape>& sh
                              ((bf16_acts ? 0x1p-8 : 0.0) + 1e-5) * abs_product(w, r, xt);
           const auto i = static_cast<std::size_t>(t * s.rows + r);
           ASSERT_NEAR(yf[i], yr[i], tol) << weight_type_name(type) << " rows " << s.rows << " cols " << s.cols << " n " << n
+                                         << " group " << layout.group_size << " aux " << weight_type_name(layout.aux_type)
                                          << " row " << r << " token " << t << " threads " << threads;
         }
     }
@@ -208,10 +217,21 @@ TEST_P(FastKernels, FloatTypesMatchReference) {
       expect_fast_matches_reference(type, shapes, GetParam(), rng, kernels);
 }
 
-TEST_P(FastKernels, TypesWithoutFastKernelFallBackToReference) {
-  const std::vector<Shape> shapes = {{5, 256}, {9, 512}};
-  for (WeightType type : {WeightType::Affine4})
-    expect_fast_matches_reference(type, shapes, GetParam(), rng);
+// Every MLX affine width × group size (in builds without the int8 kernels: the reference fallback, within 1e-5). Per
+// group size, lengths with and without a tail after the last 128 elements (one, two or three 32-element activation
+// blocks), down to a single group; odd row counts. Scales and biases in bf16 (MLX's usual), f16 and f32.
+TEST_P(FastKernels, AffineMatchReference) {
+  const std::vector<Shape> by_group[3] = {{{1, 32}, {3, 96}, {5, 160}, {33, 224}, {17, 512}},
+                                          {{1, 64}, {3, 192}, {7, 320}, {33, 512}},
+                                          {{1, 128}, {5, 384}, {33, 640}}};
+  const std::int64_t groups[3] = {32, 64, 128};
+  for (WeightType type : {WeightType::Affine2, WeightType::Affine3, WeightType::Affine4, WeightType::Affine5,
+                          WeightType::Affine6, WeightType::Affine8})
+    for (int g = 0; g < 3; ++g)
+      for (WeightType aux : {WeightType::BF16, WeightType::F16, WeightType::F32}) {
+        if (aux != WeightType::BF16 && groups[g] != 64) continue;  // the aux types once per width
+        expect_fast_matches_reference(type, by_group[g], GetParam(), rng, CpuKernels::Fast, {groups[g], aux});
+      }
 }
 
 // The same values stored as BF16 and as F32 give bit-identical products (the GGUF converter widens some bf16
@@ -256,7 +276,7 @@ TEST_P(FastKernels, SwigluAndMoeExpertsMatchReference) {
   CpuBackend fast(GetParam(), CpuKernels::Fast), fast_bf16(GetParam(), CpuKernels::FastBf16), ref(GetParam(), CpuKernels::Reference);
   const std::int64_t hidden = 512, inter = 256, n_experts = 6, top_k = 2;
   for (WeightType type : {WeightType::Q4_K, WeightType::IQ4_NL, WeightType::Q2_K, WeightType::Q3_K, WeightType::Q5_K,
-                          WeightType::IQ2_XXS, WeightType::IQ3_S, WeightType::BF16})
+                          WeightType::IQ2_XXS, WeightType::IQ3_S, WeightType::Affine3, WeightType::Affine4, WeightType::BF16})
     for (CpuBackend* be : {&fast, &fast_bf16}) {
     if (be == &fast_bf16 && type != WeightType::BF16) continue;  // the same int8 path as `fast`
     std::vector<TestWeight> store;
@@ -314,6 +334,10 @@ TEST_P(FastKernels, LinearsMatchLinear) {
     w.push_back(make_weight(WeightType::Q8_0, 8, cols, rng));
     w.push_back(make_weight(WeightType::BF16, 24, cols, rng));
     w.push_back(make_weight(WeightType::Q8_0, 200, cols, rng));
+    // MLX affine widths share one kernel, so one rounding of x, whatever their widths and group sizes.
+    w.push_back(make_weight(WeightType::Affine4, 72, cols, rng, 64));
+    w.push_back(make_weight(WeightType::Affine3, 8, cols, rng, 128));
+    w.push_back(make_weight(WeightType::Affine6, 33, cols, rng, 32, WeightType::F16));
     for (std::int64_t n : {1, 3, 70}) {
       auto x = random_vec(static_cast<std::size_t>(n * cols), rng);
       std::vector<std::vector<float>> fused(w.size()), alone(w.size());
@@ -388,7 +412,7 @@ TEST_P(FastKernels, MlaAttentionMatchesReference) {
     std::int64_t R, rope;
   };
   for (Widths shape : {Widths{256, 32}, Widths{160, 24}})
-    for (WeightType type : {WeightType::Q8_0, WeightType::IQ4_NL, WeightType::BF16})
+    for (WeightType type : {WeightType::Q8_0, WeightType::IQ4_NL, WeightType::Affine4, WeightType::BF16})
       for (CpuBackend* be : {&fast, &fast_bf16})
       for (auto [format, rope_format] : {std::pair{KvFormat::F32, KvFormat::F32}, std::pair{KvFormat::F16, KvFormat::F16},
                                          std::pair{KvFormat::Q8, KvFormat::F16}})

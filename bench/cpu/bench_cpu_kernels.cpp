@@ -2,7 +2,9 @@
 // one token (decode: weight bytes per second matter) and many (prefill: multiply-adds per second matter).
 //
 //   bench_cpu_kernels [--threads N] [--rows R] [--cols C] [--tokens 1,64,512] [--seconds S] [--reference] [--cpu-time]
-//                     [--types Q4_K,Q6_K]
+//                     [--types Q4_K,Q6_K] [--group 64]
+//
+// MLX affine types get bf16 scales and biases per group of --group inputs (default 64, as GLM-5.2's MLX builds).
 //
 // --types times only the listed types: with many rows (e.g. --rows 262144 --cols 2048, 300 MB of Q4_K) the matrix no
 // longer fits in the caches and one-token products show how close a kernel streams its weights to the memory bandwidth.
@@ -44,6 +46,7 @@ std::vector<std::uint8_t> random_weights(WeightType type, std::int64_t rows, std
     return bytes;
   }
   for (auto& b : bytes) b = static_cast<std::uint8_t>(rng());
+  if (is_affine(type)) return bytes;  // codes only; the caller adds scales and biases
   std::vector<std::size_t> f16_fields = {0};
   if (type == WeightType::Q4_K || type == WeightType::Q5_K) f16_fields = {0, 2};
   if (type == WeightType::Q6_K) f16_fields = {208};
@@ -92,13 +95,15 @@ double seconds_per_product(CpuBackend& be, const WeightMatrix& w, const float* x
 int main(int argc, char** argv) {
   using namespace glmq;
   int threads = 1;
-  std::int64_t rows = 2048, cols = 2048;
+  std::int64_t rows = 2048, cols = 2048, group = 64;
   std::vector<std::int64_t> tokens = {1, 64};
   double min_seconds = 0.3;
   bool reference = false;
   std::vector<WeightType> types = {WeightType::BF16, WeightType::F32, WeightType::Q8_0, WeightType::Q2_K, WeightType::Q3_K,
                                    WeightType::Q4_K, WeightType::Q5_K, WeightType::Q6_K, WeightType::IQ4_NL, WeightType::IQ4_XS,
-                                   WeightType::IQ2_XXS, WeightType::IQ2_S, WeightType::IQ3_S};
+                                   WeightType::IQ2_XXS, WeightType::IQ2_S, WeightType::IQ3_S, WeightType::Affine2,
+                                   WeightType::Affine3, WeightType::Affine4, WeightType::Affine5, WeightType::Affine6,
+                                   WeightType::Affine8};
   auto split_list = [](const std::string& list) {
     std::vector<std::string> out;
     for (std::size_t p = 0; p < list.size();) {
@@ -114,6 +119,7 @@ int main(int argc, char** argv) {
     if (a == "--threads") threads = std::atoi(next().c_str());
     else if (a == "--rows") rows = std::atoll(next().c_str());
     else if (a == "--cols") cols = std::atoll(next().c_str());
+    else if (a == "--group") group = std::atoll(next().c_str());
     else if (a == "--seconds") min_seconds = std::atof(next().c_str());
     else if (a == "--reference") reference = true;
     else if (a == "--cpu-time") g_cpu_time = true;
@@ -131,7 +137,7 @@ int main(int argc, char** argv) {
         types.push_back(*type);
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--rows R] [--cols C] [--tokens 1,64] [--seconds S] [--reference] [--cpu-time] [--types A,B]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads N] [--rows R] [--cols C] [--tokens 1,64] [--seconds S] [--reference] [--cpu-time] [--types A,B] [--group G]\n", argv[0]);
       return 2;
     }
   }
@@ -142,7 +148,13 @@ int main(int argc, char** argv) {
               reference ? "---|" : "");
   for (WeightType type : types) {
     const auto bytes = random_weights(type, rows, cols, rng);
-    const WeightMatrix w{type, rows, cols, bytes.data()};
+    WeightMatrix w{type, rows, cols, bytes.data()};
+    std::vector<std::uint8_t> scales, biases;
+    if (is_affine(type)) {  // bf16 scales and biases per group of `group` (MLX's usual layout)
+      scales = random_weights(WeightType::BF16, rows, cols / group, rng);
+      biases = random_weights(WeightType::BF16, rows, cols / group, rng);
+      w = WeightMatrix{type, rows, cols, bytes.data(), scales.data(), biases.data(), WeightType::BF16, group};
+    }
     for (std::int64_t n : tokens) {
       std::vector<float> x(static_cast<std::size_t>(n * cols)), y(static_cast<std::size_t>(n * rows));
       std::normal_distribution<float> d(0.0f, 1.0f);

@@ -3,9 +3,10 @@
 //
 // Matrix products have two implementations. The reference one (CpuKernels::Reference) decodes each weight to float32
 // and takes float dot products: plain, readable, the oracle every fast path is tested against. The fast one
-// (CpuKernels::Fast, the default) rounds the activations to int8 blocks once per product for the GGML block types
-// (every one has an integer kernel, q8_kernels.h, in builds with AVX-512 VNNI), and runs register-blocked float
-// kernels for F32/F16/BF16 weights (exact widening, float32 activations); other types fall back to the reference code.
+// (CpuKernels::Fast, the default) rounds the activations to int8 blocks once per product for the GGML block types and
+// MLX affine weights (every one has an integer kernel, q8_kernels.h, in builds with AVX-512 VNNI), and runs
+// register-blocked float kernels for F32/F16/BF16 weights (exact widening, float32 activations); in builds without
+// those kernels the quantized types fall back to the reference code.
 // CpuKernels::FastBf16 is the fast one with BF16 weights' activations rounded to bf16 (vdpbf16ps, bf16_kernels.h, in
 // builds with AVX512-BF16).
 #include <array>

@@ -13,10 +13,10 @@
 #include "quant/weight_matrix.h"
 
 namespace glmq {
-// Fast: int8 activations for the GGML block types (q8_kernels.h), exact float kernels for F32/F16/BF16 weights
-// (float_kernels.h: float checkpoints compute what float32 PyTorch computes, up to summation order). FastBf16: the
-// same, but BF16 weights meet activations rounded to bf16 (bf16_kernels.h, as llama.cpp computes them). Reference:
-// the plain decode-and-dot loops everything is tested against.
+// Fast: int8 activations for the GGML block types and MLX affine weights (q8_kernels.h), exact float kernels for
+// F32/F16/BF16 weights (float_kernels.h: float checkpoints compute what float32 PyTorch computes, up to summation
+// order). FastBf16: the same, but BF16 weights meet activations rounded to bf16 (bf16_kernels.h, as llama.cpp computes
+// them). Reference: the plain decode-and-dot loops everything is tested against.
 enum class CpuKernels { Fast, FastBf16, Reference };
 }
 

@@ -63,6 +63,7 @@ void prepare_q8(std::int64_t n, std::int64_t cols, Q8Format format, Q8Rows& out)
   grow(out.d, count / static_cast<std::size_t>(format.block));
   grow(out.sum16, count / 16);
   grow(out.sum32, count / 32);
+  grow(out.dsum32, count / 32);
 }
 
 void quantize_q8_rows(const float* x, std::int64_t stride, std::int64_t t0, std::int64_t t1, Q8Rows& out) {
@@ -73,6 +74,7 @@ void quantize_q8_rows(const float* x, std::int64_t stride, std::int64_t t0, std:
     float* d = out.d.data() + t * (cols / B);
     std::int16_t* s16 = out.sum16.data() + t * (cols / 16);
     std::int32_t* s32 = out.sum32.data() + t * (cols / 32);
+    float* ds32 = out.dsum32.data() + t * (cols / 32);
     for (std::int64_t b = 0; b < cols / B; ++b) {
       const float amax = max_abs(xr + b * B, B);
       d[b] = amax / 127.0f;
@@ -80,7 +82,10 @@ void quantize_q8_rows(const float* x, std::int64_t stride, std::int64_t t0, std:
       for (std::int64_t e = b * B; e < (b + 1) * B; e += 16)
         s16[e / 16] = static_cast<std::int16_t>(round16(xr + e, inv, q + stored_at(e, cols, out.format.order)));
     }
-    for (std::int64_t g = 0; g < cols / 32; ++g) s32[g] = s16[2 * g] + s16[2 * g + 1];
+    for (std::int64_t g = 0; g < cols / 32; ++g) {
+      s32[g] = s16[2 * g] + s16[2 * g + 1];
+      ds32[g] = d[g * 32 / B] * static_cast<float>(s32[g]);
+    }
   }
 }
 

@@ -31,11 +31,13 @@ struct Q8Rows {
   std::vector<float> d;             // rows × cols/block
   std::vector<std::int16_t> sum16;  // rows × cols/16: Σ q over each 16 consecutive elements in natural order
   std::vector<std::int32_t> sum32;  // rows × cols/32: Σ q over each 32 consecutive elements in natural order
+  std::vector<float> dsum32;        // rows × cols/32: the same sums times their scale, ≈ Σ x over the 32 elements
 
   const std::int8_t* row_q(std::int64_t t) const { return q.data() + t * cols; }
   const float* row_d(std::int64_t t) const { return d.data() + t * (cols / format.block); }
   const std::int16_t* row_sum16(std::int64_t t) const { return sum16.data() + t * (cols / 16); }
   const std::int32_t* row_sum32(std::int64_t t) const { return sum32.data() + t * (cols / 32); }
+  const float* row_dsum32(std::int64_t t) const { return dsum32.data() + t * (cols / 32); }
 };
 
 // Sizes `out` for n rows of `cols` (growing its buffers only when needed, so a reused Q8Rows stops allocating).

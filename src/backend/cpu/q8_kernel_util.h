@@ -71,12 +71,14 @@ struct Tokens {
   const float* d[NT];
   const std::int16_t* sum16[NT];
   const std::int32_t* sum32[NT];
+  const float* dsum32[NT];
   Tokens(const Q8Rows& a, std::int64_t t) {
     for (int i = 0; i < NT; ++i) {
       q[i] = a.row_q(t + i);
       d[i] = a.row_d(t + i);
       sum16[i] = a.row_sum16(t + i);
       sum32[i] = a.row_sum32(t + i);
+      dsum32[i] = a.row_dsum32(t + i);
     }
   }
 };
@@ -176,9 +178,9 @@ inline void prefetch_lines(const std::uint8_t* p, std::ptrdiff_t ahead, std::siz
 template <class Unit>
 struct Blocks32 {
   template <int NT>
-  static void sums(const std::uint8_t* row, std::int64_t cols, const Tokens<NT>& tk, __m512* acc, float* tail,
-                   std::ptrdiff_t ahead = 0) {
-    const std::int64_t blocks = cols / 32, full = blocks / 4 * 4;
+  static void sums(const WeightMatrix& m, std::int64_t, const std::uint8_t* row, const Tokens<NT>& tk, __m512* acc,
+                   float* tail, std::ptrdiff_t ahead = 0) {
+    const std::int64_t blocks = m.cols / 32, full = blocks / 4 * 4;
     __m512 a[NT];  // local, so the sums stay in registers
     float t[NT];
     for (int i = 0; i < NT; ++i) {
@@ -212,11 +214,11 @@ struct Blocks32 {
 template <class Unit>
 struct Blocks256 {
   template <int NT>
-  static void sums(const std::uint8_t* row, std::int64_t cols, const Tokens<NT>& tk, __m512* acc, float* tail,
-                   std::ptrdiff_t ahead = 0) {
+  static void sums(const WeightMatrix& m, std::int64_t, const std::uint8_t* row, const Tokens<NT>& tk, __m512* acc,
+                   float* tail, std::ptrdiff_t ahead = 0) {
     __m512 a[NT];  // local, so the sums stay in registers
     for (int i = 0; i < NT; ++i) a[i] = _mm512_setzero_ps();
-    for (std::int64_t sb = 0; sb < cols / 256; ++sb) {
+    for (std::int64_t sb = 0; sb < m.cols / 256; ++sb) {
       const std::uint8_t* at = row + static_cast<std::size_t>(sb) * Unit::kBytes;
       if (ahead) prefetch_lines(at, ahead, Unit::kBytes);
       const typename Unit::Super w(at);
@@ -249,9 +251,12 @@ inline __m128 reduce4(const __m512 v[4]) {
 // chunk's next rows and past its end into the next chunk (the other thread's, or this thread's next one).
 inline constexpr std::ptrdiff_t kDecodeAhead = 8192;
 
-// Runs K::sums<NT>(row, cols, tokens, acc[NT], tail[NT]) over rows [r0, r1) × tokens [t0, t1). One token (decoding):
-// four rows at a time, whose sums are reduced together, prefetching kDecodeAhead bytes ahead. Several: tokens in
-// groups of 4 so each weight block is decoded once per group; a row stays in L1 while its token groups sweep it.
+// Runs K::sums<NT>(w, r, row, tokens, acc[NT], tail[NT]) over rows [r0, r1) × tokens [t0, t1), where row = w.row(r);
+// sums() is also given the matrix and row index because some types keep part of a row elsewhere (MLX affine scales
+// and biases).
+// One token (decoding): four rows at a time, whose sums are reduced together, prefetching kDecodeAhead bytes ahead.
+// Several: tokens in groups of 4 so each weight block is decoded once per group; a row stays in L1 while its token
+// groups sweep it.
 template <class K>
 void for_rows(const WeightMatrix& w, std::int64_t r0, std::int64_t r1, const Q8Rows& a, std::int64_t t0, std::int64_t t1,
               float* y, std::int64_t y_stride) {
@@ -265,13 +270,13 @@ void for_rows(const WeightMatrix& w, std::int64_t r0, std::int64_t r1, const Q8R
       __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
       float tail[4] = {};
       if (nr == 4) {
-        K::template sums<1>(row(r), w.cols, tk, acc, tail, kDecodeAhead);
-        K::template sums<1>(row(r + 1), w.cols, tk, acc + 1, tail + 1, kDecodeAhead);
-        K::template sums<1>(row(r + 2), w.cols, tk, acc + 2, tail + 2, kDecodeAhead);
-        K::template sums<1>(row(r + 3), w.cols, tk, acc + 3, tail + 3, kDecodeAhead);
+        K::template sums<1>(w, r, row(r), tk, acc, tail, kDecodeAhead);
+        K::template sums<1>(w, r + 1, row(r + 1), tk, acc + 1, tail + 1, kDecodeAhead);
+        K::template sums<1>(w, r + 2, row(r + 2), tk, acc + 2, tail + 2, kDecodeAhead);
+        K::template sums<1>(w, r + 3, row(r + 3), tk, acc + 3, tail + 3, kDecodeAhead);
         _mm_storeu_ps(yt + r, _mm_add_ps(reduce4(acc), _mm_loadu_ps(tail)));
       } else {
-        for (std::int64_t k = 0; k < nr; ++k) K::template sums<1>(row(r + k), w.cols, tk, acc + k, tail + k, kDecodeAhead);
+        for (std::int64_t k = 0; k < nr; ++k) K::template sums<1>(w, r + k, row(r + k), tk, acc + k, tail + k, kDecodeAhead);
         const __m128 out = _mm_add_ps(reduce4(acc), _mm_loadu_ps(tail));
         alignas(16) float o[4];
         _mm_store_ps(o, out);
@@ -285,10 +290,10 @@ void for_rows(const WeightMatrix& w, std::int64_t r0, std::int64_t r1, const Q8R
       __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
       float tail[4] = {};
       switch (std::min<std::int64_t>(4, t1 - t)) {
-        case 4: K::template sums<4>(row(r), w.cols, Tokens<4>(a, t), acc, tail); break;
-        case 3: K::template sums<3>(row(r), w.cols, Tokens<3>(a, t), acc, tail); break;
-        case 2: K::template sums<2>(row(r), w.cols, Tokens<2>(a, t), acc, tail); break;
-        default: K::template sums<1>(row(r), w.cols, Tokens<1>(a, t), acc, tail); break;
+        case 4: K::template sums<4>(w, r, row(r), Tokens<4>(a, t), acc, tail); break;
+        case 3: K::template sums<3>(w, r, row(r), Tokens<3>(a, t), acc, tail); break;
+        case 2: K::template sums<2>(w, r, row(r), Tokens<2>(a, t), acc, tail); break;
+        default: K::template sums<1>(w, r, row(r), Tokens<1>(a, t), acc, tail); break;
       }
       alignas(16) float o[4];
       _mm_store_ps(o, _mm_add_ps(reduce4(acc), _mm_loadu_ps(tail)));

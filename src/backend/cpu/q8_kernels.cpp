@@ -48,6 +48,17 @@ std::optional<FastKernel> fast_kernel_for(const WeightMatrix& w) {
     case WeightType::IQ3_S:
       if (whole_256) return FastKernel{{256, Q8Order::Natural}, iq3_s_rows};
       break;
+    case WeightType::Affine2:
+    case WeightType::Affine3:
+    case WeightType::Affine4:
+    case WeightType::Affine5:
+    case WeightType::Affine6:
+    case WeightType::Affine8: {
+      const bool groups = (w.group_size == 32 || w.group_size == 64 || w.group_size == 128) && w.cols % w.group_size == 0;
+      const bool aux = w.aux_type == WeightType::BF16 || w.aux_type == WeightType::F16 || w.aux_type == WeightType::F32;
+      if (groups && aux && w.scales && w.biases) return FastKernel{{32, Q8Order::NibbleGroups}, affine_rows};
+      break;
+    }
     default: break;
   }
 #else

@@ -1,7 +1,8 @@
 #pragma once
-// Integer matrix kernels: weights in their GGML block type times activations rounded to int8 (q8_activations.h),
-// accumulated exactly in int32 per block and scaled in float32. One kernel per weight type; each works on a range
-// of weight rows for a range of tokens, decoding every weight block once per group of up to 4 tokens.
+// Integer matrix kernels: weights in their GGML block type or MLX affine layout times activations rounded to int8
+// (q8_activations.h), accumulated exactly in int32 per block and scaled in float32. One kernel per weight type (one
+// for all MLX affine widths); each works on a range of weight rows for a range of tokens, decoding every weight block
+// once per group of up to 4 tokens.
 //
 // They need AVX-512 (F, BW, VL, VNNI, and VBMI: two-source byte permutes gather the fields of unaligned blocks);
 // without it, fast_kernel_for() finds none and the float path runs.
@@ -45,5 +46,8 @@ void q6_k_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, s
 void iq2_xxs_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void iq2_s_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 void iq3_s_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
+// Every MLX affine width and group size (q8_kernels_affine.cpp): one kernel, so products with matrices of different
+// widths (a mixed build's attention and experts) can share one rounding of their activations.
+void affine_rows(const WeightMatrix&, std::int64_t, std::int64_t, const Q8Rows&, std::int64_t, std::int64_t, float*, std::int64_t);
 
 }  // namespace glmq::cpu
