@@ -8,8 +8,7 @@
 namespace glmq::cpu {
 
 namespace {
-// state_ packs the job generation (bits 32..63), its chunk count (16..31) and the next unclaimed chunk (0..15),
-// so one compare-exchange both checks that a helper still looks at the job it woke for and claims a chunk of it.
+// Chunk numbers fit the 16-bit fields of a range's state word.
 constexpr std::uint64_t kMaxChunks = 0xffff;
 // How long an idle helper spins before sleeping, adapted between these bounds (helper_loop). Ops between matrix
 // products (norms, attention, routing) take microseconds to tens of microseconds; a helper that slept needs a wake-up
@@ -19,7 +18,8 @@ constexpr std::chrono::nanoseconds kMaxSpin = std::chrono::microseconds(200);
 constexpr std::chrono::nanoseconds kMinSpin = std::chrono::microseconds(2);
 }  // namespace
 
-WorkPool::WorkPool(int threads) : threads_(threads < 1 ? 1 : threads) {}
+WorkPool::WorkPool(int threads)
+    : threads_(threads < 1 ? 1 : threads), ranges_(std::make_unique<Range[]>(static_cast<std::size_t>(threads_))) {}
 
 WorkPool::~WorkPool() {
   stop_.store(true);
@@ -34,21 +34,25 @@ void WorkPool::wake_sleepers() {
 }
 
 void WorkPool::start_helpers() {
-  for (int i = 1; i < threads_; ++i) helpers_.emplace_back([this] { helper_loop(); });
+  for (int i = 1; i < threads_; ++i) helpers_.emplace_back([this, i] { helper_loop(i); });
 }
 
-std::int64_t WorkPool::claim(std::uint64_t generation) {
-  std::uint64_t s = state_.load(std::memory_order_acquire);
-  for (;;) {
-    if ((s >> 32) != generation) return -1;
-    const std::uint64_t total = (s >> 16) & kMaxChunks, next = s & kMaxChunks;
-    if (next >= total) return -1;
-    if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire))
-      return static_cast<std::int64_t>(next);
+std::int64_t WorkPool::claim(std::uint64_t generation, int index) {
+  for (int k = 0; k < threads_; ++k) {
+    std::atomic<std::uint64_t>& state = ranges_[static_cast<std::size_t>((index + k) % threads_)].state;
+    std::uint64_t s = state.load(std::memory_order_acquire);
+    for (;;) {
+      if ((s >> 32) != generation) return -1;
+      const std::uint64_t end = (s >> 16) & kMaxChunks, next = s & kMaxChunks;
+      if (next >= end) break;
+      if (state.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire))
+        return static_cast<std::int64_t>(next);
+    }
   }
+  return -1;
 }
 
-void WorkPool::helper_loop() {
+void WorkPool::helper_loop(int index) {
   using clock = std::chrono::steady_clock;
   std::uint32_t seen = generation_.load(std::memory_order_acquire);
   auto spin_limit = kMaxSpin;
@@ -76,7 +80,7 @@ void WorkPool::helper_loop() {
     // spin less, so this thread does not take a core's time slice from the caller or anyone else.
     spin_limit = slept ? std::max(kMinSpin, spin_limit / 2) : std::min(kMaxSpin, spin_limit * 2);
     seen = g;
-    for (std::int64_t c; (c = claim(g)) >= 0;) {
+    for (std::int64_t c; (c = claim(g, index)) >= 0;) {
       call_(ctx_, c);
       done_.fetch_add(1, std::memory_order_release);
     }
@@ -105,12 +109,17 @@ void WorkPool::run_erased(std::int64_t chunks, Call call, void* ctx) {
   ctx_ = ctx;
   done_.store(0, std::memory_order_relaxed);
   const std::uint32_t g = generation_.load(std::memory_order_relaxed) + 1;
-  // The release in this store publishes call_, ctx_ and done_ to whichever helper claims a chunk.
-  state_.store((static_cast<std::uint64_t>(g) << 32) | (static_cast<std::uint64_t>(chunks) << 16));
+  // Thread i's range: chunks [chunks·i / threads, chunks·(i + 1) / threads). The release in these stores publishes
+  // call_, ctx_ and done_ to whichever helper claims a chunk.
+  for (int i = 0; i < threads_; ++i) {
+    const auto begin = static_cast<std::uint64_t>(chunks * i / threads_), end = static_cast<std::uint64_t>(chunks * (i + 1) / threads_);
+    ranges_[static_cast<std::size_t>(i)].state.store((static_cast<std::uint64_t>(g) << 32) | (end << 16) | begin,
+                                                      std::memory_order_release);
+  }
   generation_.store(g);
   if (sleeping_.load() > 0) wake_sleepers();
   std::int64_t mine = 0;
-  for (std::int64_t c; (c = claim(g)) >= 0; ++mine) call(ctx, c);
+  for (std::int64_t c; (c = claim(g, 0)) >= 0; ++mine) call(ctx, c);
   // Every chunk is claimed; wait only for those a helper is still running.
   for (int spins = 0; done_.load(std::memory_order_acquire) + mine < chunks;) {
     _mm_pause();
