@@ -223,6 +223,21 @@ if has_step quality; then
     step "$R/llama-bf16.llama.$text.log" lpp "$text" -m "$M/llama-bf16.gguf" --kl-divergence-base "$K/llama-bf16-$text.kld"
     step "$R/llama-bf16.glmq.$text.log" gpp "$text" --model "$M/llama-bf16.gguf" --save-logits "$K/glmq-bf16-$text.lp"
   done
+  # The exact arithmetic of each llama.cpp-made file, the yardstick of both engines' perplexities of it: HF
+  # transformers in float32 for bf16 (hf_perplexity.py; skipped when transformers does not import), glmq's reference
+  # kernels (every weight decoded to float32, float32 activations) for the quantized files.
+  if python3 -c "import transformers, torch, tokenizers" 2>/dev/null; then
+    for text in $QUALITY_TEXTS; do
+      step "$R/llama-bf16.exact.$text.log" python3 "$here/bench/peer/hf_perplexity.py" "$HF" "${TEXT[$text]}" "$CTX" "$CHUNKS" || true
+    done
+  fi
+  for t in seed iq4_nl q4_k_m q8_0 q6_k iq4_xs iq2_s; do
+    for text in $QUALITY_TEXTS; do
+      [[ -f "$M/llama-$t.gguf" ]] || continue
+      step "$R/llama-$t.exact.$text.log" env GLMQ_CPU_KERNELS=reference "$GLMQ" ppl --data "${TEXT[$text]}" --method llama \
+        --ctx "$CTX" --chunks "$CHUNKS" --threads "$THREADS" --model "$M/llama-$t.gguf" || true
+    done
+  done
   for t in seed iq4_nl q4_k_m q8_0 q6_k iq4_xs iq2_s; do
     for text in $QUALITY_TEXTS; do
       for maker in llama glmq; do

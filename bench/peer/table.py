@@ -47,6 +47,8 @@ def quality(build, engine, text):
         kld = num(r"Mean\s+KLD:\s*(-?[0-9.]+)", log)
         kld_se = num(r"Mean\s+KLD:\s*-?[0-9.]+\s*±\s*([0-9.]+)", log)
         top = num(r"Same top p:\s*([0-9.]+)", log)
+    elif engine == "exact":  # hf_perplexity.py's line, or glmq ppl's under GLMQ_CPU_KERNELS=reference
+        return num(r"(?m)^ppl ([0-9.]+) predictions", log) or num(r"\| PPL ([0-9.]+) ±", log), None, None, None
     else:
         ppl = num(r"\| PPL ([0-9.]+) ±", log)
         kld = num(r"Mean KLD\s*:\s*(-?[0-9.]+)", log)
@@ -174,15 +176,20 @@ for thr in THREADS:
             label, fmt(med(b, "glmq", "pp", thr), ".1f"), fmt(med(b, "llama", "pp", thr), ".1f"), fmt(pr, ".2f") + "×",
             fmt(med(b, "glmq", "tg", thr), ".1f"), fmt(med(b, "llama", "tg", thr), ".1f"), fmt(tr, ".2f") + "×", verdict))
     speed_tables[thr] = "\n".join(srows)
+def deviation(x, ref):
+    return 100 * (x / ref - 1) if x and ref else None
+
+
 for key, label in TYPES:
     b = f"llama-{key}"
     for t in TEXTS:
-        g, l = quality(b, "glmq", t), quality(b, "llama", t)
-        d = 100 * (g[0] / l[0] - 1) if g[0] and l[0] else None
-        agree_rows.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+        g, l, e = quality(b, "glmq", t), quality(b, "llama", t), quality(b, "exact", t)
+        d = deviation(g[0], l[0])
+        agree_rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             label, t, fmt(l[0], ".4f"), fmt(g[0], ".4f"), fmt(d, "+.3f") + " %",
             "–" if d is None else ("**met**" if abs(d) <= 0.1 else "**missed**"),
-            "–" if key == "bf16" else "%s / %s" % (fmt(l[1], ".5f"), fmt(g[1], ".5f"))))
+            fmt(e[0], ".4f") + (" (HF)" if key == "bf16" and e[0] else ""),
+            fmt(deviation(l[0], e[0]), "+.3f") + " %", fmt(deviation(g[0], e[0]), "+.3f") + " %"))
 
 def code_of(step):
     """[(commit, uncommitted tracked files, UTC time)] that run.sh recorded each time STEP started."""
@@ -294,8 +301,14 @@ bench `--prompt-lengths 1 --gen 32` and llama-bench `-p 0 -n 32`; medians of {a.
 
 ### glmq's perplexity of llama.cpp-made files vs llama-perplexity's (target: within 0.1 %)
 
-| GGUF (made by llama.cpp) | text | llama-perplexity | glmq ppl --method llama | difference | target | KLD llama.cpp / glmq |
-|---|---|---|---|---|---|---|
+The last three columns compare each engine with the file's exact arithmetic: HF transformers in float32
+(`bench/peer/hf_perplexity.py`, marked HF) for bf16, glmq's reference kernels for the quantized files
+(`GLMQ_CPU_KERNELS=reference glmq ppl ...`: every weight decoded to float32, float32 activations, float16 latent
+cache as both engines keep it by default). Both engines round activations (to int8 blocks for quantized weights;
+llama.cpp also to bf16/f16 for float weights and the cache products), so each lands some way from it.
+
+| GGUF (made by llama.cpp) | text | llama-perplexity | glmq ppl --method llama | difference | target | exact arithmetic | llama.cpp vs exact | glmq vs exact |
+|---|---|---|---|---|---|---|---|---|
 """ + "\n".join(agree_rows) + """
 
 ## Commands (per text T; N, NI and NC: the chunk counts above)
@@ -305,6 +318,8 @@ llama-perplexity -m llama-bf16.gguf -f T --no-escape --no-repack -c 512 --chunks
 llama-perplexity -m X.gguf          -f T --no-escape --no-repack -c 512 --chunks N -t 2 --kl-divergence --kl-divergence-base base.kld
 glmq ppl --model llama-bf16.gguf --data T --method llama --ctx 512 --chunks N --threads 2 --save-logits base.lp
 glmq ppl --model X               --data T --method llama --ctx 512 --chunks N --threads 2 --kld-base base.lp
+GLMQ_CPU_KERNELS=reference glmq ppl --model X --data T --method llama --ctx 512 --chunks N --threads 2
+python3 bench/peer/hf_perplexity.py shared/models/glm-small T 512 N
 llama-imatrix -m llama-bf16.gguf -f calib.txt --no-escape -o imatrix-llama.gguf -c 512 --chunks NI -t 2
 glmq imatrix --model shared/models/glm-small --data calib.txt --out imatrix-glmq.gguf --ctx 512 --chunks NI --threads 2
 glmq imatrix --model shared/models/glm-small --data calib.txt --out imatrix-glmq-cov.gguf --covariance covariance-glmq.gguf \\

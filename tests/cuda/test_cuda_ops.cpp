@@ -332,8 +332,9 @@ double check_sparse_mla(CpuBackend& cpu, CudaBackend& exact, CudaBackend& int8, 
           const bool is_exact = gpu == &exact;
           gpu->mla_attention(g);
           gpu->synchronize();
-          // The per-head products take int8 activations on Affine4 (n ≤ 8) unless exact.
-          const bool int8_path = !is_exact && type == WeightType::Affine4 && n <= 8;
+          // Unless exact, decode steps (n ≤ 8) attend with bf16 tensor-core tiles (mla_decode.cu) whatever the
+          // weight type, and the per-head products take int8 activations on Affine4.
+          const bool int8_path = !is_exact && n <= 8;
           const double err = int8_path ? relative_norm_error(dout.get(), want) : relative_max_error(dout.get(), want);
           EXPECT_LE(err, int8_path ? kInt8ComposedTol : kExactTol) << "mla " << what << " n=" << n << (is_exact ? " exact" : "");
           if (int8_path) worst_int8 = std::max(worst_int8, err);
@@ -346,8 +347,8 @@ double check_sparse_mla(CpuBackend& cpu, CudaBackend& exact, CudaBackend& int8, 
 
 TEST_F(CudaOps, SparseMlaAttention) {
   CudaBackend exact(exact_options()), int8;
-  // A short selection (one split of the decode kernel, mla_decode.cu; 12 queries take attention.cu's tiles),
-  // and long ones that the decode kernel splits (short selections leave some splits empty).
+  // A short selection (two 32-row splits of the decode kernel, mla_decode.cu; 12 queries take attention.cu's
+  // tiles), and long ones that the decode kernel splits (short selections leave some splits empty).
   double worst_int8 = check_sparse_mla(cpu, exact, int8, rng, 300, 40, {1, 12});
   worst_int8 = std::max(worst_int8, check_sparse_mla(cpu, exact, int8, rng, 3000, 1500, {1, 5}));
   std::printf("int8 decode path, sparse MLA (affine4 per-head products): worst relative error %.3g\n", worst_int8);

@@ -22,20 +22,14 @@ void CudaBackend::mla_attention(const MlaAttentionArgs& a) {
   written_all();  // writes its own work buffers and a.out
   const DeviceWeight& k_absorb = weights_.matrix(a.k_absorb);
   const DeviceWeight& v_expand = weights_.matrix(a.v_expand);
-  float* q_latent = scratch_.get<float>(Scratch::QLatent, static_cast<std::size_t>(n * H * R));
   float* o_latent = scratch_.get<float>(Scratch::OLatent, static_cast<std::size_t>(n * H * R));
-  // q̃_h = W_UK,hᵀ q_nope,h for every head, so scores read the cached latent directly.
-  headwise_linear(k_absorb, H, a.q, H * qk, qk, n, q_latent, H * R);
-  const std::int64_t chunk = std::clamp<std::int64_t>(kScoreFloats / (H * a.selection_stride), 1,
-                                                      std::min(n, kMaxChunkQueries));
-  float* scores = scratch_.get<float>(Scratch::AttnScores, static_cast<std::size_t>(chunk * H * a.selection_stride));
-  for (std::int64_t q0 = 0; q0 < n; q0 += chunk) {
+  // Queries [q0, q0 + nq) of the core; q̃ and the scores buffer set by the caller.
+  auto core_args = [&](std::int64_t q0, std::int64_t nq) {
     MlaCoreArgs c;
-    c.nq = std::min(chunk, n - q0);
+    c.nq = nq;
     c.heads = H;
     c.rope_dim = a.rope_dim;
     c.latent_dim = R;
-    c.q_latent = q_latent + q0 * H * R;
     c.q_rope = a.q + q0 * H * qk + a.nope_dim;
     c.q_rope_token_stride = H * qk;
     c.q_rope_head_stride = qk;
@@ -45,8 +39,33 @@ void CudaBackend::mla_attention(const MlaAttentionArgs& a) {
     c.selection_count = a.selection_count + q0;
     c.selection_stride = a.selection_stride;
     c.scale = a.scale;
-    c.scores = scores;
     c.o_latent = o_latent + q0 * H * R;
+    return c;
+  };
+  // Decode steps take the bf16 tensor-core kernel (its rounding is of the int8 path's order), its q̃ written as
+  // bf16 by the absorbing product itself (the kernel's blocks copy it, no conversion); the exact path and longer
+  // runs of queries keep the float32 tiles.
+  if (!options_.exact_decode && n <= kDecodeMaxTokens) {
+    MlaCoreArgs c = core_args(0, n);
+    // The float32 q̃ slot holds the bf16 one here (the float32 q̃ is not needed).
+    c.q_latent_bf16 = scratch_.get<std::uint16_t>(Scratch::QLatent, static_cast<std::size_t>(n * H * R));
+    if (mla_decode_applies(c)) {
+      headwise_linear(k_absorb, H, a.q, H * qk, qk, n, nullptr, H * R, const_cast<std::uint16_t*>(c.q_latent_bf16));
+      launch_mla_decode(c, scratch_.get<float>(Scratch::AttnPartial, mla_decode_partial_floats(c)), stream_);
+      headwise_linear(v_expand, H, o_latent, H * R, R, n, a.out, H * a.v_dim);
+      return;
+    }
+  }
+  float* q_latent = scratch_.get<float>(Scratch::QLatent, static_cast<std::size_t>(n * H * R));
+  // q̃_h = W_UK,hᵀ q_nope,h for every head, so scores read the cached latent directly.
+  headwise_linear(k_absorb, H, a.q, H * qk, qk, n, q_latent, H * R);
+  const std::int64_t chunk = std::clamp<std::int64_t>(kScoreFloats / (H * a.selection_stride), 1,
+                                                      std::min(n, kMaxChunkQueries));
+  float* scores = scratch_.get<float>(Scratch::AttnScores, static_cast<std::size_t>(chunk * H * a.selection_stride));
+  for (std::int64_t q0 = 0; q0 < n; q0 += chunk) {
+    MlaCoreArgs c = core_args(q0, std::min(chunk, n - q0));
+    c.q_latent = q_latent + q0 * H * R;
+    c.scores = scores;
     launch_mla_core(c, sm_count_, stream_);
   }
   // o_h = W_UV,h õ_h.

@@ -121,7 +121,7 @@ void CudaBackend::gemm_linear(const DeviceWeight& w, const float* x, std::int64_
 
 void CudaBackend::headwise_linear(const DeviceWeight& w, std::int64_t segments, const float* x,
                                   std::int64_t x_token_stride, std::int64_t x_segment_stride, std::int64_t n, float* y,
-                                  std::int64_t y_token_stride) {
+                                  std::int64_t y_token_stride, std::uint16_t* y_bf16) {
   if (n <= kMatvecMaxTokens) {
     MatvecArgs a;
     a.w = w;
@@ -130,19 +130,20 @@ void CudaBackend::headwise_linear(const DeviceWeight& w, std::int64_t segments, 
     a.x = x;
     a.x_token_stride = x_token_stride;
     a.x_segment_stride = x_segment_stride;
-    a.y = y;
+    a.y = y_bf16 != nullptr ? reinterpret_cast<float*>(y_bf16) : y;
     a.y_token_stride = y_token_stride;
     if (use_q8(w)) {
       // Per-head activation rows, quantized each call (they live in the attention op's own buffers).
       const std::int64_t rows = n * segments;
       const Q8View xq = q8_view(scratch_.get<std::uint8_t>(Scratch::Q8Headwise, q8_bytes(rows, w.cols)), rows, w.cols);
       launch_quantize_q8(x, n, segments, x_token_stride, x_segment_stride, w.cols, xq, stream_);
-      launch_matvec_q8(a, xq, sm_count_, stream_);
+      launch_matvec_q8(a, xq, sm_count_, stream_, y_bf16 != nullptr);
     } else {
-      launch_matvec(a, sm_count_, stream_);
+      launch_matvec(a, sm_count_, stream_, y_bf16 != nullptr);
     }
     return;
   }
+  if (y_bf16 != nullptr) fail(ErrorKind::InvalidArgument, "headwise_linear writes bf16 only for decode-sized products");
   // Batched over segments: Y_s [rps × n] = W_s [rps × cols] · X_s [cols × n], column-major.
   const float* wf = reinterpret_cast<const float*>(w.data);
   if (w.type != WeightType::F32) {

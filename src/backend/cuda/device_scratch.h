@@ -9,7 +9,7 @@
 namespace glmq::cuda {
 
 enum class Scratch : int {
-  QLatent, OLatent, AttnScores, IndexScores,
+  QLatent, OLatent, AttnScores, AttnPartial, IndexScores,
   SwigluHidden, SwigluGate, SwigluUp,
   MoeSlots, MoeIn, MoeOut, MoeRows, MoeWeights,
   GemmWeights, GemmInput, HeadwiseWeights,

@@ -77,9 +77,11 @@ struct MatvecArgs {
   const float* x = nullptr;
   std::int64_t x_token_stride = 0, x_segment_stride = 0;
   float* y = nullptr;
-  std::int64_t y_token_stride = 0;  // y[t·y_token_stride + row]
+  std::int64_t y_token_stride = 0;  // y[t·y_token_stride + row]; bf16 values instead where a launch asks for them
 };
-void launch_matvec(const MatvecArgs& args, int sm_count, cudaStream_t stream);
+// bf16_y: y holds bf16 values (std::uint16_t) rather than floats. (A flag of the launch rather than a MatvecArgs
+// field: a larger argument struct changed the register allocation of every matvec instantiation.)
+void launch_matvec(const MatvecArgs& args, int sm_count, cudaStream_t stream, bool bf16_y = false);
 
 // --- swiglu_grouped.cu: SwiGLU blocks over routed experts in one launch per stage, for few tokens.
 struct GroupedSwigluArgs {
@@ -122,7 +124,7 @@ void launch_add_rms_norm_q8(float* x, const float* y, const float* w, std::int64
 void launch_quantize_q8(const float* x, std::int64_t n_tok, std::int64_t segments, std::int64_t tok_stride,
                         std::int64_t seg_stride, std::int64_t cols, const Q8View& out, cudaStream_t stream);
 // As launch_matvec, with token t segment s multiplying row t·segments + s of xq (a.x is not read).
-void launch_matvec_q8(const MatvecArgs& args, const Q8View& xq, int sm_count, cudaStream_t stream);
+void launch_matvec_q8(const MatvecArgs& args, const Q8View& xq, int sm_count, cudaStream_t stream, bool bf16_y = false);
 struct GroupedSwigluQ8Args {
   const DeviceSwiglu* table = nullptr;       // device array indexed by expert id
   DeviceSwiglu probe;                        // host copy of one entry
@@ -155,6 +157,7 @@ void launch_moe_route(const RouteArgs& args, cudaStream_t stream);
 struct MlaCoreArgs {
   std::int64_t nq = 0, heads = 0, rope_dim = 0, latent_dim = 0;
   const float* q_latent = nullptr;  // [nq × heads × latent_dim]  (W_UKᵀ q_nope)
+  const std::uint16_t* q_latent_bf16 = nullptr;  // the same as bf16: mla_decode's q̃ (q_latent not read there)
   const float* q_rope = nullptr;    // query t head h rope part at q_rope + t·q_rope_token_stride + h·q_rope_head_stride
   std::int64_t q_rope_token_stride = 0, q_rope_head_stride = 0;
   KvView latent;                    // cache [positions × latent_dim]
@@ -167,6 +170,13 @@ struct MlaCoreArgs {
   float* o_latent = nullptr;        // [nq × heads × latent_dim] out
 };
 void launch_mla_core(const MlaCoreArgs& args, int sm_count, cudaStream_t stream);
+// mla_decode.cu: the same for few queries (the decode path) with bf16 tensor-core tiles, split over the
+// selection (flash-decoding) with `partial` a work buffer of mla_decode_partial_floats(args) floats; `scores` is
+// not used; it reads q̃ from q_latent_bf16. Only for shapes with mla_decode_applies (at most 64 heads, latent a
+// multiple of 64, rope of 16).
+bool mla_decode_applies(const MlaCoreArgs& args);
+std::size_t mla_decode_partial_floats(const MlaCoreArgs& args);
+void launch_mla_decode(const MlaCoreArgs& args, float* partial, cudaStream_t stream);
 
 // --- indexer.cu: DSA lightning-indexer scores and causal top-k for queries [0, nq).
 struct IndexerCoreArgs {

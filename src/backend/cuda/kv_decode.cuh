@@ -37,29 +37,40 @@ __device__ __forceinline__ float kv_value(const KvView& v, std::int64_t r, std::
   return kv_affine(kv_half(*(v.scales + g)), kv_half(*(v.biases + g)), code);
 }
 
-// Values c..c+3 of cache row r, for c a multiple of 4 (width a multiple of 4, quantized groups of ≥ 4 values,
-// so the four share one group and every load below is aligned).
-__device__ __forceinline__ float4 kv_value4(const KvView& v, std::int64_t r, std::int64_t c) {
+// Values c..c+3 of cache row r of a view in format F, for c a multiple of 4 (width a multiple of 4, quantized
+// groups of ≥ 4 values, so the four share one group and every load below is aligned). Kernels that decode many
+// rows of one view pick F once (a switch outside their load loop), so the loads of a batch are independent.
+template <KvFormat F>
+__device__ __forceinline__ float4 kv_value4_as(const KvView& v, std::int64_t r, std::int64_t c) {
   const std::int64_t i = r * v.width + c;
-  switch (v.format) {
-    case KvFormat::F32: return *(reinterpret_cast<const float4*>(v.data + 4 * i));
-    case KvFormat::F16: {
-      const uint2 h = *(reinterpret_cast<const uint2*>(v.data + 2 * i));
-      return make_float4(kv_half(h.x & 0xffffu), kv_half(h.x >> 16), kv_half(h.y & 0xffffu), kv_half(h.y >> 16));
-    }
-    default: break;
-  }
-  const std::int64_t g = r * v.groups + (c >> v.group_shift);
-  const float s = kv_half(*(v.scales + g)), b = kv_half(*(v.biases + g));
-  std::uint32_t q;  // four codes, one per byte
-  if (v.format == KvFormat::Q8) {
-    q = *(reinterpret_cast<const unsigned int*>(v.data + i));
+  if constexpr (F == KvFormat::F32) {
+    return *(reinterpret_cast<const float4*>(v.data + 4 * i));
+  } else if constexpr (F == KvFormat::F16) {
+    const uint2 h = *(reinterpret_cast<const uint2*>(v.data + 2 * i));
+    return make_float4(kv_half(h.x & 0xffffu), kv_half(h.x >> 16), kv_half(h.y & 0xffffu), kv_half(h.y >> 16));
   } else {
-    const std::uint32_t p = *(reinterpret_cast<const unsigned short*>(v.data + (i >> 1)));
-    q = (p & 0xfu) | ((p >> 4 & 0xfu) << 8) | ((p >> 8 & 0xfu) << 16) | ((p >> 12) << 24);
+    const std::int64_t g = r * v.groups + (c >> v.group_shift);
+    const float s = kv_half(*(v.scales + g)), b = kv_half(*(v.biases + g));
+    std::uint32_t q;  // four codes, one per byte
+    if constexpr (F == KvFormat::Q8) {
+      q = *(reinterpret_cast<const unsigned int*>(v.data + i));
+    } else {
+      const std::uint32_t p = *(reinterpret_cast<const unsigned short*>(v.data + (i >> 1)));
+      q = (p & 0xfu) | ((p >> 4 & 0xfu) << 8) | ((p >> 8 & 0xfu) << 16) | ((p >> 12) << 24);
+    }
+    return make_float4(kv_affine(s, b, q & 0xffu), kv_affine(s, b, q >> 8 & 0xffu), kv_affine(s, b, q >> 16 & 0xffu),
+                       kv_affine(s, b, q >> 24));
   }
-  return make_float4(kv_affine(s, b, q & 0xffu), kv_affine(s, b, q >> 8 & 0xffu), kv_affine(s, b, q >> 16 & 0xffu),
-                     kv_affine(s, b, q >> 24));
+}
+
+// As kv_value4_as, the format read from the view.
+__device__ __forceinline__ float4 kv_value4(const KvView& v, std::int64_t r, std::int64_t c) {
+  switch (v.format) {
+    case KvFormat::F32: return kv_value4_as<KvFormat::F32>(v, r, c);
+    case KvFormat::F16: return kv_value4_as<KvFormat::F16>(v, r, c);
+    case KvFormat::Q8: return kv_value4_as<KvFormat::Q8>(v, r, c);
+    default: return kv_value4_as<KvFormat::Q4>(v, r, c);
+  }
 }
 
 // out[i] = values c + 4i .. c + 4i + 3 of cache row r for i < N with c + 4i < limit (else zeros); the format

@@ -14,7 +14,7 @@ constexpr int kRowsPerGroup = 4;
 
 // Block: kRowThreads / LANES lane groups; `split` consecutive groups share kRowsPerGroup rows and take one
 // slice of their units each (split-K for matrices with few rows), partial sums reduced in shared memory.
-template <int KIND, int LANES>
+template <int KIND, int LANES, bool BF16Y>
 __global__ void __launch_bounds__(kRowThreads, 3) matvec_kernel(MatvecArgs a, int split) {
   begin_dependent_kernel();
   extern __shared__ unsigned long long smem[];
@@ -50,12 +50,12 @@ __global__ void __launch_bounds__(kRowThreads, 3) matvec_kernel(MatvecArgs a, in
     float out[kRowsPerGroup];
     group_rows_dot<KIND, LANES, kRowsPerGroup>(mats, rows, a.x + t * a.x_token_stride + seg * a.x_segment_stride, cb,
                                                warp_stage<KIND>(smem), out, begin, end);
-    float* y = a.y + t * a.y_token_stride + seg * rows_per_seg;
+    const std::int64_t y0 = t * a.y_token_stride + seg * rows_per_seg;
     if (split == 1) {
       if (leader && gi < groups) {
 #pragma unroll
         for (int k = 0; k < kRowsPerGroup; ++k)
-          if (r0 + k < rows_per_seg) y[r0 + k] = out[k];
+          if (r0 + k < rows_per_seg) store_matvec_y<BF16Y>(a.y, y0 + r0 + k, out[k]);
       }
       continue;
     }
@@ -69,7 +69,7 @@ __global__ void __launch_bounds__(kRowThreads, 3) matvec_kernel(MatvecArgs a, in
       for (int k = 0; k < kRowsPerGroup; ++k) {
         float sum = 0.0f;
         for (int i = 0; i < split; ++i) sum += partial[group + i][k];
-        if (r0 + k < rows_per_seg) y[r0 + k] = sum;
+        if (r0 + k < rows_per_seg) store_matvec_y<BF16Y>(a.y, y0 + r0 + k, sum);
       }
     }
     __syncthreads();
@@ -86,7 +86,7 @@ unsigned row_group_grid(std::int64_t groups, int lanes, std::int64_t parallel, i
   return grid_for(groups, groups_per_block, cap);
 }
 
-void launch_matvec(const MatvecArgs& a, int sm_count, cudaStream_t s) {
+void launch_matvec(const MatvecArgs& a, int sm_count, cudaStream_t s, bool bf16_y) {
   if (a.n_tokens <= 0) return;
   const std::int64_t rows_per_seg = a.w.rows / a.segments;
   const std::int64_t groups = (rows_per_seg + kRowsPerGroup - 1) / kRowsPerGroup * a.segments;
@@ -104,7 +104,8 @@ void launch_matvec(const MatvecArgs& a, int sm_count, cudaStream_t s) {
       const std::int64_t per_block = kGroups / split;
       const std::int64_t cap = std::max<std::int64_t>(1, std::int64_t{sm_count} * 32 / a.n_tokens);
       const dim3 grid(grid_for(groups, per_block, cap), static_cast<unsigned>(a.n_tokens));
-      launch("matvec", matvec_kernel<KIND, LANES>, grid, kRowThreads, row_kernel_smem_bytes<KIND>(), s, a, split);
+      launch("matvec", bf16_y ? matvec_kernel<KIND, LANES, true> : matvec_kernel<KIND, LANES, false>, grid,
+             kRowThreads, row_kernel_smem_bytes<KIND>(), s, a, split);
     });
   };
   if (!aligned) return run(std::integral_constant<int, kGenericKind>{});

@@ -45,7 +45,7 @@ __global__ void quantize_q8_kernel(const float* x, std::int64_t segments, std::i
 
 // Block: kQ8Threads / LANES lane groups; `split` consecutive groups share kQ8Rows rows and take one slice
 // of their units each. grid: (row-group blocks, tokens).
-template <int KIND, int LANES>
+template <int KIND, int LANES, bool BF16Y>
 __global__ void __launch_bounds__(kQ8Threads) matvec_q8_kernel(MatvecArgs a, Q8View xq, int split) {
   allow_dependents();  // waits in q8_rows_dot, once the first weight loads are in flight
   extern __shared__ unsigned long long smem[];
@@ -81,12 +81,12 @@ __global__ void __launch_bounds__(kQ8Threads) matvec_q8_kernel(MatvecArgs a, Q8V
     wait_for_inputs();
 #pragma unroll
     for (int k = 0; k < kQ8Rows; ++k) acc[k] = lanes_sum<LANES>(acc[k]);
-    float* y = a.y + t * a.y_token_stride + seg * rows_per_seg;
+    const std::int64_t y0 = t * a.y_token_stride + seg * rows_per_seg;
     if (split == 1) {
       if (leader && gi < groups) {
 #pragma unroll
         for (int k = 0; k < kQ8Rows; ++k)
-          if (r0 + k < rows_per_seg) y[r0 + k] = acc[k];
+          if (r0 + k < rows_per_seg) store_matvec_y<BF16Y>(a.y, y0 + r0 + k, acc[k]);
       }
       continue;
     }
@@ -100,7 +100,7 @@ __global__ void __launch_bounds__(kQ8Threads) matvec_q8_kernel(MatvecArgs a, Q8V
       for (int k = 0; k < kQ8Rows; ++k) {
         float s = 0.0f;
         for (int i = 0; i < split; ++i) s += partial[group + i][k];
-        if (r0 + k < rows_per_seg) y[r0 + k] = s;
+        if (r0 + k < rows_per_seg) store_matvec_y<BF16Y>(a.y, y0 + r0 + k, s);
       }
     }
     __syncthreads();
@@ -136,7 +136,7 @@ void launch_quantize_q8(const float* x, std::int64_t n_tok, std::int64_t segment
   launch("quantize_q8", quantize_q8_kernel, grid_for(total4, kThreads, 4096), kThreads, 0, s, x, segments, tok_stride, seg_stride, cols, total4, out);
 }
 
-void launch_matvec_q8(const MatvecArgs& a, const Q8View& xq, int sm_count, cudaStream_t s) {
+void launch_matvec_q8(const MatvecArgs& a, const Q8View& xq, int sm_count, cudaStream_t s, bool bf16_y) {
   if (a.n_tokens <= 0) return;
   const std::int64_t rows_per_seg = a.w.rows / a.segments;
   const std::int64_t groups = (rows_per_seg + kQ8Rows - 1) / kQ8Rows * a.segments;
@@ -152,7 +152,8 @@ void launch_matvec_q8(const MatvecArgs& a, const Q8View& xq, int sm_count, cudaS
         while (split < kGroups && groups * a.n_tokens * split < std::int64_t{16} * sm_count) split *= 2;
       const std::int64_t per_block = kGroups / split;
       const dim3 grid(grid_for(groups, per_block, 1 << 16), static_cast<unsigned>(a.n_tokens));
-      launch("matvec_q8", matvec_q8_kernel<KIND, LANES>, grid, kQ8Threads, q8_codebook_smem_bytes<KIND>(), s, a, xq, split);
+      launch("matvec_q8", bf16_y ? matvec_q8_kernel<KIND, LANES, true> : matvec_q8_kernel<KIND, LANES, false>,
+             grid, kQ8Threads, q8_codebook_smem_bytes<KIND>(), s, a, xq, split);
     };
     if (a.w.cols / 32 >= 48) return run(std::integral_constant<int, 32>{});
     run(std::integral_constant<int, 8>{});
