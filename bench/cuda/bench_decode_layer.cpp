@@ -3,6 +3,9 @@
 // (which cancels embedding, head and the per-step host work), i.e. the mean of one indexer ("full") layer
 // and one "shared" layer. Achieved bandwidth counts the bytes a step must read: the layer's attention,
 // indexer, router and shared-expert weights, the 8 routed experts, and the cached latents/keys it scans.
+// "Session steps" time what Session::decode does per token: a step, then its logits read back, once with
+// every op launched on the stream and once through the step graph (Backend::run_step: captured once, then
+// replayed); their host time to issue a step is shown too.
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
@@ -46,6 +49,7 @@ double copy_bandwidth_gbs() {
 
 struct Timing {
   double prefill_s = 0, decode_us = 0, graph_us = 0;
+  double session_eager_us = 0, session_graph_us = 0, issue_eager_us = 0, issue_graph_us = 0;
 };
 
 // With GLMQ_PROFILE_DECODE set, one eager decode step of the model given `profile` runs between
@@ -69,6 +73,7 @@ Timing measure(const Weights& w, CudaBackend& be, std::int64_t context, int iter
     r.prefill_s = secs(t0, now());
   }
   const std::int32_t token = 11;
+  be.set_step_graphs(false);  // the stream and the one-capture graph below: every op as issued
   cache.set_length(context);
   forward.run(&token, 1, cache, false);  // warm-up: decode-path weights and work buffers
   be.synchronize();
@@ -80,9 +85,10 @@ Timing measure(const Weights& w, CudaBackend& be, std::int64_t context, int iter
   be.synchronize();
   r.decode_us = secs(t0, now()) / iters * 1e6;
   cache.set_length(context);
-  be.begin_capture();
+  cuda::CudaGraph graph;
+  be.begin_capture(graph);
   forward.run(&token, 1, cache, false);
-  cuda::CudaGraph graph = be.end_capture();
+  be.end_capture(graph);
   be.replay(graph);
   be.synchronize();
   cudaEvent_t e0, e1;
@@ -95,6 +101,29 @@ Timing measure(const Weights& w, CudaBackend& be, std::int64_t context, int iter
   float ms = 0;
   cudaEventElapsedTime(&ms, e0, e1);
   r.graph_us = ms * 1e3 / iters;
+  std::vector<float> logits(static_cast<std::size_t>(w.config.vocab_size));
+  auto session_steps = [&](bool graphs, double& step_us, double& issue_us) {
+    be.set_step_graphs(graphs);
+    double issue_s = 0;
+    auto t_start = now();
+    for (int i = -2; i < iters; ++i) {  // two steps untimed: a step graph's first capture instantiates it
+      if (i == 0) {
+        be.synchronize();
+        issue_s = 0;
+        t_start = now();
+      }
+      const auto step_start = now();
+      cache.set_length(context);
+      const float* out = forward.run(&token, 1, cache, false);
+      issue_s += secs(step_start, now());
+      be.download(logits.data(), out, logits.size() * sizeof(float));
+    }
+    step_us = secs(t_start, now()) / iters * 1e6;
+    issue_us = issue_s / iters * 1e6;
+  };
+  session_steps(false, r.session_eager_us, r.issue_eager_us);
+  session_steps(true, r.session_graph_us, r.issue_graph_us);
+  be.set_step_graphs(false);
   if (profile && std::getenv("GLMQ_PROFILE_DECODE")) {
     cache.set_length(context);
     cudaProfilerStart();
@@ -156,6 +185,20 @@ int main(int argc, char** argv) {
               layer_bytes / (graph_us * 1e-6) / 1e9, 100.0 * layer_bytes / (graph_us * 1e-6) / 1e9 / copy_gbs);
   std::printf("  decode, stream (no graph)      %.1f us  %.0f GB/s\n", plain_us, layer_bytes / (plain_us * 1e-6) / 1e9);
   std::printf("  78 layers at this rate         %.1f tokens/s (graph)\n", 1e6 / (78 * graph_us));
+  const double session_graph_us = per_layer(tb.session_graph_us, ts.session_graph_us),
+               session_eager_us = per_layer(tb.session_eager_us, ts.session_eager_us);
+  std::printf("  session steps, step graph      %.1f us per layer (step and logits read back, graph replayed)\n",
+              session_graph_us);
+  std::printf("  session steps, stream          %.1f us per layer\n", session_eager_us);
+  std::printf("  session steps, host issue time %.1f / %.1f us per layer (graph: inputs + replay / stream)\n",
+              per_layer(tb.issue_graph_us, ts.issue_graph_us), per_layer(tb.issue_eager_us, ts.issue_eager_us));
+  std::printf("  raw session steps: 4 layers %.1f / %.1f us, 2 layers %.1f / %.1f us (graph / stream); issue 4 layers %.1f / %.1f us\n",
+              tb.session_graph_us, tb.session_eager_us, ts.session_graph_us, ts.session_eager_us, tb.issue_graph_us,
+              tb.issue_eager_us);
+  const StepGraphStats& g = be.step_graph_stats();
+  std::printf("  step graphs: %lld replayed, %lld captured (%lld updated, %lld instantiated), %lld as issued, %lld abandoned\n",
+              static_cast<long long>(g.replayed), static_cast<long long>(g.captured), static_cast<long long>(g.updated), static_cast<long long>(g.instantiated),
+              static_cast<long long>(g.eager), static_cast<long long>(g.abandoned));
   std::printf("  raw step times: 4 layers %.1f / %.1f us, 2 layers %.1f / %.1f us (graph / stream)\n", tb.graph_us,
               tb.decode_us, ts.graph_us, ts.decode_us);
   if (prefill) {

@@ -2,6 +2,8 @@
 // The op interface the forward pass is written against. Activations are float32 row-major
 // buffers owned by the caller in the backend's memory; weights are WeightMatrix views in their stored type.
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -79,6 +81,12 @@ struct MoeExpertsArgs {
   float* out = nullptr;                 // [n_tokens × hidden], accumulated into (+=)
 };
 
+// A backend's recording of one step's ops, replayed on later steps (CUDA graphs); see Backend::run_step.
+class StepGraph {
+ public:
+  virtual ~StepGraph() = default;
+};
+
 // Weights (WeightMatrix data and norm vectors) are passed as host pointers into immutable model memory;
 // a device backend keeps its own copy of each, keyed by that pointer. Activations and caches live in
 // memory from alloc() (see BackendBuffer) and are moved to and from the host only by upload/download.
@@ -99,6 +107,10 @@ class Backend {
   // quantizing to the cache's format; load_kv_rows reads rows back as floats (dst rows dst.width apart).
   virtual void store_kv_rows(const KvRows& dst, std::int64_t first, const float* src, std::int64_t src_stride,
                              std::int64_t n) = 0;
+  // As store_kv_rows, with source row r going to cache row rows[r] (backend memory: a pass's positions,
+  // which a replayed step reads anew).
+  virtual void store_kv_rows_at(const KvRows& dst, const std::int32_t* rows, const float* src, std::int64_t src_stride,
+                                std::int64_t n) = 0;
   virtual void load_kv_rows(const KvRows& src, std::int64_t first, std::int64_t n, float* dst) = 0;
 
   virtual void embed(const WeightMatrix& table, const std::int32_t* tokens, std::int64_t n, float* out) = 0;
@@ -135,6 +147,22 @@ class Backend {
   virtual void mla_attention(const MlaAttentionArgs& args) = 0;
   virtual void indexer_select(const IndexerArgs& args) = 0;
   virtual void moe_route(const MoeRouteArgs& args) = 0;
+
+  // Steps of few tokens (decode) issue the same ops every time, and issuing them one by one can cost more
+  // than running them. A backend that can record a step and replay the recording returns a StepGraph to keep
+  // between such steps; null (the default) means ops always run as issued.
+  virtual std::unique_ptr<StepGraph> new_step_graph() { return nullptr; }
+  // Runs one step: `issue` issues its ops. The backend runs them as issued, or records them into `graph` and
+  // replays the recording, for later steps too: a step with the recorded step's `key`, while the backend's
+  // memory layout is unchanged, is replayed without calling `issue`. So the ops may depend on host values only
+  // through `key`; what changes from step to step (positions, token ids) they read from backend memory, written
+  // before run_step. `issue` may also be called twice for one step, so it must change no host state, and it may
+  // not read device results back to the host.
+  virtual void run_step(StepGraph& graph, std::span<const std::int64_t> key, const std::function<void()>& issue) {
+    (void)graph;
+    (void)key;
+    issue();
+  }
 };
 
 }  // namespace glmq

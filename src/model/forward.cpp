@@ -1,14 +1,26 @@
 #include "model/forward.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "core/error.h"
 
 namespace glmq {
 
+namespace {
+// Passes of up to this many rows go through the backend's step graph (Backend::run_step): decode and small
+// batches of decode steps, whose ops are many and short, so issuing them costs as much as running them.
+// Longer passes (prefill) are dominated by their products.
+constexpr std::int64_t kStepGraphMaxRows = 8;
+// The indexer's bound on positions (IndexerArgs::positions_bound) is rounded up to a multiple of this, so that
+// a recorded decode step stays valid for this many positions before it is recorded again.
+constexpr std::int64_t kPositionsBoundStep = 256;
+}  // namespace
 
-Forward::Forward(const Weights& weights, Backend& backend) : w_(weights), c_(weights.config), be_(backend) {
+Forward::Forward(const Weights& weights, Backend& backend)
+    : w_(weights), c_(weights.config), be_(backend), step_graph_(backend.new_step_graph()) {
   std::vector<double> inv = c_.rope_inv_freq();
   rope_.inv_freq.assign(inv.begin(), inv.end());
   rope_.attention_factor = static_cast<float>(c_.rope_attention_factor());
@@ -57,6 +69,7 @@ const float* Forward::run_batch(std::span<const SequenceChunk> chunks, ForwardTr
   std::int64_t n = 0, logit_rows = 0;
   chunk_row_.clear();
   chunk_pos0_.clear();
+  chunk_bound_.clear();
   host_positions_.clear();
   host_tokens_.clear();
   for (std::size_t c = 0; c < chunks.size(); ++c) {
@@ -77,52 +90,69 @@ const float* Forward::run_batch(std::span<const SequenceChunk> chunks, ForwardTr
     }
     chunk_row_.push_back(n);
     chunk_pos0_.push_back(pos0);
+    chunk_bound_.push_back(std::min(ch.cache->capacity(), (pos0 + ch.n + kPositionsBoundStep - 1) / kPositionsBoundStep *
+                                                              kPositionsBoundStep));
     n += ch.n;
     logit_rows += ch.all_logits ? ch.n : 1;
   }
   reserve(n);
   const std::int64_t H = c_.hidden_size;
+  // What changes from one decode step to the next goes to backend memory here, outside the step's recorded ops.
   be_.upload(positions_.data(), host_positions_.data(), static_cast<std::size_t>(n) * sizeof(std::int32_t));
   be_.upload(tokens_.data(), host_tokens_.data(), static_cast<std::size_t>(n) * sizeof(std::int32_t));
+  // Everything from here to the LM head is device work over the host state set up above. Backend::run_step may
+  // issue it twice for one pass, or replay it as recorded for a pass with the same key: every host value it
+  // depends on (but the trace's, never recorded) is in the key.
+  auto issue = [&] {
 
-  be_.embed(w_.embed, tokens_.data(), n, x_.data());
-  auto record_hidden = [&] {
-    trace->hidden.emplace_back(static_cast<std::size_t>(n * H));
-    be_.download(trace->hidden.back().data(), x_.data(), static_cast<std::size_t>(n * H) * sizeof(float));
-  };
-  if (trace) {
-    trace->hidden.clear();
-    trace->selection.assign(static_cast<std::size_t>(c_.num_hidden_layers), {});
-    record_hidden();
-  }
-  // Each residual add is fused with the norm after it (the next layer's attention norm after the FFN).
-  const auto eps = static_cast<float>(c_.rms_norm_eps);
-  if (c_.num_hidden_layers > 0) be_.rms_norm(x_.data(), H, w_.layers[0].attn_norm.data(), n, H, eps, a_.data());
-  for (std::int64_t l = 0; l < c_.num_hidden_layers; ++l) {
-    const LayerWeights& L = w_.layers[static_cast<std::size_t>(l)];
-    attention(l, n, chunks, trace);
-    be_.add_rms_norm(x_.data(), proj_.data(), L.ffn_norm.data(), n, H, eps, a_.data());
-    feed_forward(l, n);
-    if (l + 1 < c_.num_hidden_layers) {
-      be_.add_rms_norm(x_.data(), ffn_.data(), w_.layers[static_cast<std::size_t>(l + 1)].attn_norm.data(), n, H, eps,
-                       a_.data());
-    } else {
-      be_.add(x_.data(), ffn_.data(), n * H);
+    be_.embed(w_.embed, tokens_.data(), n, x_.data());
+    auto record_hidden = [&] {
+      trace->hidden.emplace_back(static_cast<std::size_t>(n * H));
+      be_.download(trace->hidden.back().data(), x_.data(), static_cast<std::size_t>(n * H) * sizeof(float));
+    };
+    if (trace) {
+      trace->hidden.clear();
+      trace->selection.assign(static_cast<std::size_t>(c_.num_hidden_layers), {});
+      record_hidden();
     }
-    if (trace) record_hidden();
+    // Each residual add is fused with the norm after it (the next layer's attention norm after the FFN).
+    const auto eps = static_cast<float>(c_.rms_norm_eps);
+    if (c_.num_hidden_layers > 0) be_.rms_norm(x_.data(), H, w_.layers[0].attn_norm.data(), n, H, eps, a_.data());
+    for (std::int64_t l = 0; l < c_.num_hidden_layers; ++l) {
+      const LayerWeights& L = w_.layers[static_cast<std::size_t>(l)];
+      attention(l, n, chunks, trace);
+      be_.add_rms_norm(x_.data(), proj_.data(), L.ffn_norm.data(), n, H, eps, a_.data());
+      feed_forward(l, n);
+      if (l + 1 < c_.num_hidden_layers) {
+        be_.add_rms_norm(x_.data(), ffn_.data(), w_.layers[static_cast<std::size_t>(l + 1)].attn_norm.data(), n, H, eps,
+                         a_.data());
+      } else {
+        be_.add(x_.data(), ffn_.data(), n * H);
+      }
+      if (trace) record_hidden();
+    }
+
+    // Gather the rows that need logits (all of a chunk, or its last), then one final norm and LM head.
+    std::int64_t out = 0;
+    for (std::size_t c = 0; c < chunks.size(); ++c) {
+      const std::int64_t rows = chunks[c].all_logits ? chunks[c].n : 1;
+      const std::int64_t first = chunk_row_[c] + chunks[c].n - rows;
+      be_.copy_rows(proj_.data() + out * H, H, x_.data() + first * H, H, rows, H);
+      out += rows;
+    }
+    be_.rms_norm(proj_.data(), H, w_.final_norm.data(), logit_rows, H, static_cast<float>(c_.rms_norm_eps), a_.data());
+    be_.linear(w_.lm_head, a_.data(), logit_rows, logits_.data());
+  };
+  if (step_graph_ && !trace && n <= kStepGraphMaxRows) {
+    step_key_.assign({n, reserved_});
+    for (std::size_t c = 0; c < chunks.size(); ++c)
+      step_key_.insert(step_key_.end(), {static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(chunks[c].cache)),
+                                         chunks[c].n, chunks[c].all_logits ? 1 : 0, chunk_bound_[c]});
+    be_.run_step(*step_graph_, step_key_, issue);
+  } else {
+    issue();
   }
   for (std::size_t c = 0; c < chunks.size(); ++c) chunks[c].cache->set_length(chunk_pos0_[c] + chunks[c].n);
-
-  // Gather the rows that need logits (all of a chunk, or its last), then one final norm and LM head.
-  std::int64_t out = 0;
-  for (std::size_t c = 0; c < chunks.size(); ++c) {
-    const std::int64_t rows = chunks[c].all_logits ? chunks[c].n : 1;
-    const std::int64_t first = chunk_row_[c] + chunks[c].n - rows;
-    be_.copy_rows(proj_.data() + out * H, H, x_.data() + first * H, H, rows, H);
-    out += rows;
-  }
-  be_.rms_norm(proj_.data(), H, w_.final_norm.data(), logit_rows, H, static_cast<float>(c_.rms_norm_eps), a_.data());
-  be_.linear(w_.lm_head, a_.data(), logit_rows, logits_.data());
   return logits_.data();
 }
 
@@ -158,20 +188,21 @@ void Forward::attention(std::int64_t l, std::int64_t n, std::span<const Sequence
 
   // Per sequence: write its cache, pick its positions, attend over its own latents.
   for (std::size_t c = 0; c < chunks.size(); ++c) {
-    const std::int64_t row = chunk_row_[c], pos0 = chunk_pos0_[c], m = chunks[c].n;
+    const std::int64_t row = chunk_row_[c], m = chunks[c].n;
     LatentKvCache& cache = *chunks[c].cache;
     const std::int32_t* pos = positions_.data() + row;
     const KvRows& latent = cache.latent(l);
     const KvRows& k_rope = cache.k_rope(l);
-    be_.store_kv_rows(latent, pos0, latent_.data() + row * R, R, m);
-    be_.store_kv_rows(k_rope, pos0, ckv_.data() + row * (R + rope) + R, R + rope, m);
+    // Each row goes to its position as read from backend memory, so that a replayed decode step writes its own.
+    be_.store_kv_rows_at(latent, pos, latent_.data() + row * R, R, m);
+    be_.store_kv_rows_at(k_rope, pos, ckv_.data() + row * (R + rope) + R, R + rope, m);
 
     std::int32_t* selection = selection_.data() + row * c_.index_topk;
     std::int32_t* selection_count = selection_count_.data() + row;
     if (I) {
       // The lightning indexer picks each query's attended positions; "shared" layers keep the last selection.
       const KvRows& keys = cache.index_keys(l);
-      be_.store_kv_rows(keys, pos0, ik_.data() + row * id, id, m);
+      be_.store_kv_rows_at(keys, pos, ik_.data() + row * id, id, m);
       IndexerArgs ia;
       ia.n_queries = m;
       ia.heads = ih;
@@ -181,7 +212,7 @@ void Forward::attention(std::int64_t l, std::int64_t n, std::span<const Sequence
       ia.head_weights = iw_.data() + row * ih;
       ia.keys = keys;
       ia.positions = pos;
-      ia.positions_bound = pos0 + m;
+      ia.positions_bound = chunk_bound_[c];
       ia.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(id)));
       ia.selection = selection;
       ia.selection_count = selection_count;

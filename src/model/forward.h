@@ -2,6 +2,7 @@
 // The glm_moe_dsa forward pass, written against backend ops: embedding, per layer MLA + DSA attention
 // and SwiGLU/MoE, final norm, LM head. One code path serves prefill (many tokens) and decode (one).
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -58,6 +59,9 @@ class Forward {
   BackendBuffer<std::int32_t> tokens_, positions_, route_e_, selection_, selection_count_;
   std::vector<std::int32_t> host_positions_, host_tokens_;
   std::vector<std::int64_t> chunk_row_, chunk_pos0_;  // first row and first position of each chunk
+  std::vector<std::int64_t> chunk_bound_;  // the indexer's positions_bound of each chunk (rounded up)
+  std::vector<std::int64_t> step_key_;     // Backend::run_step's key of this pass
+  std::unique_ptr<StepGraph> step_graph_;  // the backend's recording of small passes, if it makes them
 };
 
 }  // namespace glmq

@@ -43,6 +43,8 @@ class CpuBackend : public Backend {
                  std::int64_t width) override;
   void fill(float* x, float value, std::int64_t count) override;
   void store_kv_rows(const KvRows& dst, std::int64_t first, const float* src, std::int64_t src_stride, std::int64_t n) override;
+  void store_kv_rows_at(const KvRows& dst, const std::int32_t* rows, const float* src, std::int64_t src_stride,
+                        std::int64_t n) override;
   void load_kv_rows(const KvRows& src, std::int64_t first, std::int64_t n, float* dst) override;
   void embed(const WeightMatrix& table, const std::int32_t* tokens, std::int64_t n, float* out) override;
   void linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) override;

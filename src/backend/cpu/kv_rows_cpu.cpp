@@ -101,6 +101,11 @@ void CpuBackend::store_kv_rows(const KvRows& dst, std::int64_t first, const floa
   for (std::int64_t r = 0; r < n; ++r) cpu::store_kv_row(dst, first + r, src + r * src_stride);
 }
 
+void CpuBackend::store_kv_rows_at(const KvRows& dst, const std::int32_t* rows, const float* src, std::int64_t src_stride,
+                                  std::int64_t n) {
+  for (std::int64_t r = 0; r < n; ++r) cpu::store_kv_row(dst, rows[r], src + r * src_stride);
+}
+
 void CpuBackend::load_kv_rows(const KvRows& src, std::int64_t first, std::int64_t n, float* dst) {
   for (std::int64_t r = 0; r < n; ++r) {
     float* out = dst + r * src.width;

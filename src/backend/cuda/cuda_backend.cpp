@@ -1,6 +1,8 @@
 // CudaBackend: device, stream and memory; the small ops; CUDA-graph capture.
 #include "backend/cuda/cuda_backend.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -17,6 +19,7 @@ bool CudaBackend::available() {
 }
 
 CudaBackend::CudaBackend(CudaOptions options) : options_(options) {
+  if (const char* env = std::getenv("GLMQ_CUDA_GRAPHS"); env && std::strcmp(env, "0") == 0) options_.step_graphs = false;
   check(cudaSetDevice(options_.device), ("selecting CUDA device " + std::to_string(options_.device)).c_str());
   check(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, options_.device), "reading the SM count");
   check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a stream");
@@ -26,12 +29,12 @@ CudaBackend::CudaBackend(CudaOptions options) : options_(options) {
 
 CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
-  for (void* p : captured_inputs_) cudaFreeHost(p);
   cublasDestroy(cublas_);
   cudaStreamDestroy(stream_);
 }
 
 void* CudaBackend::alloc(std::size_t bytes) {
+  ++memory_epoch_;
   void* p = nullptr;
   check(cudaMalloc(&p, std::max<std::size_t>(bytes, 256)), ("allocating " + std::to_string(bytes) + " bytes").c_str());
   return p;
@@ -39,27 +42,21 @@ void* CudaBackend::alloc(std::size_t bytes) {
 
 void CudaBackend::release(void* p) {
   written_all();  // a later allocation may reuse the address
+  ++memory_epoch_;
   if (p) check(cudaFree(p), "freeing device memory");
 }
 
 void CudaBackend::upload(void* dst, const void* host_src, std::size_t bytes) {
   if (!bytes) return;
-  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
-  check(cudaStreamIsCapturing(stream_, &capturing), "querying capture");
-  if (capturing == cudaStreamCaptureStatusActive) {
-    // A captured copy reads its source at replay time: give it pinned memory that lives as long as we do.
-    void* pinned = nullptr;
-    check(cudaMallocHost(&pinned, bytes), "allocating pinned memory for a captured upload");
-    captured_inputs_.push_back(pinned);
-    std::memcpy(pinned, host_src, bytes);
-    host_src = pinned;
-  }
+  // A captured copy reads its source at replay time: from the graph's own pinned memory.
+  if (capturing_) host_src = capturing_->stage(host_src, bytes);
   check(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_), "upload");
   written(dst, bytes);
 }
 
 void CudaBackend::download(void* host_dst, const void* src, std::size_t bytes) {
   if (!bytes) return;
+  if (capturing_) throw CaptureUnsupported("a read-back of device memory");
   check(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "download");
   check(cudaStreamSynchronize(stream_), "download (synchronise)");
 }
@@ -72,7 +69,13 @@ void CudaBackend::copy_rows(float* dst, std::int64_t dst_stride, const float* sr
 
 void CudaBackend::store_kv_rows(const KvRows& dst, std::int64_t first, const float* src, std::int64_t src_stride,
                                 std::int64_t n) {
-  launch_store_kv_rows(kv_view(dst), first, src, src_stride, n, stream_);
+  launch_store_kv_rows(kv_view(dst), first, nullptr, src, src_stride, n, stream_);
+  written_all();
+}
+
+void CudaBackend::store_kv_rows_at(const KvRows& dst, const std::int32_t* rows, const float* src, std::int64_t src_stride,
+                                   std::int64_t n) {
+  launch_store_kv_rows(kv_view(dst), 0, rows, src, src_stride, n, stream_);
   written_all();
 }
 
@@ -162,26 +165,151 @@ void CudaBackend::moe_route(const MoeRouteArgs& a) {
   written(a.weights, static_cast<std::size_t>(a.n_tokens * a.top_k) * sizeof(float));
 }
 
-void CudaBackend::begin_capture() {
+CudaGraph::~CudaGraph() {
+  if (replay_pending_) cudaEventSynchronize(replayed_);
+  if (exec_) cudaGraphExecDestroy(exec_);
+  if (replayed_) cudaEventDestroy(replayed_);
+  for (const Block& b : blocks_) cudaFreeHost(b.p);
+}
+
+void CudaGraph::restart_staging() {
+  if (blocks_.size() > 1) {
+    // The last capture outgrew the first block: start from one block as large as all of them (nothing reads
+    // them now: the caller waited for the last replay, and the next capture replaces every copy node).
+    std::size_t total = 0;
+    for (const Block& b : blocks_) {
+      total += b.size;
+      check(cudaFreeHost(b.p), "freeing the staging memory of a graph");
+    }
+    blocks_.clear();
+    Block b;
+    check(cudaMallocHost(&b.p, total), "allocating staging memory for a graph");
+    b.size = total;
+    blocks_.push_back(b);
+  }
+  staged_ = 0;
+}
+
+const void* CudaGraph::stage(const void* host, std::size_t bytes) {
+  constexpr std::size_t kAlign = 16, kFirstBlock = 4096;
+  staged_ = (staged_ + kAlign - 1) / kAlign * kAlign;
+  if (blocks_.empty() || staged_ + bytes > blocks_.back().size) {
+    Block b;
+    b.size = std::max(bytes, blocks_.empty() ? kFirstBlock : 2 * blocks_.back().size);
+    check(cudaMallocHost(&b.p, b.size), "allocating staging memory for a graph");
+    blocks_.push_back(b);
+    staged_ = 0;
+  }
+  void* dst = static_cast<char*>(blocks_.back().p) + staged_;
+  std::memcpy(dst, host, bytes);
+  staged_ += bytes;
+  return dst;
+}
+
+void CudaBackend::begin_capture(CudaGraph& graph) {
+  if (capturing_) fail(ErrorKind::InvalidArgument, "begin_capture while a capture is under way");
+  // The staged inputs of the last replay are overwritten below: wait until it has read them.
+  if (graph.replay_pending_) check(cudaEventSynchronize(graph.replayed_), "waiting for a graph's last replay");
+  graph.replay_pending_ = false;
+  graph.restart_staging();
   // Int8 copies made before the capture are not in the graph: a replay must quantize its own.
   written_all();
   check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed), "beginning graph capture");
+  capturing_ = &graph;
+  weights_.set_capturing(true);
+  scratch_.set_capturing(true);
 }
 
-CudaGraph CudaBackend::end_capture() {
-  cudaGraph_t graph = nullptr;
-  check(cudaStreamEndCapture(stream_, &graph), "ending graph capture");
-  cudaGraphExec_t exec = nullptr;
-  const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
-  cudaGraphDestroy(graph);
-  check(status, "instantiating the captured graph");
+void CudaBackend::end_capture(CudaGraph& graph) {
+  if (capturing_ != &graph) fail(ErrorKind::InvalidArgument, "end_capture into a graph other than the one being captured");
+  capturing_ = nullptr;
+  weights_.set_capturing(false);
+  cudaGraph_t captured = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(stream_, &captured);
   written_all();  // what the capture recorded has not run
-  return CudaGraph(exec);
+  if (ended != cudaSuccess) scratch_.set_capturing(false);
+  check(ended, "ending graph capture");
+  if (graph.exec_) {
+    // Same kernels and copies with new arguments (a decode step at the next position): update in place, far
+    // cheaper than instantiating. A changed shape (node count, kernel, an edge) fails the update.
+    cudaGraphExecUpdateResultInfo info{};
+    if (cudaGraphExecUpdate(graph.exec_, captured, &info) == cudaSuccess) {
+      cudaGraphDestroy(captured);
+      scratch_.set_capturing(false);  // frees the buffers replaced during the capture: the graph now uses the new ones
+      ++step_stats_.updated;
+      return;
+    }
+    (void)cudaGetLastError();  // the failed update's error is not sticky; clear it for the next check
+    cudaGraphExecDestroy(graph.exec_);
+    graph.exec_ = nullptr;
+  }
+  const cudaError_t status = cudaGraphInstantiate(&graph.exec_, captured, 0);
+  cudaGraphDestroy(captured);
+  scratch_.set_capturing(false);
+  check(status, "instantiating the captured graph");
+  ++step_stats_.instantiated;
 }
 
-void CudaBackend::replay(const CudaGraph& graph) {
-  check(cudaGraphLaunch(graph.get(), stream_), "launching a graph");
+void CudaBackend::abandon_capture() {
+  capturing_ = nullptr;
+  weights_.set_capturing(false);
+  cudaGraph_t partial = nullptr;
+  // Ends capture mode even where the capture was invalidated (then the call reports an error and no graph).
+  if (cudaStreamEndCapture(stream_, &partial) == cudaSuccess && partial) cudaGraphDestroy(partial);
+  (void)cudaGetLastError();
+  scratch_.set_capturing(false);
   written_all();
+}
+
+void CudaBackend::replay(CudaGraph& graph) {
+  if (!graph.exec_) fail(ErrorKind::InvalidArgument, "replay of a graph that was never captured");
+  check(cudaGraphLaunch(graph.exec_, stream_), "launching a graph");
+  if (!graph.replayed_) check(cudaEventCreateWithFlags(&graph.replayed_, cudaEventDisableTiming), "creating an event");
+  check(cudaEventRecord(graph.replayed_, stream_), "recording a graph's replay");
+  graph.replay_pending_ = true;
+  written_all();
+}
+
+std::unique_ptr<StepGraph> CudaBackend::new_step_graph() { return std::make_unique<CudaGraph>(); }
+
+void CudaBackend::run_step(StepGraph& step, std::span<const std::int64_t> key, const std::function<void()>& issue) {
+  auto* graph = dynamic_cast<CudaGraph*>(&step);
+  if (!graph) fail(ErrorKind::InvalidArgument, "run_step on CUDA given a graph from another backend");
+  if (capturing_) {  // a step inside a capture the caller began: its ops join that capture
+    issue();
+    return;
+  }
+  if (!options_.step_graphs || !graph->warm_) {
+    issue();
+    graph->warm_ = true;
+    ++step_stats_.eager;
+    return;
+  }
+  if (graph->exec_ && graph->epoch_ == memory_epoch() && std::ranges::equal(graph->key_, key)) {
+    replay(*graph);
+    ++step_stats_.replayed;
+    return;
+  }
+  begin_capture(*graph);
+  try {
+    issue();
+  } catch (const CaptureUnsupported&) {
+    // A weight this step uses for the first time (a path the warm-up step did not take), or an op that reads
+    // results back (MoE with more routed slots than the grouped kernels take): run the step as issued, which
+    // uploads the weight; the next step is captured again.
+    abandon_capture();
+    ++step_stats_.abandoned;
+    issue();
+    return;
+  } catch (...) {
+    abandon_capture();
+    throw;
+  }
+  end_capture(*graph);
+  graph->key_.assign(key.begin(), key.end());
+  graph->epoch_ = memory_epoch();  // after the capture, which may have grown work buffers
+  replay(*graph);
+  ++step_stats_.captured;
 }
 
 void CudaBackend::synchronize() { check(cudaStreamSynchronize(stream_), "synchronising the stream"); }

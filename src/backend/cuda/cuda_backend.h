@@ -6,6 +6,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "backend/backend.h"
@@ -35,6 +37,24 @@ struct CudaOptions {
   // tests/cuda states the bounds); true = the float32 kernels, which agree with the CPU reference to float
   // rounding (the reference the int8 path is tested against). Float weight types always take the float kernels.
   bool exact_decode = false;
+  // Steps of few tokens (Backend::run_step: decode) captured as a CUDA graph and replayed: a step with the
+  // key of the captured one (the forward pass's shape, cache and bucket of context length) is only replayed;
+  // another is captured again and applied to the instantiated graph with cudaGraphExecUpdate (re-instantiated
+  // only when the graph's shape changed). false = every op launched on the stream as issued. The environment
+  // variable GLMQ_CUDA_GRAPHS=0 turns it off too.
+  bool step_graphs = true;
+};
+
+// What CudaBackend::run_step did so far (tests and benchmarks read it).
+struct StepGraphStats {
+  std::int64_t eager = 0;          // steps run as issued (a graph's first step; graphs off)
+  std::int64_t replayed = 0;       // steps replayed without a capture (the key of the last capture)
+  std::int64_t captured = 0;       // steps captured and replayed
+  // end_capture calls (run_step's and direct ones) that applied the capture to the instantiated graph by
+  // cudaGraphExecUpdate, and those that instantiated it (a graph's first capture, a changed shape).
+  std::int64_t updated = 0;
+  std::int64_t instantiated = 0;
+  std::int64_t abandoned = 0;      // captures dropped for an op that cannot be captured (CaptureUnsupported)
 };
 
 class CudaBackend : public Backend {
@@ -56,6 +76,8 @@ class CudaBackend : public Backend {
   void fill(float* x, float value, std::int64_t count) override;
   void store_kv_rows(const KvRows& dst, std::int64_t first, const float* src, std::int64_t src_stride,
                      std::int64_t n) override;
+  void store_kv_rows_at(const KvRows& dst, const std::int32_t* rows, const float* src, std::int64_t src_stride,
+                        std::int64_t n) override;
   void load_kv_rows(const KvRows& src, std::int64_t first, std::int64_t n, float* dst) override;
   void embed(const WeightMatrix& table, const std::int32_t* tokens, std::int64_t n, float* out) override;
   void linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) override;
@@ -76,20 +98,33 @@ class CudaBackend : public Backend {
   void indexer_select(const IndexerArgs& args) override;
   void moe_route(const MoeRouteArgs& args) override;
 
-  // CUDA graphs: ops issued between begin_capture and end_capture are recorded, not run. Every weight they
-  // use must have been used once before (weight uploads cannot be captured), and no op may need host data
-  // back. Activation uploads are captured with the values given at capture time (a replay repeats them).
-  void begin_capture();
-  cuda::CudaGraph end_capture();
-  void replay(const cuda::CudaGraph& graph);
+  // CUDA graphs: ops issued between begin_capture and end_capture are recorded into `graph`, not run. Every
+  // weight they use must have been used once before (weight uploads cannot be captured: CaptureUnsupported),
+  // and no op may need host data back. Activation uploads are captured with the values given at capture time
+  // (a replay repeats them). A graph that was instantiated before is updated in place (cudaGraphExecUpdate),
+  // or instantiated again where the new capture's shape differs.
+  void begin_capture(cuda::CudaGraph& graph);
+  void end_capture(cuda::CudaGraph& graph);
+  void replay(cuda::CudaGraph& graph);
   void synchronize();
+
+  std::unique_ptr<StepGraph> new_step_graph() override;
+  // A graph's first step runs as issued; later ones are replayed, after a capture where the key or the memory
+  // layout changed (with step_graphs).
+  void run_step(StepGraph& graph, std::span<const std::int64_t> key, const std::function<void()>& issue) override;
+  const StepGraphStats& step_graph_stats() const { return step_stats_; }
+  // Turns step graphs on or off from the next step (benchmarks compare both on one backend).
+  void set_step_graphs(bool on) { options_.step_graphs = on; }
 
   const CudaOptions& options() const { return options_; }
   cudaStream_t stream() const { return stream_; }
   int sm_count() const { return sm_count_; }
   std::size_t weight_bytes() const { return weights_.bytes(); }
   // Forgets every cached device copy of host weights (call before freeing or reusing that host memory).
-  void forget_weights() { weights_.clear(); }
+  void forget_weights() {
+    weights_.clear();
+    ++memory_epoch_;
+  }
 
  private:
   // y[t] = W x[t] through cuBLAS (prefill): F32 weights directly, others dequantized in row tiles.
@@ -112,6 +147,10 @@ class CudaBackend : public Backend {
   // (ops whose outputs are not one range, and graph capture and replay).
   void written(const void* p, std::size_t bytes);
   void written_all();
+  // Changes whenever device memory is allocated or freed (a captured graph's pointers may be stale).
+  std::uint64_t memory_epoch() const { return memory_epoch_ + scratch_.reallocations(); }
+  // Ends a capture that failed part way: the stream leaves capture mode and the partial graph is dropped.
+  void abandon_capture();
 
   CudaOptions options_;
   int sm_count_ = 0;
@@ -126,8 +165,10 @@ class CudaBackend : public Backend {
   static constexpr int kQ8Cached = 4;
   Q8Cached q8_cache_[kQ8Cached];
   int q8_next_ = 0;
-  // Host inputs uploaded while capturing, copied to pinned memory the graph's copy nodes read on replay.
-  std::vector<void*> captured_inputs_;
+  // The graph being captured into (its staging memory takes the uploads), null when not capturing.
+  cuda::CudaGraph* capturing_ = nullptr;
+  StepGraphStats step_stats_;
+  std::uint64_t memory_epoch_ = 0;
 };
 
 }  // namespace glmq

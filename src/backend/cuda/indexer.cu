@@ -34,6 +34,9 @@ __global__ void __launch_bounds__(kScoreThreads) indexer_scores_kernel(IndexerCo
   const std::int64_t t = blockIdx.y;
   const std::int64_t visible = static_cast<std::int64_t>(a.positions[t]) + 1;
   if (visible <= a.topk) return;  // everything visible is selected; no scores needed
+  // positions_bound may exceed the visible positions by much (a captured decode step keeps one bound for
+  // many positions): blocks past them have nothing to score.
+  if (static_cast<std::int64_t>(blockIdx.x) * kPositionsPerBlock >= visible) return;
   const int H = static_cast<int>(a.heads), D = static_cast<int>(a.head_dim), stride = D + 4;
   const int per_group = (H + kHeadGroups - 1) / kHeadGroups;
   // The query as float4s (D is a multiple of 4), all of a thread's loads issued before any store: a plain

@@ -26,8 +26,9 @@ KvView kv_view(const KvRows& rows);
 
 // --- kv_rows.cu: rows [first, first + n) of a cache from float rows (src_stride apart) and back (dst rows
 // width apart). Quantized codes equal the CPU backend's (same float16 rounding, same IEEE arithmetic).
-void launch_store_kv_rows(const KvView& dst, std::int64_t first, const float* src, std::int64_t src_stride,
-                          std::int64_t n, cudaStream_t stream);
+// Row r of src to cache row rows[r] (device memory) where rows is given, else to first + r.
+void launch_store_kv_rows(const KvView& dst, std::int64_t first, const std::int32_t* rows, const float* src,
+                          std::int64_t src_stride, std::int64_t n, cudaStream_t stream);
 void launch_load_kv_rows(const KvView& src, std::int64_t first, std::int64_t n, float* dst, cudaStream_t stream);
 
 // --- elementwise.cu

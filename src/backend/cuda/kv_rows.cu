@@ -20,10 +20,13 @@ __device__ __forceinline__ std::int64_t thread_index() {
 }
 __device__ __forceinline__ std::int64_t thread_count() { return static_cast<std::int64_t>(gridDim.x) * blockDim.x; }
 
-__global__ void store_float_kernel(KvView v, std::int64_t first, const float* src, std::int64_t stride, std::int64_t n) {
+// Source row r goes to cache row rows[r] where rows is given (read on the device: a captured decode step's
+// positions), else first + r.
+__global__ void store_float_kernel(KvView v, std::int64_t first, const std::int32_t* rows, const float* src,
+                                   std::int64_t stride, std::int64_t n) {
   begin_dependent_kernel();
   for (std::int64_t i = thread_index(); i < n * v.width; i += thread_count()) {
-    const std::int64_t r = i / v.width, c = i % v.width, o = (first + r) * v.width + c;
+    const std::int64_t r = i / v.width, c = i % v.width, o = (rows ? rows[r] : first + r) * v.width + c;
     const float x = src[r * stride + c];
     if (v.format == KvFormat::F32) reinterpret_cast<float*>(v.data)[o] = x;
     else reinterpret_cast<unsigned short*>(v.data)[o] = __half_as_ushort(__float2half_rn(x));
@@ -35,8 +38,8 @@ __device__ __forceinline__ std::uint32_t quantize_code(float x, float bias, floa
 }
 
 // One warp per (row, group).
-__global__ void store_quantized_kernel(KvView v, std::int64_t first, const float* src, std::int64_t stride,
-                                       std::int64_t n) {
+__global__ void store_quantized_kernel(KvView v, std::int64_t first, const std::int32_t* rows, const float* src,
+                                       std::int64_t stride, std::int64_t n) {
   begin_dependent_kernel();
   const int lane = static_cast<int>(threadIdx.x & 31);
   const std::int64_t G = std::int64_t{1} << v.group_shift;
@@ -71,7 +74,7 @@ __global__ void store_quantized_kernel(KvView v, std::int64_t first, const float
     const unsigned short scale_h =
         __half_as_ushort(__float2half_rn(fmaxf(__fdiv_rn(__fsub_rn(hi, bias), levels), 1e-7f)));
     const float scale = kv_half(scale_h);
-    const std::int64_t row = first + r;
+    const std::int64_t row = rows ? rows[r] : first + r;
     if (lane == 0) {
       v.scales[row * v.groups + g] = scale_h;
       v.biases[row * v.groups + g] = bias_h;
@@ -116,13 +119,15 @@ KvView kv_view(const KvRows& rows) {
   return v;
 }
 
-void launch_store_kv_rows(const KvView& dst, std::int64_t first, const float* src, std::int64_t src_stride,
-                          std::int64_t n, cudaStream_t s) {
+void launch_store_kv_rows(const KvView& dst, std::int64_t first, const std::int32_t* rows, const float* src,
+                          std::int64_t src_stride, std::int64_t n, cudaStream_t s) {
   if (n <= 0) return;
   if (quantized(dst.format)) {
-    launch("store_kv_rows_quantized", store_quantized_kernel, grid_for(n * dst.groups * 32), kThreads, 0, s, dst, first, src, src_stride, n);
+    launch("store_kv_rows_quantized", store_quantized_kernel, grid_for(n * dst.groups * 32), kThreads, 0, s, dst, first,
+           rows, src, src_stride, n);
   } else {
-    launch("store_kv_rows", store_float_kernel, grid_for(n * dst.width), kThreads, 0, s, dst, first, src, src_stride, n);
+    launch("store_kv_rows", store_float_kernel, grid_for(n * dst.width), kThreads, 0, s, dst, first, rows, src,
+           src_stride, n);
   }
 }
 

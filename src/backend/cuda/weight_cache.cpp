@@ -22,6 +22,7 @@ void WeightCache::clear() {
 }
 
 void* WeightCache::upload(const void* host, std::size_t bytes) {
+  if (capturing_) throw CaptureUnsupported("a weight used for the first time");
   void* p = nullptr;
   // 16 spare bytes: the kernels read 2-byte-aligned GGML blocks as aligned 32-bit words, which can reach
   // up to 2 bytes past the last block.

@@ -3,6 +3,8 @@
 // scales, biases), norm vectors, and per-MoE-layer device tables of expert matrices. Uploads happen on first
 // use; later uses (and captured CUDA graphs) only read the cached copies.
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -10,6 +12,14 @@
 #include "backend/cuda/device_weight.h"
 
 namespace glmq::cuda {
+
+// An op that cannot be recorded in a CUDA graph, met while one is being captured: a weight's first use (its
+// upload copies from pageable memory and waits for the device) or a read-back of device results to the host.
+// CudaBackend::run_step then drops the capture and runs the step as issued.
+class CaptureUnsupported : public std::runtime_error {
+ public:
+  explicit CaptureUnsupported(const char* what) : std::runtime_error(std::string("inside a CUDA graph capture: ") + what) {}
+};
 
 class WeightCache {
  public:
@@ -26,6 +36,8 @@ class WeightCache {
   // Drops every copy (for callers that free or reuse the host memory the keys point into).
   void clear();
   std::size_t bytes() const { return bytes_; }
+  // While set, a first use throws CaptureUnsupported instead of uploading.
+  void set_capturing(bool capturing) { capturing_ = capturing; }
 
  private:
   void* upload(const void* host, std::size_t bytes);
@@ -47,6 +59,7 @@ class WeightCache {
   std::unordered_map<int, const std::uint8_t*> codebooks_;
   std::vector<void*> allocations_;
   std::size_t bytes_ = 0;
+  bool capturing_ = false;
 };
 
 }  // namespace glmq::cuda
