@@ -49,9 +49,13 @@ def mlx_logits(path, tokens):
 
 
 def glmq_logits(path, tokens):
+    # The format is what is compared, so glmq computes as mlx-lm does here: float32 activations (its reference
+    # kernels). The default int8-activation kernels move these tiny random models' logits by ~0.1 std and flip
+    # near-tied expert choices; they are tested against the reference path in test_cpu_kernels (per product) and
+    # test_cpu_model_kernels (MLX builds of glm-small, KL).
     out = os.path.join(work, "logits.bin")
     subprocess.run([glmq, "logits", "--model", path, "--tokens", ",".join(map(str, tokens)), "--out", out], check=True,
-                   stderr=subprocess.DEVNULL)
+                   stderr=subprocess.DEVNULL, env=dict(os.environ, GLMQ_CPU_KERNELS="reference"))
     return np.fromfile(out, dtype=np.float32).reshape(len(tokens), -1)
 
 
