@@ -104,7 +104,6 @@ const float* Forward::run_batch(std::span<const SequenceChunk> chunks, ForwardTr
   // issue it twice for one pass, or replay it as recorded for a pass with the same key: every host value it
   // depends on (but the trace's, never recorded) is in the key.
   auto issue = [&] {
-
     be_.embed(w_.embed, tokens_.data(), n, x_.data());
     auto record_hidden = [&] {
       trace->hidden.emplace_back(static_cast<std::size_t>(n * H));

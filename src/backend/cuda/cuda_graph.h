@@ -22,9 +22,6 @@ class CudaGraph : public StepGraph {
   CudaGraph& operator=(const CudaGraph&) = delete;
   ~CudaGraph() override;
 
-  cudaGraphExec_t get() const { return exec_; }
-  explicit operator bool() const { return exec_ != nullptr; }
-
  private:
   friend class glmq::CudaBackend;
   // Host memory for the uploads a capture records: the copy nodes read it at replay, so it lives as long as
