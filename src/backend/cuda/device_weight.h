@@ -1,7 +1,10 @@
 #pragma once
-// A weight matrix resident in device memory, in its stored type: the same layout as the host WeightMatrix
-// (codes, then separate per-group scales and biases for affine types), so kernels read the checkpoint's
-// bytes as they are. Plain data: passed to kernels by value and kept in device tables for MoE experts.
+// A weight matrix resident in device memory, in its stored type: the codes in the host WeightMatrix's layout,
+// so kernels read the checkpoint's bytes as they are. Affine types' per-group scales and biases are
+// interleaved on the device (scale g at element 2g of `scales`, bias g at element 2g of `biases` =
+// scales + one element; aux_row_bytes is the row stride of the pairs), so one load fetches a group's pair:
+// separate 2-byte loads of each made the decode-path products issue-bound below the memory bandwidth.
+// Plain data: passed to kernels by value and kept in device tables for MoE experts.
 #include <cstdint>
 
 #include "quant/weight_type.h"

@@ -123,6 +123,7 @@ constexpr std::size_t q8_codebook_smem_bytes() {
 template <int KIND>
 __device__ __forceinline__ Q8Codebook stage_q8_codebook(const DeviceWeight& w, void* smem) {
   Q8Codebook cb;
+  cb.aux_f16 = w.aux_type == WeightType::F16;
   if constexpr (KIND == kind_of(WeightType::IQ2_S) || KIND == kind_of(WeightType::IQ2_XXS)) {
     constexpr unsigned kEntries = KIND == kind_of(WeightType::IQ2_S) ? 1024 : 256;
     auto* grid = static_cast<unsigned long long*>(smem);

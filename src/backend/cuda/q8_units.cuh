@@ -48,6 +48,7 @@ struct Q8Codebook {
   const std::uint64_t* grid = nullptr;
   const std::uint32_t* grid4 = nullptr;
   std::uint32_t nl[4] = {0, 0, 0, 0};
+  bool aux_f16 = false;  // affine scales and biases are float16 (else bf16): the same for every row of a matrix
 };
 
 // The integer cores below are host-callable too (plain C++ equivalents of the intrinsics), so their bit
@@ -177,13 +178,13 @@ GLMQ_HD std::uint32_t nibble_to_byte_bits(std::uint32_t n) { return (n * 0x00204
 template <int B>
 struct AffineQ8 {
   static constexpr int kCentre = 1 << (B - 1);
-  struct Row { const std::uint8_t* codes; const std::uint16_t *scales, *biases; int group_shift; bool f16; };
-  struct Raw { std::uint32_t w[B]; std::uint32_t s, b; };  // scale and bias bits
+  struct Row { const std::uint8_t* codes; const std::uint32_t* pairs; int group_shift; };
+  // The group's scale (low half) and bias (high half) bits: one interleaved pair (device_weight.h).
+  struct Raw { std::uint32_t w[B]; std::uint32_t pair; };
   __device__ static Row row(const DeviceWeight& w, std::int64_t r) {
     // Group sizes on this path are powers of two (fast_path_applies): a shift, not a division.
-    return {w.data + r * w.row_bytes, reinterpret_cast<const std::uint16_t*>(w.scales + r * w.aux_row_bytes),
-            reinterpret_cast<const std::uint16_t*>(w.biases + r * w.aux_row_bytes), __ffs(w.group_size) - 1,
-            w.aux_type == WeightType::F16};
+    return {w.data + r * w.row_bytes, reinterpret_cast<const std::uint32_t*>(w.scales + r * w.aux_row_bytes),
+            __ffs(w.group_size) - 1};
   }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.codes + u * 4 * B;
@@ -201,12 +202,7 @@ struct AffineQ8 {
       GLMQ_UNROLL
       for (int j = 0; j < B; ++j) r.w[j] = ld_stream4(p + 4 * j);
     }
-    const int g = (u << 5) >> w.group_shift;
-    r.s = __ldg(w.scales + g) | (w.f16 ? 0x10000u : 0u);  // bit 16 marks float16 (branch-free decode below)
-    r.b = __ldg(w.biases + g);
-  }
-  __device__ static float aux_float(std::uint32_t bits, bool f16) {
-    return f16 ? __half2float(__ushort_as_half(static_cast<unsigned short>(bits))) : __uint_as_float(bits << 16);
+    r.pair = ld_stream4(w.pairs + ((u << 5) >> w.group_shift));
   }
   GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) {
     p.d = b.d;
@@ -295,9 +291,15 @@ GLMQ_UNROLL
              (c7 >> 5);
     }
   }
-  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook&) {
-    const bool f16 = r.s >> 16;
-    const float s = aux_float(r.s & 0xFFFFu, f16), b = aux_float(r.b, f16);
+  __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
+    float s, b;
+    if (cb.aux_f16) {
+      s = __half2float(__ushort_as_half(static_cast<unsigned short>(r.pair)));
+      b = __half2float(__ushort_as_half(static_cast<unsigned short>(r.pair >> 16)));
+    } else {
+      s = __uint_as_float(r.pair << 16);
+      b = __uint_as_float(r.pair & 0xFFFF0000u);
+    }
     return fmaf(s, x.d * static_cast<float>(idot(r, x)), fmaf(s, static_cast<float>(kCentre), b) * x.sum);
   }
 };

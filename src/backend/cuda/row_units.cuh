@@ -33,8 +33,8 @@ struct AffineUnit {
   __device__ static void load(const Row& w, int u, Raw& r) {
     load_code_words<B>(w.codes + u * 4 * B, r.w);
     const int g = (u * 32) >> w.group_shift;
-    r.s = aux_value(w.scales, w.aux_type, g);
-    r.b = aux_value(w.biases, w.aux_type, g);
+    r.s = aux_value(w.scales, w.aux_type, 2 * g);  // interleaved pairs (device_weight.h)
+    r.b = aux_value(w.biases, w.aux_type, 2 * g);
   }
   __device__ static void load_x(const float* x, int u, X& o) {
     load_x_run<32>(staged_at(x, 32 * static_cast<int>(u)), o.v);

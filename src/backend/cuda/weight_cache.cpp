@@ -2,7 +2,9 @@
 
 #include <cuda_runtime.h>
 
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "backend/cuda/cuda_check.h"
 #include "quant/ggml_iq_tables.h"
@@ -56,10 +58,17 @@ const DeviceWeight& WeightCache::matrix(const WeightMatrix& w) {
   if (is_affine(w.type)) {
     if (!w.scales || !w.biases || w.group_size <= 0)
       fail(ErrorKind::InvalidArgument, "affine weight without scales, biases or group size");
-    d.aux_row_bytes = static_cast<std::int64_t>(w.aux_row_bytes());
-    const std::size_t aux = static_cast<std::size_t>(w.rows) * w.aux_row_bytes();
-    d.scales = static_cast<const std::uint8_t*>(upload(w.scales, aux));
-    d.biases = static_cast<const std::uint8_t*>(upload(w.biases, aux));
+    // Scales and biases interleaved (device_weight.h): a group's pair is one load.
+    const std::size_t row_aux = w.aux_row_bytes(), aux = static_cast<std::size_t>(w.rows) * row_aux;
+    const std::size_t element = weight_row_bytes(w.aux_type, 1);
+    std::vector<std::uint8_t> pairs(2 * aux);
+    for (std::size_t e = 0; e < aux / element; ++e) {
+      std::memcpy(pairs.data() + 2 * e * element, w.scales + e * element, element);
+      std::memcpy(pairs.data() + (2 * e + 1) * element, w.biases + e * element, element);
+    }
+    d.aux_row_bytes = static_cast<std::int64_t>(2 * row_aux);
+    d.scales = static_cast<const std::uint8_t*>(upload(pairs.data(), pairs.size()));
+    d.biases = d.scales + element;
   }
   return matrices_[w.data] = d;
 }

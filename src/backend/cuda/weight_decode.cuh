@@ -74,8 +74,8 @@ __device__ inline float weight_element(const DeviceWeight& w, std::int64_t r, st
   if (shift + static_cast<unsigned>(bits) > 8) v |= static_cast<std::uint32_t>(p[1]) << 8;
   const float q = static_cast<float>((v >> shift) & ((1u << bits) - 1u));
   const std::int64_t g = c / w.group_size;
-  return aux_value(w.scales + r * w.aux_row_bytes, w.aux_type, g) * q +
-         aux_value(w.biases + r * w.aux_row_bytes, w.aux_type, g);
+  return aux_value(w.scales + r * w.aux_row_bytes, w.aux_type, 2 * g) * q +
+         aux_value(w.biases + r * w.aux_row_bytes, w.aux_type, 2 * g);  // interleaved pairs (device_weight.h)
 }
 
 // Whether the fast row kernels apply: whole row units per lane and aligned rows (GGML rows are whole blocks).
