@@ -148,6 +148,14 @@ class Backend {
   virtual void indexer_select(const IndexerArgs& args) = 0;
   virtual void moe_route(const MoeRouteArgs& args) = 0;
 
+  // Issues the ops of each branch (a function that issues ops), the branches independent of each other: none
+  // reads memory that another writes, no two write the same memory, none reads device results back. A backend
+  // may run them concurrently and joins them before the next op (CUDA: side streams, so that chains of short
+  // dependent kernels overlap); this default issues them one after another.
+  virtual void independent(std::span<const std::function<void()>> branches) {
+    for (const std::function<void()>& issue : branches) issue();
+  }
+
   // Steps of few tokens (decode) issue the same ops every time, and issuing them one by one can cost more
   // than running them. A backend that can record a step and replay the recording returns a StepGraph to keep
   // between such steps; null (the default) means ops always run as issued.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 
 #include "core/error.h"
 
@@ -169,21 +170,39 @@ void Forward::attention(std::int64_t l, std::int64_t n, std::span<const Sequence
   const LinearTarget from_hidden[] = {{&A.q_a, qa_.data()}, {&A.kv_a, ckv_.data()}, {I ? &I->wk : nullptr, ik_.data()},
                                       {I ? &I->weights_proj : nullptr, iw_.data()}};
   be_.linears({from_hidden, I ? 4u : 2u}, a_.data(), n);
-  be_.rms_norm(qa_.data(), c_.q_lora_rank, A.q_a_norm.data(), n, c_.q_lora_rank, eps, qr_.data());
-  const LinearTarget from_q_lora[] = {{&A.q_b, q_.data()}, {I ? &I->wq_b : nullptr, iq_.data()}};
-  be_.linears({from_q_lora, I ? 2u : 1u}, qr_.data(), n);
-  be_.rope(q_.data(), n, heads * qk, heads, qk, c_.qk_nope_head_dim, positions_.data(), rope_);
-  // The normalised latent and the rotated shared rope key, staged as floats for every row, then written to
-  // each sequence's cache in its storage format.
-  be_.rms_norm(ckv_.data(), R + rope, A.kv_a_norm.data(), n, R, eps, latent_.data());
-  be_.rope(ckv_.data(), n, R + rope, 1, R + rope, R, positions_.data(), rope_);
-  if (I) {
-    be_.rope(iq_.data(), n, ih * id, ih, id, 0, positions_.data(), indexer_rope_);
+  // Three independent chains of short ops (Backend::independent may overlap them): the queries; the latent
+  // and shared rope key, normalised, rotated and written to each sequence's cache in its storage format; the
+  // indexer's key (written to its cache) and head weights.
+  auto queries = [&] {
+    be_.rms_norm(qa_.data(), c_.q_lora_rank, A.q_a_norm.data(), n, c_.q_lora_rank, eps, qr_.data());
+    const LinearTarget from_q_lora[] = {{&A.q_b, q_.data()}, {I ? &I->wq_b : nullptr, iq_.data()}};
+    be_.linears({from_q_lora, I ? 2u : 1u}, qr_.data(), n);
+    be_.rope(q_.data(), n, heads * qk, heads, qk, c_.qk_nope_head_dim, positions_.data(), rope_);
+    if (I) be_.rope(iq_.data(), n, ih * id, ih, id, 0, positions_.data(), indexer_rope_);
+  };
+  auto latents = [&] {
+    be_.rms_norm(ckv_.data(), R + rope, A.kv_a_norm.data(), n, R, eps, latent_.data());
+    be_.rope(ckv_.data(), n, R + rope, 1, R + rope, R, positions_.data(), rope_);
+    // Each row goes to its position as read from backend memory, so that a replayed decode step writes its own.
+    for (std::size_t c = 0; c < chunks.size(); ++c) {
+      const std::int64_t row = chunk_row_[c], m = chunks[c].n;
+      const std::int32_t* pos = positions_.data() + row;
+      be_.store_kv_rows_at(chunks[c].cache->latent(l), pos, latent_.data() + row * R, R, m);
+      be_.store_kv_rows_at(chunks[c].cache->k_rope(l), pos, ckv_.data() + row * (R + rope) + R, R + rope, m);
+    }
+  };
+  auto index_keys = [&] {
     be_.layer_norm(ik_.data(), I->k_norm_weight.data(), I->k_norm_bias.data(), n, id, static_cast<float>(c_.indexer_norm_eps),
                    ik_.data());
     be_.rope(ik_.data(), n, id, 1, id, 0, positions_.data(), indexer_rope_);
     be_.scale(iw_.data(), static_cast<float>(1.0 / std::sqrt(static_cast<double>(ih))), n * ih);
-  }
+    for (std::size_t c = 0; c < chunks.size(); ++c) {
+      const std::int64_t row = chunk_row_[c];
+      be_.store_kv_rows_at(chunks[c].cache->index_keys(l), positions_.data() + row, ik_.data() + row * id, id, chunks[c].n);
+    }
+  };
+  const std::function<void()> chains[] = {queries, latents, index_keys};
+  be_.independent({chains, I ? 3u : 2u});
 
   // Per sequence: write its cache, pick its positions, attend over its own latents.
   for (std::size_t c = 0; c < chunks.size(); ++c) {
@@ -192,16 +211,12 @@ void Forward::attention(std::int64_t l, std::int64_t n, std::span<const Sequence
     const std::int32_t* pos = positions_.data() + row;
     const KvRows& latent = cache.latent(l);
     const KvRows& k_rope = cache.k_rope(l);
-    // Each row goes to its position as read from backend memory, so that a replayed decode step writes its own.
-    be_.store_kv_rows_at(latent, pos, latent_.data() + row * R, R, m);
-    be_.store_kv_rows_at(k_rope, pos, ckv_.data() + row * (R + rope) + R, R + rope, m);
 
     std::int32_t* selection = selection_.data() + row * c_.index_topk;
     std::int32_t* selection_count = selection_count_.data() + row;
     if (I) {
       // The lightning indexer picks each query's attended positions; "shared" layers keep the last selection.
       const KvRows& keys = cache.index_keys(l);
-      be_.store_kv_rows_at(keys, pos, ik_.data() + row * id, id, m);
       IndexerArgs ia;
       ia.n_queries = m;
       ia.heads = ih;
@@ -259,7 +274,6 @@ void Forward::feed_forward(std::int64_t l, std::int64_t n) {
   }
   const MoeWeights& M = *L.moe;
   // Router in float32 (the weights may be 16-bit; the product is accumulated in float32 either way).
-  be_.linear(M.router, a_.data(), n, router_logits_.data());
   MoeRouteArgs ra;
   ra.n_tokens = n;
   ra.n_experts = c_.n_routed_experts;
@@ -272,12 +286,20 @@ void Forward::feed_forward(std::int64_t l, std::int64_t n) {
   ra.correction_bias = M.correction_bias.data();
   ra.experts = route_e_.data();
   ra.weights = route_w_.data();
-  be_.moe_route(ra);
-  if (M.shared) {
-    be_.swiglu(*M.shared, a_.data(), n, ffn_.data());
-  } else {
-    be_.fill(ffn_.data(), 0.0f, n * c_.hidden_size);
-  }
+  // Routing and the shared expert are independent (Backend::independent may overlap them); the routed experts
+  // add onto the shared expert's output.
+  const std::function<void()> chains[] = {[&] {
+                                            be_.linear(M.router, a_.data(), n, router_logits_.data());
+                                            be_.moe_route(ra);
+                                          },
+                                          [&] {
+                                            if (M.shared) {
+                                              be_.swiglu(*M.shared, a_.data(), n, ffn_.data());
+                                            } else {
+                                              be_.fill(ffn_.data(), 0.0f, n * c_.hidden_size);
+                                            }
+                                          }};
+  be_.independent(chains);
   MoeExpertsArgs ea;
   ea.n_tokens = n;
   ea.top_k = c_.num_experts_per_tok;

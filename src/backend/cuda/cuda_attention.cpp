@@ -22,7 +22,7 @@ void CudaBackend::mla_attention(const MlaAttentionArgs& a) {
   written_all();  // writes its own work buffers and a.out
   const DeviceWeight& k_absorb = weights_.matrix(a.k_absorb);
   const DeviceWeight& v_expand = weights_.matrix(a.v_expand);
-  float* o_latent = scratch_.get<float>(Scratch::OLatent, static_cast<std::size_t>(n * H * R));
+  float* o_latent = scratch<float>(Scratch::OLatent, static_cast<std::size_t>(n * H * R));
   // Queries [q0, q0 + nq) of the core; q̃ and the scores buffer set by the caller.
   auto core_args = [&](std::int64_t q0, std::int64_t nq) {
     MlaCoreArgs c;
@@ -49,21 +49,21 @@ void CudaBackend::mla_attention(const MlaAttentionArgs& a) {
   if (!options_.exact_decode && n <= kDecodeMaxTokens) {
     MlaCoreArgs c = core_args(0, n);
     // The float32 q̃ slot holds the bf16 one here (the float32 q̃ is not needed).
-    std::uint16_t* q_latent_bf16 = scratch_.get<std::uint16_t>(Scratch::QLatent, static_cast<std::size_t>(n * H * R));
+    std::uint16_t* q_latent_bf16 = scratch<std::uint16_t>(Scratch::QLatent, static_cast<std::size_t>(n * H * R));
     c.q_latent_bf16 = q_latent_bf16;
     if (mla_decode_applies(c)) {
       headwise_linear(k_absorb, H, a.q, H * qk, qk, n, nullptr, H * R, q_latent_bf16);
-      launch_mla_decode(c, scratch_.get<float>(Scratch::AttnPartial, mla_decode_partial_floats(c)), stream_);
+      launch_mla_decode(c, scratch<float>(Scratch::AttnPartial, mla_decode_partial_floats(c)), stream_);
       decoded = true;
     }
   }
   if (!decoded) {
-    float* q_latent = scratch_.get<float>(Scratch::QLatent, static_cast<std::size_t>(n * H * R));
+    float* q_latent = scratch<float>(Scratch::QLatent, static_cast<std::size_t>(n * H * R));
     // q̃_h = W_UK,hᵀ q_nope,h for every head, so scores read the cached latent directly.
     headwise_linear(k_absorb, H, a.q, H * qk, qk, n, q_latent, H * R);
     const std::int64_t chunk = std::clamp<std::int64_t>(kScoreFloats / (H * a.selection_stride), 1,
                                                         std::min(n, kMaxChunkQueries));
-    float* scores = scratch_.get<float>(Scratch::AttnScores, static_cast<std::size_t>(chunk * H * a.selection_stride));
+    float* scores = scratch<float>(Scratch::AttnScores, static_cast<std::size_t>(chunk * H * a.selection_stride));
     for (std::int64_t q0 = 0; q0 < n; q0 += chunk) {
       MlaCoreArgs c = core_args(q0, std::min(chunk, n - q0));
       c.q_latent = q_latent + q0 * H * R;
@@ -82,7 +82,7 @@ void CudaBackend::indexer_select(const IndexerArgs& a) {
     fail(ErrorKind::InvalidArgument, "indexer_select on CUDA needs positions_bound (an upper bound on positions + 1)");
   const std::int64_t chunk = std::clamp<std::int64_t>(kScoreFloats / a.positions_bound, 1,
                                                       std::min(a.n_queries, kMaxChunkQueries));
-  float* scores = scratch_.get<float>(Scratch::IndexScores, static_cast<std::size_t>(chunk * a.positions_bound));
+  float* scores = scratch<float>(Scratch::IndexScores, static_cast<std::size_t>(chunk * a.positions_bound));
   for (std::int64_t q0 = 0; q0 < a.n_queries; q0 += chunk) {
     IndexerCoreArgs c;
     c.nq = std::min(chunk, a.n_queries - q0);

@@ -20,17 +20,84 @@ bool CudaBackend::available() {
 
 CudaBackend::CudaBackend(CudaOptions options) : options_(options) {
   if (const char* env = std::getenv("GLMQ_CUDA_GRAPHS"); env && std::strcmp(env, "0") == 0) options_.step_graphs = false;
+  if (const char* env = std::getenv("GLMQ_CUDA_BRANCHES"); env && std::strcmp(env, "0") == 0)
+    options_.concurrent_branches = false;
   check(cudaSetDevice(options_.device), ("selecting CUDA device " + std::to_string(options_.device)).c_str());
   check(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, options_.device), "reading the SM count");
   check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a stream");
+  main_stream_ = stream_;
+  for (int i = 0; i < kSideStreams; ++i) {
+    check(cudaStreamCreateWithFlags(&side_streams_[i], cudaStreamNonBlocking), "creating a stream");
+    check(cudaEventCreateWithFlags(&join_events_[i], cudaEventDisableTiming), "creating an event");
+  }
+  check(cudaEventCreateWithFlags(&fork_event_, cudaEventDisableTiming), "creating an event");
+  for (cudaEvent_t& e : claim_events_) check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "creating an event");
   check(cublasCreate(&cublas_), "creating a cuBLAS handle");
   check(cublasSetStream(cublas_, stream_), "binding cuBLAS to the stream");
 }
 
 CudaBackend::~CudaBackend() {
-  cudaStreamSynchronize(stream_);
+  cudaStreamSynchronize(main_stream_);
   cublasDestroy(cublas_);
-  cudaStreamDestroy(stream_);
+  for (int i = 0; i < kSideStreams; ++i) {
+    cudaEventDestroy(join_events_[i]);
+    cudaStreamDestroy(side_streams_[i]);
+  }
+  cudaEventDestroy(fork_event_);
+  for (cudaEvent_t e : claim_events_) cudaEventDestroy(e);
+  cudaStreamDestroy(main_stream_);
+}
+
+void CudaBackend::independent(std::span<const std::function<void()>> branches) {
+  if (!options_.concurrent_branches || branches.size() < 2 || branches.size() > 1 + kSideStreams) {
+    Backend::independent(branches);
+    return;
+  }
+  // Branch 0 stays on the main stream; branch i starts on side stream i − 1 once the main stream has reached
+  // this point, and the main stream waits for every side stream before the next op. (Recorded in a graph
+  // capture, the events become the graph's fork and join edges.) Work buffers the branches' ops share, the
+  // int8 copies of activations included, are ordered by claim().
+  auto issue_on = [&](cudaStream_t s) {
+    stream_ = s;
+    check(cublasSetStream(cublas_, s), "binding cuBLAS to a stream");
+  };
+  const std::size_t sides = branches.size() - 1;
+  check(cudaEventRecord(fork_event_, main_stream_), "forking streams");
+  for (std::size_t i = 0; i < sides; ++i) check(cudaStreamWaitEvent(side_streams_[i], fork_event_, 0), "forking streams");
+  branching_ = true;
+  std::fill(std::begin(resource_stream_), std::end(resource_stream_), nullptr);
+  // Joined on every exit: a capture left with an unjoined stream could not be ended.
+  auto join = [&] {
+    branching_ = false;
+    issue_on(main_stream_);
+    for (std::size_t i = 0; i < sides; ++i) {
+      check(cudaEventRecord(join_events_[i], side_streams_[i]), "joining streams");
+      check(cudaStreamWaitEvent(main_stream_, join_events_[i], 0), "joining streams");
+    }
+  };
+  try {
+    for (std::size_t i = 0; i < branches.size(); ++i) {
+      issue_on(i == 0 ? main_stream_ : side_streams_[i - 1]);
+      branches[i]();
+    }
+  } catch (...) {
+    join();
+    throw;
+  }
+  join();
+}
+
+void CudaBackend::claim(int resource) {
+  if (!branching_) return;
+  cudaStream_t& last = resource_stream_[resource];
+  if (last && last != stream_) {
+    int index = 0;
+    while (index < kSideStreams && side_streams_[index] != last) ++index;
+    cudaEvent_t e = claim_events_[last == main_stream_ ? 0 : index + 1];
+    check(cudaEventRecord(e, last), "ordering branches that share a buffer");
+    check(cudaStreamWaitEvent(stream_, e, 0), "ordering branches that share a buffer");
+  }
+  last = stream_;
 }
 
 void* CudaBackend::alloc(std::size_t bytes) {

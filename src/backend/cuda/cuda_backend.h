@@ -43,6 +43,9 @@ struct CudaOptions {
   // only when the graph's shape changed). false = every op launched on the stream as issued. The environment
   // variable GLMQ_CUDA_GRAPHS=0 turns it off too.
   bool step_graphs = true;
+  // Backend::independent branches on side streams (joined by events), so that the short dependent kernels of
+  // one branch overlap those of the others; false = in stream order. GLMQ_CUDA_BRANCHES=0 turns it off too.
+  bool concurrent_branches = true;
 };
 
 // What CudaBackend::run_step did so far (tests and benchmarks read it).
@@ -97,6 +100,7 @@ class CudaBackend : public Backend {
   void mla_attention(const MlaAttentionArgs& args) override;
   void indexer_select(const IndexerArgs& args) override;
   void moe_route(const MoeRouteArgs& args) override;
+  void independent(std::span<const std::function<void()>> branches) override;
 
   // CUDA graphs: ops issued between begin_capture and end_capture are recorded into `graph`, not run. Every
   // weight they use must have been used once before (weight uploads cannot be captured: CaptureUnsupported),
@@ -117,7 +121,7 @@ class CudaBackend : public Backend {
   void set_step_graphs(bool on) { options_.step_graphs = on; }
 
   const CudaOptions& options() const { return options_; }
-  cudaStream_t stream() const { return stream_; }
+  cudaStream_t stream() const { return main_stream_; }
   int sm_count() const { return sm_count_; }
   std::size_t weight_bytes() const { return weights_.bytes(); }
   // Forgets every cached device copy of host weights (call before freeing or reusing that host memory).
@@ -151,10 +155,30 @@ class CudaBackend : public Backend {
   std::uint64_t memory_epoch() const { return memory_epoch_ + scratch_.reallocations(); }
   // Ends a capture that failed part way: the stream leaves capture mode and the partial graph is dropped.
   void abandon_capture();
+  // The op being issued takes a shared resource: a work buffer (below) or cuBLAS's workspace. Inside
+  // Backend::independent an op that takes a resource another branch's stream took since the fork first waits
+  // for the work issued on that stream so far (the branches are issued one after another), so no two branches
+  // use one buffer at the same time.
+  static constexpr int kCublasResource = static_cast<int>(cuda::Scratch::Count);
+  void claim(int resource);
+  template <typename T>
+  T* scratch(cuda::Scratch slot, std::size_t count) {
+    claim(static_cast<int>(slot));
+    return scratch_.get<T>(slot, count);
+  }
 
   CudaOptions options_;
   int sm_count_ = 0;
+  // The stream ops are issued on: main_stream_, or a side stream while Backend::independent issues a branch.
   cudaStream_t stream_ = nullptr;
+  cudaStream_t main_stream_ = nullptr;
+  static constexpr int kSideStreams = 2;
+  cudaStream_t side_streams_[kSideStreams] = {};
+  cudaEvent_t fork_event_ = nullptr;
+  cudaEvent_t join_events_[kSideStreams] = {};
+  cudaEvent_t claim_events_[kSideStreams + 1] = {};  // per stream: main, then the side streams
+  bool branching_ = false;
+  cudaStream_t resource_stream_[kCublasResource + 1] = {};  // inside a fork: the stream that took each resource
   cublasHandle_t cublas_ = nullptr;
   cuda::WeightCache weights_;
   cuda::DeviceScratch scratch_;

@@ -27,16 +27,16 @@ Q8View CudaBackend::q8_claim(const float* x, std::int64_t rows, std::int64_t col
     q8_next_ = (q8_next_ + 1) % kQ8Cached;
   }
   q8_cache_[slot] = Q8Cached{x, rows, cols};
-  const auto scratch = static_cast<Scratch>(static_cast<int>(Scratch::Q8Act0) + slot);
-  return q8_view(scratch_.get<std::uint8_t>(scratch, q8_bytes(rows, cols)), rows, cols);
+  const auto buffer = static_cast<Scratch>(static_cast<int>(Scratch::Q8Act0) + slot);
+  return q8_view(scratch<std::uint8_t>(buffer, q8_bytes(rows, cols)), rows, cols);
 }
 
 Q8View CudaBackend::quantized(const float* x, std::int64_t rows, std::int64_t cols) {
   for (int i = 0; i < kQ8Cached; ++i) {
     const Q8Cached& c = q8_cache_[i];
     if (c.x == x && c.rows == rows && c.cols == cols) {
-      const auto scratch = static_cast<Scratch>(static_cast<int>(Scratch::Q8Act0) + i);
-      return q8_view(scratch_.get<std::uint8_t>(scratch, q8_bytes(rows, cols)), rows, cols);
+      const auto buffer = static_cast<Scratch>(static_cast<int>(Scratch::Q8Act0) + i);
+      return q8_view(scratch<std::uint8_t>(buffer, q8_bytes(rows, cols)), rows, cols);
     }
   }
   const Q8View v = q8_claim(x, rows, cols);
@@ -83,6 +83,7 @@ void CudaBackend::gemm_linear(const DeviceWeight& w, const float* x, std::int64_
   const auto rows = static_cast<int>(w.rows), cols = static_cast<int>(w.cols), tokens = static_cast<int>(n);
   // Column-major view: Yᵀ [rows × n] = W [rows × cols] (stored as colsₓrows, transposed) · Xᵀ [cols × n].
   if (w.type == WeightType::F32) {
+    claim(kCublasResource);
     check(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, rows, tokens, cols, &one, reinterpret_cast<const float*>(w.data),
                       cols, x, cols, &zero, y, rows),
           "sgemm");
@@ -90,19 +91,21 @@ void CudaBackend::gemm_linear(const DeviceWeight& w, const float* x, std::int64_
   }
   const std::int64_t tile = std::clamp<std::int64_t>(kTileElements / w.cols, 1, w.rows);
   if (!options_.bf16_prefill) {
-    float* wt = scratch_.get<float>(Scratch::GemmWeights, static_cast<std::size_t>(tile * w.cols));
+    float* wt = scratch<float>(Scratch::GemmWeights, static_cast<std::size_t>(tile * w.cols));
     for (std::int64_t r0 = 0; r0 < w.rows; r0 += tile) {
       const std::int64_t count = std::min(tile, w.rows - r0);
       launch_dequantize_f32(w, r0, count, wt, stream_);
+      claim(kCublasResource);
       check(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(count), tokens, cols, &one, wt, cols, x, cols,
                         &zero, y + r0, rows),
             "sgemm (dequantized tile)");
     }
     return;
   }
-  auto* xb = scratch_.get<std::uint16_t>(Scratch::GemmInput, static_cast<std::size_t>(n * w.cols));
+  auto* xb = scratch<std::uint16_t>(Scratch::GemmInput, static_cast<std::size_t>(n * w.cols));
   launch_to_bf16(x, n * w.cols, xb, stream_);
   auto gemm = [&](const void* a, std::int64_t r0, std::int64_t count) {
+    claim(kCublasResource);
     check(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(count), tokens, cols, &one, a, CUDA_R_16BF, cols,
                        xb, CUDA_R_16BF, cols, &zero, y + r0, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
           "bf16 gemm");
@@ -111,7 +114,7 @@ void CudaBackend::gemm_linear(const DeviceWeight& w, const float* x, std::int64_
     gemm(w.data, 0, w.rows);
     return;
   }
-  auto* wt = scratch_.get<std::uint16_t>(Scratch::GemmWeights, static_cast<std::size_t>(tile * w.cols));
+  auto* wt = scratch<std::uint16_t>(Scratch::GemmWeights, static_cast<std::size_t>(tile * w.cols));
   for (std::int64_t r0 = 0; r0 < w.rows; r0 += tile) {
     const std::int64_t count = std::min(tile, w.rows - r0);
     launch_dequantize_bf16(w, r0, count, wt, stream_);
@@ -135,7 +138,7 @@ void CudaBackend::headwise_linear(const DeviceWeight& w, std::int64_t segments, 
     if (use_q8(w)) {
       // Per-head activation rows, quantized each call (they live in the attention op's own buffers).
       const std::int64_t rows = n * segments;
-      const Q8View xq = q8_view(scratch_.get<std::uint8_t>(Scratch::Q8Headwise, q8_bytes(rows, w.cols)), rows, w.cols);
+      const Q8View xq = q8_view(scratch<std::uint8_t>(Scratch::Q8Headwise, q8_bytes(rows, w.cols)), rows, w.cols);
       launch_quantize_q8(x, n, segments, x_token_stride, x_segment_stride, w.cols, xq, stream_);
       launch_matvec_q8(a, xq, sm_count_, stream_, y_bf16 != nullptr);
     } else {
@@ -147,12 +150,13 @@ void CudaBackend::headwise_linear(const DeviceWeight& w, std::int64_t segments, 
   // Batched over segments: Y_s [rps × n] = W_s [rps × cols] · X_s [cols × n], column-major.
   const float* wf = reinterpret_cast<const float*>(w.data);
   if (w.type != WeightType::F32) {
-    float* wt = scratch_.get<float>(Scratch::HeadwiseWeights, static_cast<std::size_t>(w.rows * w.cols));
+    float* wt = scratch<float>(Scratch::HeadwiseWeights, static_cast<std::size_t>(w.rows * w.cols));
     launch_dequantize_f32(w, 0, w.rows, wt, stream_);
     wf = wt;
   }
   const std::int64_t rps = w.rows / segments;
   const float one = 1.0f, zero = 0.0f;
+  claim(kCublasResource);
   check(cublasSgemmStridedBatched(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rps), static_cast<int>(n),
                                   static_cast<int>(w.cols), &one, wf, static_cast<int>(w.cols), rps * w.cols, x,
                                   static_cast<int>(x_token_stride), x_segment_stride, &zero, y,
@@ -173,7 +177,7 @@ void CudaBackend::swiglu(const SwigluWeights& w, const float* x, std::int64_t n,
       q.top_k = 1;
       q.x = quantized(x, n, a.probe.gate.cols);
       const std::int64_t inter = a.probe.gate.rows;
-      q.h = q8_view(scratch_.get<std::uint8_t>(Scratch::Q8Hidden, q8_bytes(n, inter)), n, inter);
+      q.h = q8_view(scratch<std::uint8_t>(Scratch::Q8Hidden, q8_bytes(n, inter)), n, inter);
       q.out = out;
       q.accumulate = false;
       launch_grouped_swiglu_q8(q, stream_);
@@ -182,15 +186,15 @@ void CudaBackend::swiglu(const SwigluWeights& w, const float* x, std::int64_t n,
     }
     a.n_slots = n;
     a.x = x;
-    a.h = scratch_.get<float>(Scratch::SwigluHidden, static_cast<std::size_t>(n * w.gate.rows));
+    a.h = scratch<float>(Scratch::SwigluHidden, static_cast<std::size_t>(n * w.gate.rows));
     a.y = out;
     launch_grouped_swiglu(a, sm_count_, stream_);
     written(out, static_cast<std::size_t>(n * w.down.rows) * sizeof(float));
     return;
   }
   const auto width = static_cast<std::size_t>(n * w.gate.rows);
-  float* g = scratch_.get<float>(Scratch::SwigluGate, width);
-  float* u = scratch_.get<float>(Scratch::SwigluUp, width);
+  float* g = scratch<float>(Scratch::SwigluGate, width);
+  float* u = scratch<float>(Scratch::SwigluUp, width);
   linear(w.gate, x, n, g);
   linear(w.up, x, n, u);
   launch_silu_mul(g, u, static_cast<std::int64_t>(width), g, stream_);

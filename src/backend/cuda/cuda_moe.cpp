@@ -35,7 +35,7 @@ void CudaBackend::moe_experts(const MoeExpertsArgs& a) {
     q.n_slots = slots;
     q.top_k = a.top_k;
     q.x = quantized(a.x, a.n_tokens, hidden);
-    q.h = q8_view(scratch_.get<std::uint8_t>(Scratch::Q8Hidden, q8_bytes(slots, inter)), slots, inter);
+    q.h = q8_view(scratch<std::uint8_t>(Scratch::Q8Hidden, q8_bytes(slots, inter)), slots, inter);
     q.slot_weights = a.weights;
     q.out = a.out;
     q.accumulate = true;
@@ -47,9 +47,9 @@ void CudaBackend::moe_experts(const MoeExpertsArgs& a) {
   g.n_slots = slots;
   g.top_k = a.top_k;
   g.x = a.x;
-  g.h = scratch_.get<float>(Scratch::SwigluHidden, static_cast<std::size_t>(slots * inter));
+  g.h = scratch<float>(Scratch::SwigluHidden, static_cast<std::size_t>(slots * inter));
   g.slot_weights = a.weights;
-  g.y = scratch_.get<float>(Scratch::MoeSlots, static_cast<std::size_t>(slots * hidden));
+  g.y = scratch<float>(Scratch::MoeSlots, static_cast<std::size_t>(slots * hidden));
   launch_grouped_swiglu(g, sm_count_, stream_);
   launch_sum_slots(g.y, a.n_tokens, a.top_k, hidden, a.out, stream_);
   written(a.out, static_cast<std::size_t>(a.n_tokens * hidden) * sizeof(float));
@@ -79,15 +79,15 @@ void CudaBackend::moe_experts_on_host_groups(const MoeExpertsArgs& a) {
     rows[at] = static_cast<std::int32_t>(s / a.top_k);
     row_weights[at] = weights[static_cast<std::size_t>(s)];
   }
-  auto* d_rows = scratch_.get<std::int32_t>(Scratch::MoeRows, rows.size());
-  auto* d_weights = scratch_.get<float>(Scratch::MoeWeights, row_weights.size());
+  auto* d_rows = scratch<std::int32_t>(Scratch::MoeRows, rows.size());
+  auto* d_weights = scratch<float>(Scratch::MoeWeights, row_weights.size());
   upload(d_rows, rows.data(), rows.size() * sizeof(std::int32_t));
   upload(d_weights, row_weights.data(), row_weights.size() * sizeof(float));
   std::int64_t largest = 0;
   for (std::int64_t e = 0; e < a.n_experts; ++e)
     largest = std::max(largest, start[static_cast<std::size_t>(e + 1)] - start[static_cast<std::size_t>(e)]);
-  float* in = scratch_.get<float>(Scratch::MoeIn, static_cast<std::size_t>(largest * hidden));
-  float* res = scratch_.get<float>(Scratch::MoeOut, static_cast<std::size_t>(largest * hidden));
+  float* in = scratch<float>(Scratch::MoeIn, static_cast<std::size_t>(largest * hidden));
+  float* res = scratch<float>(Scratch::MoeOut, static_cast<std::size_t>(largest * hidden));
   for (std::int64_t e = 0; e < a.n_experts; ++e) {
     const std::int64_t first = start[static_cast<std::size_t>(e)], m = start[static_cast<std::size_t>(e + 1)] - first;
     if (m == 0) continue;
