@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <initializer_list>
 #include <numeric>
 #include <set>
@@ -88,6 +89,47 @@ TEST_F(CudaOps, LinearInt8DecodePathWithinTolerance) {
     }
   }
   std::printf("int8 decode path, linear: worst relative error %.3g (tolerance %.0e)\n", worst, kInt8Tol);
+}
+
+// Backend::independent on CUDA: the branches go to side streams, and ops of different branches that share a
+// work buffer are ordered (decode: the int8 copies of the normalised inputs; prefill: dequantized weight tiles,
+// the bf16 input copy and cuBLAS). Every result equals the same ops issued in stream order.
+TEST_F(CudaOps, IndependentBranchesEqualStreamOrder) {
+  CudaOptions in_order;
+  in_order.concurrent_branches = false;
+  CudaBackend branched, serial(in_order);
+  const std::int64_t cols = 512;
+  const TestWeight a = make_weight(WeightType::Affine4, 96, cols, rng), b = make_weight(WeightType::Affine3, 160, cols, rng),
+                   c = make_weight(WeightType::BF16, 64, cols, rng);
+  const std::vector<float> norm = random_vec(static_cast<std::size_t>(cols), rng);
+  for (std::int64_t n : {1, 3, 20, 40}) {
+    const std::vector<float> x = random_vec(static_cast<std::size_t>(n * cols), rng);
+    auto run = [&](CudaBackend& gpu) {
+      DeviceArray<float> dx(gpu, x), h0(gpu, x.size()), h1(gpu, x.size());
+      DeviceArray<float> y0(gpu, static_cast<std::size_t>(n * a.m.rows)), y1(gpu, static_cast<std::size_t>(n * b.m.rows)),
+          y2(gpu, static_cast<std::size_t>(n * c.m.rows));
+      const std::function<void()> branches[] = {
+          [&] {
+            gpu.rms_norm(dx.data(), cols, norm.data(), n, cols, 1e-6f, h0.data());
+            gpu.linear(a.m, h0.data(), n, y0.data());
+          },
+          [&] {
+            gpu.rms_norm(dx.data(), cols, norm.data(), n, cols, 1e-5f, h1.data());
+            gpu.linear(b.m, h1.data(), n, y1.data());
+          },
+          [&] { gpu.linear(c.m, dx.data(), n, y2.data()); }};
+      gpu.independent(branches);
+      std::vector<float> out = y0.get();
+      for (const DeviceArray<float>* y : {&y1, &y2}) {
+        const std::vector<float> part = y->get();
+        out.insert(out.end(), part.begin(), part.end());
+      }
+      return out;
+    };
+    const std::vector<float> want = run(serial), got = run(branched);
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_LE(relative_max_error(got, want), 1e-6) << "n=" << n;
+  }
 }
 
 TEST_F(CudaOps, LinearBf16PrefillWithinBf16Rounding) {
