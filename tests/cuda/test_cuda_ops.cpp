@@ -93,7 +93,8 @@ TEST_F(CudaOps, LinearInt8DecodePathWithinTolerance) {
 
 // Backend::independent on CUDA: the branches go to side streams, and ops of different branches that share a
 // work buffer are ordered (decode: the int8 copies of the normalised inputs; prefill: dequantized weight tiles,
-// the bf16 input copy and cuBLAS). Every result equals the same ops issued in stream order.
+// the bf16 input copy and cuBLAS); and linears of one input, branched too. Every result equals the same ops
+// issued in stream order.
 TEST_F(CudaOps, IndependentBranchesEqualStreamOrder) {
   CudaOptions in_order;
   in_order.concurrent_branches = false;
@@ -119,8 +120,13 @@ TEST_F(CudaOps, IndependentBranchesEqualStreamOrder) {
           },
           [&] { gpu.linear(c.m, dx.data(), n, y2.data()); }};
       gpu.independent(branches);
+      // Products of one input (CudaBackend::linears makes their shared int8 copy, then branches them).
+      DeviceArray<float> z0(gpu, static_cast<std::size_t>(n * a.m.rows)), z1(gpu, static_cast<std::size_t>(n * b.m.rows)),
+          z2(gpu, static_cast<std::size_t>(n * c.m.rows));
+      const LinearTarget targets[] = {{&a.m, z0.data()}, {&b.m, z1.data()}, {&c.m, z2.data()}};
+      gpu.linears(targets, h0.data(), n);
       std::vector<float> out = y0.get();
-      for (const DeviceArray<float>* y : {&y1, &y2}) {
+      for (const DeviceArray<float>* y : {&y1, &y2, &z0, &z1, &z2}) {
         const std::vector<float> part = y->get();
         out.insert(out.end(), part.begin(), part.end());
       }

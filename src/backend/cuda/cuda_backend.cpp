@@ -49,7 +49,8 @@ CudaBackend::~CudaBackend() {
 }
 
 void CudaBackend::independent(std::span<const std::function<void()>> branches) {
-  if (!options_.concurrent_branches || branches.size() < 2 || branches.size() > 1 + kSideStreams) {
+  // Nested branches (a branch's own independent ops) run in their branch's stream order.
+  if (branching_ || !options_.concurrent_branches || branches.size() < 2 || branches.size() > 1 + kSideStreams) {
     Backend::independent(branches);
     return;
   }
@@ -65,7 +66,7 @@ void CudaBackend::independent(std::span<const std::function<void()>> branches) {
   check(cudaEventRecord(fork_event_, main_stream_), "forking streams");
   for (std::size_t i = 0; i < sides; ++i) check(cudaStreamWaitEvent(side_streams_[i], fork_event_, 0), "forking streams");
   branching_ = true;
-  std::fill(std::begin(resource_stream_), std::end(resource_stream_), nullptr);
+  std::fill(std::begin(resource_use_), std::end(resource_use_), ResourceUse{});
   // Joined on every exit: a capture left with an unjoined stream could not be ended.
   auto join = [&] {
     branching_ = false;
@@ -87,17 +88,31 @@ void CudaBackend::independent(std::span<const std::function<void()>> branches) {
   join();
 }
 
-void CudaBackend::claim(int resource) {
+void CudaBackend::wait_for(cudaStream_t s) {
+  int index = 0;
+  while (index < kSideStreams && side_streams_[index] != s) ++index;
+  cudaEvent_t e = claim_events_[s == main_stream_ ? 0 : index + 1];
+  check(cudaEventRecord(e, s), "ordering branches that share a buffer");
+  check(cudaStreamWaitEvent(stream_, e, 0), "ordering branches that share a buffer");
+}
+
+void CudaBackend::claim(int resource, bool write) {
   if (!branching_) return;
-  cudaStream_t& last = resource_stream_[resource];
-  if (last && last != stream_) {
-    int index = 0;
-    while (index < kSideStreams && side_streams_[index] != last) ++index;
-    cudaEvent_t e = claim_events_[last == main_stream_ ? 0 : index + 1];
-    check(cudaEventRecord(e, last), "ordering branches that share a buffer");
-    check(cudaStreamWaitEvent(stream_, e, 0), "ordering branches that share a buffer");
+  ResourceUse& use = resource_use_[resource];
+  if (use.writer && use.writer != stream_) wait_for(use.writer);
+  unsigned self = 1u;
+  for (int i = 0; i < kSideStreams; ++i)
+    if (side_streams_[i] == stream_) self = 2u << i;
+  if (!write) {
+    use.readers |= self;
+    return;
   }
-  last = stream_;
+  for (int i = 0; i <= kSideStreams; ++i) {
+    const unsigned bit = 1u << i;
+    if ((use.readers & bit) && bit != self) wait_for(i == 0 ? main_stream_ : side_streams_[i - 1]);
+  }
+  use.writer = stream_;
+  use.readers = 0;
 }
 
 void* CudaBackend::alloc(std::size_t bytes) {

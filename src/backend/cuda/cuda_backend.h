@@ -84,6 +84,9 @@ class CudaBackend : public Backend {
   void load_kv_rows(const KvRows& src, std::int64_t first, std::int64_t n, float* dst) override;
   void embed(const WeightMatrix& table, const std::int32_t* tokens, std::int64_t n, float* out) override;
   void linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) override;
+  // Decode-sized products of one input as independent branches (each a short kernel; in stream order the
+  // small ones would wait for the large), their shared int8 input made first.
+  void linears(std::span<const LinearTarget> targets, const float* x, std::int64_t n) override;
   void rms_norm(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
                 float* y) override;
   void layer_norm(const float* x, const float* w, const float* b, std::int64_t n, std::int64_t dim, float eps,
@@ -160,12 +163,16 @@ class CudaBackend : public Backend {
   // for the work issued on that stream so far (the branches are issued one after another), so no two branches
   // use one buffer at the same time.
   static constexpr int kCublasResource = static_cast<int>(cuda::Scratch::Count);
-  void claim(int resource);
+  // `write`: the op overwrites the resource (it waits for every other stream that used it since the fork); a
+  // read waits only for another stream's write.
+  void claim(int resource, bool write = true);
   template <typename T>
   T* scratch(cuda::Scratch slot, std::size_t count) {
     claim(static_cast<int>(slot));
     return scratch_.get<T>(slot, count);
   }
+  // The current stream waits for the work issued on `s` so far.
+  void wait_for(cudaStream_t s);
 
   CudaOptions options_;
   int sm_count_ = 0;
@@ -178,7 +185,13 @@ class CudaBackend : public Backend {
   cudaEvent_t join_events_[kSideStreams] = {};
   cudaEvent_t claim_events_[kSideStreams + 1] = {};  // per stream: main, then the side streams
   bool branching_ = false;
-  cudaStream_t resource_stream_[kCublasResource + 1] = {};  // inside a fork: the stream that took each resource
+  // Inside a fork, per resource: the stream that last wrote it and the streams (bit 0 main, bit i + 1 side
+  // stream i) that read it since.
+  struct ResourceUse {
+    cudaStream_t writer = nullptr;
+    unsigned readers = 0;
+  };
+  ResourceUse resource_use_[kCublasResource + 1] = {};
   cublasHandle_t cublas_ = nullptr;
   cuda::WeightCache weights_;
   cuda::DeviceScratch scratch_;

@@ -1,5 +1,7 @@
 // CudaBackend's matrix products: fused matvec for few tokens, cuBLAS for many; SwiGLU blocks.
 #include <algorithm>
+#include <functional>
+#include <vector>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
@@ -36,7 +38,8 @@ Q8View CudaBackend::quantized(const float* x, std::int64_t rows, std::int64_t co
     const Q8Cached& c = q8_cache_[i];
     if (c.x == x && c.rows == rows && c.cols == cols) {
       const auto buffer = static_cast<Scratch>(static_cast<int>(Scratch::Q8Act0) + i);
-      return q8_view(scratch<std::uint8_t>(buffer, q8_bytes(rows, cols)), rows, cols);
+      claim(static_cast<int>(buffer), false);  // a copy made before, only read here
+      return q8_view(scratch_.get<std::uint8_t>(buffer, q8_bytes(rows, cols)), rows, cols);
     }
   }
   const Q8View v = q8_claim(x, rows, cols);
@@ -55,6 +58,27 @@ void CudaBackend::written(const void* p, std::size_t bytes) {
 
 void CudaBackend::written_all() {
   for (Q8Cached& c : q8_cache_) c = Q8Cached{};
+}
+
+void CudaBackend::linears(std::span<const LinearTarget> targets, const float* x, std::int64_t n) {
+  if (branching_ || !options_.concurrent_branches || n > kMatvecMaxTokens || targets.size() < 2) {
+    Backend::linears(targets, x, n);
+    return;
+  }
+  for (const LinearTarget& t : targets) {
+    const DeviceWeight& d = weights_.matrix(*t.w);
+    if (use_q8(d)) {
+      quantized(x, n, d.cols);  // on the main stream, before the branches read it
+      break;
+    }
+  }
+  const std::size_t count = std::min<std::size_t>(targets.size(), 1 + kSideStreams);
+  std::vector<std::function<void()>> branches;
+  for (std::size_t b = 0; b < count; ++b)
+    branches.emplace_back([&, b] {
+      for (std::size_t i = b; i < targets.size(); i += count) linear(*targets[i].w, x, n, targets[i].y);
+    });
+  independent(branches);
 }
 
 void CudaBackend::linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) {
