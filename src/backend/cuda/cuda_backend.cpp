@@ -78,7 +78,7 @@ void CudaBackend::independent(std::span<const std::function<void()>> branches) {
   };
   try {
     for (std::size_t i = 0; i < branches.size(); ++i) {
-      issue_on(i == 0 ? main_stream_ : side_streams_[i - 1]);
+      issue_on(stream_at(static_cast<int>(i)));
       branches[i]();
     }
   } catch (...) {
@@ -88,10 +88,16 @@ void CudaBackend::independent(std::span<const std::function<void()>> branches) {
   join();
 }
 
+int CudaBackend::stream_index(cudaStream_t s) const {
+  for (int i = 0; i < kSideStreams; ++i)
+    if (side_streams_[i] == s) return i + 1;
+  return 0;
+}
+
+cudaStream_t CudaBackend::stream_at(int index) const { return index == 0 ? main_stream_ : side_streams_[index - 1]; }
+
 void CudaBackend::wait_for(cudaStream_t s) {
-  int index = 0;
-  while (index < kSideStreams && side_streams_[index] != s) ++index;
-  cudaEvent_t e = claim_events_[s == main_stream_ ? 0 : index + 1];
+  cudaEvent_t e = claim_events_[stream_index(s)];
   check(cudaEventRecord(e, s), "ordering branches that share a buffer");
   check(cudaStreamWaitEvent(stream_, e, 0), "ordering branches that share a buffer");
 }
@@ -100,17 +106,13 @@ void CudaBackend::claim(int resource, bool write) {
   if (!branching_) return;
   ResourceUse& use = resource_use_[resource];
   if (use.writer && use.writer != stream_) wait_for(use.writer);
-  unsigned self = 1u;
-  for (int i = 0; i < kSideStreams; ++i)
-    if (side_streams_[i] == stream_) self = 2u << i;
+  const int self = stream_index(stream_);
   if (!write) {
-    use.readers |= self;
+    use.readers |= 1u << self;
     return;
   }
-  for (int i = 0; i <= kSideStreams; ++i) {
-    const unsigned bit = 1u << i;
-    if ((use.readers & bit) && bit != self) wait_for(i == 0 ? main_stream_ : side_streams_[i - 1]);
-  }
+  for (int i = 0; i <= kSideStreams; ++i)
+    if (i != self && ((use.readers >> i) & 1u)) wait_for(stream_at(i));
   use.writer = stream_;
   use.readers = 0;
 }

@@ -158,13 +158,12 @@ class CudaBackend : public Backend {
   std::uint64_t memory_epoch() const { return memory_epoch_ + scratch_.reallocations(); }
   // Ends a capture that failed part way: the stream leaves capture mode and the partial graph is dropped.
   void abandon_capture();
-  // The op being issued takes a shared resource: a work buffer (below) or cuBLAS's workspace. Inside
-  // Backend::independent an op that takes a resource another branch's stream took since the fork first waits
-  // for the work issued on that stream so far (the branches are issued one after another), so no two branches
-  // use one buffer at the same time.
+  // The op being issued uses a shared resource: a work buffer (scratch below) or cuBLAS's workspace. Inside
+  // Backend::independent it first waits for the work issued so far on each other branch's stream that could
+  // conflict (the branches are issued one after another): a write waits for every stream that read or wrote
+  // the resource since the fork, a read only for another stream's write. So no two branches use one buffer
+  // at the same time, and branches that only read one (an int8 copy made before the fork) still overlap.
   static constexpr int kCublasResource = static_cast<int>(cuda::Scratch::Count);
-  // `write`: the op overwrites the resource (it waits for every other stream that used it since the fork); a
-  // read waits only for another stream's write.
   void claim(int resource, bool write = true);
   template <typename T>
   T* scratch(cuda::Scratch slot, std::size_t count) {
@@ -173,6 +172,9 @@ class CudaBackend : public Backend {
   }
   // The current stream waits for the work issued on `s` so far.
   void wait_for(cudaStream_t s);
+  // Streams by index: 0 the main stream, i + 1 side stream i.
+  int stream_index(cudaStream_t s) const;
+  cudaStream_t stream_at(int index) const;
 
   CudaOptions options_;
   int sm_count_ = 0;
