@@ -204,7 +204,7 @@ void Forward::attention(std::int64_t l, std::int64_t n, std::span<const Sequence
   const std::function<void()> chains[] = {queries, latents, index_keys};
   be_.independent({chains, I ? 3u : 2u});
 
-  // Per sequence: write its cache, pick its positions, attend over its own latents.
+  // Per sequence: pick its positions, attend over its own latents.
   for (std::size_t c = 0; c < chunks.size(); ++c) {
     const std::int64_t row = chunk_row_[c], m = chunks[c].n;
     LatentKvCache& cache = *chunks[c].cache;
@@ -273,7 +273,6 @@ void Forward::feed_forward(std::int64_t l, std::int64_t n) {
     return;
   }
   const MoeWeights& M = *L.moe;
-  // Router in float32 (the weights may be 16-bit; the product is accumulated in float32 either way).
   MoeRouteArgs ra;
   ra.n_tokens = n;
   ra.n_experts = c_.n_routed_experts;
@@ -289,6 +288,7 @@ void Forward::feed_forward(std::int64_t l, std::int64_t n) {
   // Routing and the shared expert are independent (Backend::independent may overlap them); the routed experts
   // add onto the shared expert's output.
   const std::function<void()> chains[] = {[&] {
+                                            // Router logits in float32 (the product accumulates in float32).
                                             be_.linear(M.router, a_.data(), n, router_logits_.data());
                                             be_.moe_route(ra);
                                           },
