@@ -165,9 +165,10 @@ class CudaBackend : public Backend {
   // at the same time, and branches that only read one (an int8 copy made before the fork) still overlap.
   static constexpr int kCublasResource = static_cast<int>(cuda::Scratch::Count);
   void claim(int resource, bool write = true);
+  // A work buffer the op writes (or, with write false, only reads: an int8 copy made before), claimed.
   template <typename T>
-  T* scratch(cuda::Scratch slot, std::size_t count) {
-    claim(static_cast<int>(slot));
+  T* scratch(cuda::Scratch slot, std::size_t count, bool write = true) {
+    claim(static_cast<int>(slot), write);
     return scratch_.get<T>(slot, count);
   }
   // The current stream waits for the work issued on `s` so far.

@@ -38,8 +38,7 @@ Q8View CudaBackend::quantized(const float* x, std::int64_t rows, std::int64_t co
     const Q8Cached& c = q8_cache_[i];
     if (c.x == x && c.rows == rows && c.cols == cols) {
       const auto buffer = static_cast<Scratch>(static_cast<int>(Scratch::Q8Act0) + i);
-      claim(static_cast<int>(buffer), false);  // a copy made before, only read here
-      return q8_view(scratch_.get<std::uint8_t>(buffer, q8_bytes(rows, cols)), rows, cols);
+      return q8_view(scratch<std::uint8_t>(buffer, q8_bytes(rows, cols), false), rows, cols);
     }
   }
   const Q8View v = q8_claim(x, rows, cols);
