@@ -46,6 +46,7 @@ void CudaBackend::mla_attention(const MlaAttentionArgs& a) {
   // bf16 by the absorbing product itself (the kernel's blocks copy it, no conversion); the exact path and longer
   // runs of queries keep the float32 tiles.
   bool decoded = false;
+  Q8View o_latent_q8;  // set where the decode kernel's merge writes õ as int8 for the value expansion
   if (!options_.exact_decode && n <= kDecodeMaxTokens) {
     MlaCoreArgs c = core_args(0, n);
     // The float32 q̃ slot holds the bf16 one here (the float32 q̃ is not needed).
@@ -53,6 +54,11 @@ void CudaBackend::mla_attention(const MlaAttentionArgs& a) {
     c.q_latent_bf16 = q_latent_bf16;
     if (mla_decode_applies(c)) {
       headwise_linear(k_absorb, H, a.q, H * qk, qk, n, nullptr, H * R, q_latent_bf16);
+      if (use_q8(v_expand)) {
+        // The slot the expansion's own quantization would use (the absorption's int8 q_nope, read by then).
+        o_latent_q8 = q8_view(scratch<std::uint8_t>(Scratch::Q8Headwise, q8_bytes(n * H, R)), n * H, R);
+        c.o_latent_q8 = o_latent_q8;
+      }
       launch_mla_decode(c, scratch<float>(Scratch::AttnPartial, mla_decode_partial_floats(c)), stream_);
       decoded = true;
     }
@@ -72,7 +78,8 @@ void CudaBackend::mla_attention(const MlaAttentionArgs& a) {
     }
   }
   // o_h = W_UV,h õ_h.
-  headwise_linear(v_expand, H, o_latent, H * R, R, n, a.out, H * a.v_dim);
+  headwise_linear(v_expand, H, o_latent, H * R, R, n, a.out, H * a.v_dim, nullptr,
+                  o_latent_q8.q != nullptr ? &o_latent_q8 : nullptr);
 }
 
 void CudaBackend::indexer_select(const IndexerArgs& a) {

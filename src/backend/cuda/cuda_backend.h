@@ -137,10 +137,11 @@ class CudaBackend : public Backend {
   // y[t] = W x[t] through cuBLAS (prefill): F32 weights directly, others dequantized in row tiles.
   void gemm_linear(const cuda::DeviceWeight& w, const float* x, std::int64_t n, float* y);
   // Per-segment products: rows [s·R, (s+1)·R) of w times x + s·x_segment_stride (per-head MLA matrices). With
-  // y_bf16 (decode-sized n only) the products are written there as bf16 instead of to y.
+  // y_bf16 (decode-sized n only) the products are written there as bf16 instead of to y. With x_q8 (decode-sized
+  // n, use_q8(w)) x is given already quantized, rows t·segments + s (what the int8 path would make of it).
   void headwise_linear(const cuda::DeviceWeight& w, std::int64_t segments, const float* x, std::int64_t x_token_stride,
                        std::int64_t x_segment_stride, std::int64_t n, float* y, std::int64_t y_token_stride,
-                       std::uint16_t* y_bf16 = nullptr);
+                       std::uint16_t* y_bf16 = nullptr, const cuda::Q8View* x_q8 = nullptr);
   void moe_experts_on_host_groups(const MoeExpertsArgs& args);
   // Whether a decode-sized product on w takes the int8 kernels.
   bool use_q8(const cuda::DeviceWeight& w) const;

@@ -147,7 +147,7 @@ void CudaBackend::gemm_linear(const DeviceWeight& w, const float* x, std::int64_
 
 void CudaBackend::headwise_linear(const DeviceWeight& w, std::int64_t segments, const float* x,
                                   std::int64_t x_token_stride, std::int64_t x_segment_stride, std::int64_t n, float* y,
-                                  std::int64_t y_token_stride, std::uint16_t* y_bf16) {
+                                  std::int64_t y_token_stride, std::uint16_t* y_bf16, const Q8View* x_q8) {
   if (n <= kMatvecMaxTokens) {
     MatvecArgs a;
     a.w = w;
@@ -158,7 +158,10 @@ void CudaBackend::headwise_linear(const DeviceWeight& w, std::int64_t segments, 
     a.x_segment_stride = x_segment_stride;
     a.y = y_bf16 != nullptr ? reinterpret_cast<float*>(y_bf16) : y;
     a.y_token_stride = y_token_stride;
-    if (use_q8(w)) {
+    if (x_q8 != nullptr) {
+      if (!use_q8(w)) fail(ErrorKind::InvalidArgument, "headwise_linear given int8 activations for a float-path weight");
+      launch_matvec_q8(a, *x_q8, sm_count_, stream_, y_bf16 != nullptr);
+    } else if (use_q8(w)) {
       // Per-head activation rows, quantized each call (they live in the attention op's own buffers).
       const std::int64_t rows = n * segments;
       const Q8View xq = q8_view(scratch<std::uint8_t>(Scratch::Q8Headwise, q8_bytes(rows, w.cols)), rows, w.cols);
@@ -169,7 +172,8 @@ void CudaBackend::headwise_linear(const DeviceWeight& w, std::int64_t segments, 
     }
     return;
   }
-  if (y_bf16 != nullptr) fail(ErrorKind::InvalidArgument, "headwise_linear writes bf16 only for decode-sized products");
+  if (y_bf16 != nullptr || x_q8 != nullptr)
+    fail(ErrorKind::InvalidArgument, "headwise_linear takes int8 inputs and writes bf16 only for decode-sized products");
   // Batched over segments: Y_s [rps × n] = W_s [rps × cols] · X_s [cols × n], column-major.
   const float* wf = reinterpret_cast<const float*>(w.data);
   if (w.type != WeightType::F32) {

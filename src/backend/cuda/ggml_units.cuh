@@ -1,9 +1,10 @@
 #pragma once
 // Device decoding of the GGML block types (Q8_0, Q4_0, Q5_0, Q5_1, Q2_K … Q6_K, IQ4_NL, IQ4_XS, IQ2_XXS, IQ2_S,
-// IQ3_S), following the per-block layouts of quant/ggml_block_decode.h: one element at a time (dequantization,
-// embedding, prefill tiles) and the float row units of the fused matvec (see row_units.cuh for the unit
-// contract). Blocks whose size is not a multiple of 4 bytes are only 2-byte aligned, so their 32-bit words are
-// read as aligned pairs joined by a funnel shift.
+// IQ3_S), following the per-block layouts of quant/ggml_block_decode.h (IQ2_S, Q8_0, Q4_0 and IQ4_NL in the planar
+// device layout of device_weight.h): one element at a time (dequantization, embedding, prefill tiles) and the
+// float row units of the fused matvec (see row_units.cuh for the unit contract). Blocks whose size is not a
+// multiple of 4 bytes are only 2-byte aligned, so their 32-bit words are read as aligned pairs joined by a funnel
+// shift.
 #include <cuda_fp16.h>
 
 #include <cstdint>
@@ -17,6 +18,27 @@ __device__ __forceinline__ float half_bits_to_float(std::uint32_t h) {
 }
 __device__ __forceinline__ std::uint32_t ldg_u16(const std::uint8_t* p) {
   return __ldg(reinterpret_cast<const unsigned short*>(p));
+}
+
+// Weight bytes are read once: loads marked first to evict from L1, which keeps the activations there.
+// (L1::no_allocate instead was slower on H100 with the same L2->L1 traffic: the routed affine3 gate_up, whose
+// 3 word loads per lane span the same sectors of a warp, took 48.0 vs 44.6 us in ncu.)
+__device__ __forceinline__ uint4 ld_stream16(const void* p) {
+  uint4 v;
+  asm("ld.global.nc.L1::evict_first.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+__device__ __forceinline__ uint2 ld_stream8(const void* p) {
+  uint2 v;
+  asm("ld.global.nc.L1::evict_first.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
+  return v;
+}
+__device__ __forceinline__ std::uint32_t ld_stream4(const void* p) {
+  std::uint32_t v;
+  asm("ld.global.nc.L1::evict_first.u32 %0, [%1];" : "=r"(v) : "l"(p));
+  return v;
 }
 
 // N little-endian 32-bit words starting at byte p (2-byte aligned): aligned loads, then a funnel shift.
@@ -79,16 +101,39 @@ __device__ __forceinline__ int iq4xs_scale(int ib, std::uint32_t scales_h, std::
   return static_cast<int>(((scales_l_byte >> (4 * (ib & 1))) & 0xF) | (((scales_h >> (2 * ib)) & 3) << 4));
 }
 
-// Element e of the GGML block at p (as float32), for the generic element-wise paths.
+// Element c of an IQ2_S row (planar device layout, device_weight.h) of `cols` elements, as float32.
+__device__ inline float iq2s_element(const std::uint8_t* row, std::int64_t cols, std::int64_t c,
+                                     const std::uint8_t* codebook) {
+  const std::int64_t units = cols / 32, u = c / 32;
+  const int l = static_cast<int>((c & 31) / 8), j = static_cast<int>(c & 7);
+  const std::uint8_t* unit = row + 8 * u;
+  const std::uint8_t* high = row + iq2s_qh_plane(units) + 2 * u;  // qh, scale
+  const int sc = l < 2 ? high[1] & 0xF : high[1] >> 4;
+  const float db = half_bits_to_float(ldg_u16(row + iq2s_d_plane(units) + 2 * (u / 8))) *
+                   (0.5f + static_cast<float>(sc)) * 0.25f;
+  const int idx = unit[l] | (((high[0] >> (2 * l)) & 3) << 8);
+  const std::uint64_t g = reinterpret_cast<const std::uint64_t*>(codebook)[idx];
+  const float v = db * static_cast<float>((g >> (8 * j)) & 0xFF);
+  return (unit[4 + l] >> j) & 1 ? -v : v;
+}
+
+// Element c of a Q8_0 / Q4_0 / IQ4_NL row (planar device layout, device_weight.h) of `cols` elements.
+__device__ inline float f16_scaled_element(WeightType type, const std::uint8_t* row, std::int64_t cols, std::int64_t c,
+                                           const std::uint8_t* codebook) {
+  const std::int64_t b = c / 32, code = planar_code_bytes(type);
+  const int e = static_cast<int>(c & 31);
+  const float d = half_bits_to_float(ldg_u16(row + cols / 32 * code + 2 * b));
+  const std::uint8_t* q = row + b * code;
+  if (type == WeightType::Q8_0) return static_cast<float>(static_cast<std::int8_t>(q[e])) * d;
+  const int nib = e < 16 ? (q[e & 15] & 0xF) : (q[e & 15] >> 4);
+  if (type == WeightType::Q4_0) return d * static_cast<float>(nib - 8);
+  return d * static_cast<float>(reinterpret_cast<const std::int8_t*>(codebook)[nib]);  // IQ4_NL
+}
+
+// Element e of the GGML block at p (as float32), for the generic element-wise paths (the planar types have
+// iq2s_element and f16_scaled_element).
 __device__ inline float ggml_element(WeightType type, const std::uint8_t* p, int e, const std::uint8_t* codebook) {
   switch (type) {
-    case WeightType::Q8_0:
-      return static_cast<float>(static_cast<std::int8_t>(p[2 + e])) * half_bits_to_float(ldg_u16(p));
-    case WeightType::IQ4_NL: {
-      const int j = e & 15;
-      const int nib = e < 16 ? (p[2 + j] & 0xF) : (p[2 + j] >> 4);
-      return half_bits_to_float(ldg_u16(p)) * static_cast<float>(reinterpret_cast<const std::int8_t*>(codebook)[nib]);
-    }
     case WeightType::Q4_K: {
       const int pair = e / 64, hi = (e / 32) & 1, l = e & 31;
       const std::uint32_t s[3] = {__ldg(reinterpret_cast<const std::uint32_t*>(p + 4)),
@@ -109,20 +154,6 @@ __device__ inline float ggml_element(WeightType type, const std::uint8_t* p, int
       const int q = ((quarter < 2 ? low & 0xF : low >> 4) | (((qh[l] >> (2 * quarter)) & 3) << 4)) - 32;
       const auto sc = static_cast<std::int8_t>(p[192 + 8 * h + l / 16 + 2 * quarter]);
       return half_bits_to_float(ldg_u16(p + 208)) * static_cast<float>(sc) * static_cast<float>(q);
-    }
-    case WeightType::IQ2_S: {
-      const int ib = e / 32, l = (e & 31) / 8, j = e & 7;
-      const int sc = l < 2 ? p[74 + ib] & 0xF : p[74 + ib] >> 4;
-      const float db = half_bits_to_float(ldg_u16(p)) * (0.5f + static_cast<float>(sc)) * 0.25f;
-      const int idx = p[2 + 4 * ib + l] | (((p[66 + ib] >> (2 * l)) & 3) << 8);
-      const std::uint64_t g = reinterpret_cast<const std::uint64_t*>(codebook)[idx];
-      const float v = db * static_cast<float>((g >> (8 * j)) & 0xFF);
-      return (p[34 + 4 * ib + l] >> j) & 1 ? -v : v;
-    }
-    case WeightType::Q4_0: {
-      const int j = e & 15;
-      const int nib = e < 16 ? (p[2 + j] & 0xF) : (p[2 + j] >> 4);
-      return half_bits_to_float(ldg_u16(p)) * static_cast<float>(nib - 8);
     }
     case WeightType::Q5_0:
     case WeightType::Q5_1: {
@@ -249,32 +280,49 @@ struct Activations32WithSum {
 };
 
 // The raw layouts the float units here and the int8 units (q8_units.cuh) both read.
-// Blocks of an f16 scale d followed by kWords 32-bit words of codes, one block per unit.
+// Blocks of an f16 scale d and kWords 32-bit words of codes, one block per unit, in the planar device layout
+// (device_weight.h): the codes of every block (16-byte aligned), then the d of every block.
 template <int kWords>
-struct F16ScaledBlocks : PackedRows {
+struct F16ScaledBlocks {
+  struct Row { const std::uint8_t* p; int units; };
   struct Raw { std::uint32_t q[kWords]; std::uint32_t d; };
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) {
+    return {w.data + r * w.row_bytes, static_cast<int>(w.cols / 32)};
+  }
   __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + u * (2 + 4 * kWords);
-    r.d = ldg_u16(p);
-    load_words_unaligned<kWords>(p + 2, r.q);
+    const std::uint8_t* q = w.p + u * 4 * kWords;
+#pragma unroll
+    for (int i = 0; i < kWords / 4; ++i) {
+      const uint4 v = ld_stream16(q + 16 * i);
+      r.q[4 * i] = v.x;
+      r.q[4 * i + 1] = v.y;
+      r.q[4 * i + 2] = v.z;
+      r.q[4 * i + 3] = v.w;
+    }
+    r.d = ldg_u16(w.p + w.units * 4 * kWords + 2 * u);
   }
 };
-// Q8_0 blocks (34 bytes: f16 d, 32 int8 codes).
+// Q8_0 blocks (f16 d, 32 int8 codes).
 using Q8_0Blocks = F16ScaledBlocks<8>;
-// 18-byte blocks (f16 d, 16 bytes of 4-bit codes: Q4_0 and IQ4_NL).
+// Blocks of f16 d and 16 bytes of 4-bit codes (Q4_0 and IQ4_NL).
 using F16Nibble18Blocks = F16ScaledBlocks<4>;
 
-// IQ2_S super-blocks (82 bytes), a unit per 32-element sub-block ib.
-struct Iq2SBlocks : PackedRows {
+// IQ2_S rows in the device's planar layout (device_weight.h), a unit per 32-element sub-block: its grid-index
+// and sign bytes in one aligned 8-byte load, its qh and scale bytes and its super-block's d in 2-byte loads.
+struct Iq2SBlocks {
+  struct Row { const std::uint8_t* p; int units; };
   struct Raw { std::uint32_t qs[1], signs[1]; std::uint32_t d, qh, sc; };
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) {
+    return {w.data + r * w.row_bytes, static_cast<int>(w.cols / 32)};
+  }
   __device__ static void load(const Row& w, int u, Raw& r) {
-    const std::uint8_t* p = w.p + (u / 8) * 82;
-    const int ib = static_cast<int>(u & 7);
-    r.d = ldg_u16(p);
-    load_words_unaligned<1>(p + 2 + 4 * ib, r.qs);
-    load_words_unaligned<1>(p + 34 + 4 * ib, r.signs);
-    r.qh = __ldg(p + 66 + ib);
-    r.sc = __ldg(p + 74 + ib);
+    const uint2 a = ld_stream8(w.p + 8 * u);
+    const std::uint32_t h = ldg_u16(w.p + iq2s_qh_plane(w.units) + 2 * u);
+    r.d = ldg_u16(w.p + iq2s_d_plane(w.units) + 2 * (u / 8));
+    r.qs[0] = a.x;
+    r.signs[0] = a.y;
+    r.qh = h & 0xFFu;
+    r.sc = h >> 8;
   }
 };
 

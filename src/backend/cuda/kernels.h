@@ -168,6 +168,9 @@ struct MlaCoreArgs {
   float scale = 1.0f;
   float* scores = nullptr;          // scratch [nq × heads × selection_stride]
   float* o_latent = nullptr;        // [nq × heads × latent_dim] out
+  // mla_decode only: when o_latent_q8.q is set, the merge also writes o_latent as int8 blocks (rows t·heads + h
+  // of latent_dim), the input of the value expansion, which then needs no quantization launch of its own.
+  Q8View o_latent_q8;
 };
 void launch_mla_core(const MlaCoreArgs& args, int sm_count, cudaStream_t stream);
 // mla_decode.cu: the same for few queries (the decode path) with bf16 tensor-core tiles, split over the

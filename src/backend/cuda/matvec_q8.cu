@@ -24,22 +24,7 @@ __global__ void quantize_q8_kernel(const float* x, std::int64_t segments, std::i
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t e = 4 * i, v = e / cols, c = e % cols;
     const float* src = x + (v / segments) * tok_stride + (v % segments) * seg_stride + c;
-    const float f0 = src[0], f1 = src[1], f2 = src[2], f3 = src[3];
-    float amax = fmaxf(fmaxf(fabsf(f0), fabsf(f1)), fmaxf(fabsf(f2), fabsf(f3)));
-    float sum = (f0 + f1) + (f2 + f3);
-#pragma unroll
-    for (int o = 4; o > 0; o >>= 1) {
-      amax = fmaxf(amax, __shfl_xor_sync(mask, amax, o));
-      sum += __shfl_xor_sync(mask, sum, o);
-    }
-    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    char4 q;
-    q.x = static_cast<signed char>(__float2int_rn(f0 * inv));
-    q.y = static_cast<signed char>(__float2int_rn(f1 * inv));
-    q.z = static_cast<signed char>(__float2int_rn(f2 * inv));
-    q.w = static_cast<signed char>(__float2int_rn(f3 * inv));
-    *reinterpret_cast<char4*>(out.q + e) = q;
-    if ((lane & 7) == 0) out.ds[e / 32] = make_float2(amax / 127.0f, sum);
+    quantize_quad(make_float4(src[0], src[1], src[2], src[3]), mask, out.q + e, out.ds + e / 32);
   }
 }
 

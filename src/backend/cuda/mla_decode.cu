@@ -19,6 +19,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/q8_dot.cuh"
 #include "backend/cuda/kv_decode.cuh"
 
 namespace glmq::cuda {
@@ -380,7 +381,7 @@ __global__ void __launch_bounds__(kMergeThreads) mla_decode_merge_kernel(MlaCore
   }
   red[group][lane] = sum;
   __syncthreads();
-  if (group == 0 && c < R) {
+  if (group == 0) {
 #pragma unroll
     for (int i = 1; i < kMergeThreads / 32; ++i) {
       sum.x += red[i][lane].x;
@@ -388,8 +389,12 @@ __global__ void __launch_bounds__(kMergeThreads) mla_decode_merge_kernel(MlaCore
       sum.z += red[i][lane].z;
       sum.w += red[i][lane].w;
     }
-    *reinterpret_cast<float4*>(a.o_latent + (t * heads + h) * R + c) =
-        make_float4(sum.x * inv, sum.y * inv, sum.z * inv, sum.w * inv);
+    const float4 o = make_float4(sum.x * inv, sum.y * inv, sum.z * inv, sum.w * inv);
+    const std::int64_t row = t * heads + h;
+    if (c < R) *reinterpret_cast<float4*>(a.o_latent + row * R + c) = o;
+    // Blocks of 32 columns are 8 lanes, all in or all out of range (R is a multiple of 64).
+    if (a.o_latent_q8.q != nullptr && c < R)
+      quantize_quad(o, 0xFFu << (lane & ~7), a.o_latent_q8.q + row * R + c, a.o_latent_q8.ds + (row * R + c) / 32);
   }
 }
 

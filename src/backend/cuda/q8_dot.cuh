@@ -143,6 +143,27 @@ __device__ __forceinline__ Q8Codebook stage_q8_codebook(const DeviceWeight& w, v
   return cb;
 }
 
+// Quantizes 32 floats held four per lane by 8 consecutive lanes (`mask`: those 8, or a superset) into an int8
+// block: each lane writes its 4 codes at q (one word), and the block's first lane writes {d, Σx} at *ds. The
+// one rounding of every int8 activation row (quantize_q8_kernel, and producers that quantize their output).
+__device__ __forceinline__ void quantize_quad(float4 v, unsigned mask, std::int8_t* q, float2* ds) {
+  float amax = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
+  float sum = (v.x + v.y) + (v.z + v.w);
+#pragma unroll
+  for (int o = 4; o > 0; o >>= 1) {
+    amax = fmaxf(amax, __shfl_xor_sync(mask, amax, o));
+    sum += __shfl_xor_sync(mask, sum, o);
+  }
+  const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+  char4 c;
+  c.x = static_cast<signed char>(__float2int_rn(v.x * inv));
+  c.y = static_cast<signed char>(__float2int_rn(v.y * inv));
+  c.z = static_cast<signed char>(__float2int_rn(v.z * inv));
+  c.w = static_cast<signed char>(__float2int_rn(v.w * inv));
+  *reinterpret_cast<char4*>(q) = c;
+  if ((threadIdx.x & 7) == 0) *ds = make_float2(amax / 127.0f, sum);
+}
+
 // Quantizes 32 floats held one per lane of a warp into an int8 block (lane i writes code i); lane 0
 // writes the block's {d, Σx}. All 32 lanes must call it.
 __device__ __forceinline__ void quantize_block_warp(float v, std::int8_t* q, float2* ds) {

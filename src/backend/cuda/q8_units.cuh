@@ -105,27 +105,6 @@ GLMQ_HD std::uint32_t byte_sign_mask(std::uint32_t a) {
 #endif
 }
 
-// Weight bytes are read once: loads marked first to evict from L1, which keeps the activations there.
-// (L1::no_allocate instead was slower on H100 with the same L2->L1 traffic: the routed affine3 gate_up, whose
-// 3 word loads per lane span the same sectors of a warp, took 48.0 vs 44.6 us in ncu.)
-__device__ __forceinline__ uint4 ld_stream16(const void* p) {
-  uint4 v;
-  asm("ld.global.nc.L1::evict_first.v4.u32 {%0, %1, %2, %3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(p));
-  return v;
-}
-__device__ __forceinline__ uint2 ld_stream8(const void* p) {
-  uint2 v;
-  asm("ld.global.nc.L1::evict_first.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
-  return v;
-}
-__device__ __forceinline__ std::uint32_t ld_stream4(const void* p) {
-  std::uint32_t v;
-  asm("ld.global.nc.L1::evict_first.u32 %0, [%1];" : "=r"(v) : "l"(p));
-  return v;
-}
-
 // Activations are written by the kernel before, which may still be running when this one starts
 // (dependent_launch.cuh): plain (coherent) loads, never the read-only path (__ldg), whose contract — the data
 // does not change while the kernel runs — that overlap breaks.

@@ -11,6 +11,44 @@
 
 namespace glmq::cuda {
 
+std::vector<std::uint8_t> planar_rows(WeightType type, const std::uint8_t* ggml, std::int64_t rows, std::int64_t cols) {
+  const std::int64_t stride = planar_row_bytes(type, cols);
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(rows * stride), 0);
+  if (type == WeightType::IQ2_S) {
+    // GGML super-block (82 bytes): f16 d, qs[32] (4 grid-index low bytes per sub-block), signs[32] (4 per
+    // sub-block), qh[8] (one per sub-block), scales[8] (one per sub-block).
+    const std::int64_t blocks = cols / 256, units = 8 * blocks;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::uint8_t* src = ggml + r * blocks * 82;
+      std::uint8_t* dst = out.data() + r * stride;
+      for (std::int64_t b = 0; b < blocks; ++b) {
+        const std::uint8_t* block = src + b * 82;
+        for (std::int64_t ib = 0; ib < 8; ++ib) {
+          const std::int64_t u = 8 * b + ib;
+          std::memcpy(dst + 8 * u, block + 2 + 4 * ib, 4);
+          std::memcpy(dst + 8 * u + 4, block + 34 + 4 * ib, 4);
+          dst[iq2s_qh_plane(units) + 2 * u] = block[66 + ib];
+          dst[iq2s_qh_plane(units) + 2 * u + 1] = block[74 + ib];
+        }
+        std::memcpy(dst + iq2s_d_plane(units) + 2 * b, block, 2);
+      }
+    }
+    return out;
+  }
+  if (!planar_on_device(type)) fail(ErrorKind::DType, "no planar device layout for " + std::string(weight_type_name(type)));
+  // f16 d, then the codes.
+  const std::int64_t blocks = cols / 32, code = planar_code_bytes(type);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::uint8_t* src = ggml + r * blocks * (2 + code);
+    std::uint8_t* dst = out.data() + r * stride;
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      std::memcpy(dst + b * code, src + b * (2 + code) + 2, static_cast<std::size_t>(code));
+      std::memcpy(dst + blocks * code + 2 * b, src + b * (2 + code), 2);
+    }
+  }
+  return out;
+}
+
 WeightCache::~WeightCache() { clear(); }
 
 void WeightCache::clear() {
@@ -53,7 +91,13 @@ const DeviceWeight& WeightCache::matrix(const WeightMatrix& w) {
   d.rows = w.rows;
   d.cols = w.cols;
   d.row_bytes = static_cast<std::int64_t>(w.row_bytes());
-  d.data = static_cast<const std::uint8_t*>(upload(w.data, static_cast<std::size_t>(w.rows) * w.row_bytes()));
+  if (planar_on_device(w.type)) {
+    const std::vector<std::uint8_t> planar = planar_rows(w.type, w.data, w.rows, w.cols);
+    d.row_bytes = planar_row_bytes(w.type, w.cols);
+    d.data = static_cast<const std::uint8_t*>(upload(planar.data(), planar.size()));
+  } else {
+    d.data = static_cast<const std::uint8_t*>(upload(w.data, static_cast<std::size_t>(w.rows) * w.row_bytes()));
+  }
   d.codebook = codebook(w.type);
   if (is_affine(w.type)) {
     if (!w.scales || !w.biases || w.group_size <= 0)

@@ -21,6 +21,10 @@ class CaptureUnsupported : public std::runtime_error {
   explicit CaptureUnsupported(const char* what) : std::runtime_error(std::string("inside a CUDA graph capture: ") + what) {}
 };
 
+// The device layout of `rows` GGML rows of `cols` elements of a planar_on_device type (device_weight.h), rows
+// planar_row_bytes(type, cols) apart.
+std::vector<std::uint8_t> planar_rows(WeightType type, const std::uint8_t* ggml, std::int64_t rows, std::int64_t cols);
+
 class WeightCache {
  public:
   WeightCache() = default;

@@ -61,6 +61,8 @@ __device__ inline float weight_element(const DeviceWeight& w, std::int64_t r, st
     case WeightType::F16: return f16_bits_to_float(reinterpret_cast<const std::uint16_t*>(row)[c]);
     default: break;
   }
+  if (w.type == WeightType::IQ2_S) return iq2s_element(row, w.cols, c, w.codebook);
+  if (planar_on_device(w.type)) return f16_scaled_element(w.type, row, w.cols, c, w.codebook);
   if (is_ggml_kind(kind_of(w.type))) {
     const int block = ggml_block_elems(kind_of(w.type));
     return ggml_element(w.type, row + (c / block) * ggml_block_bytes(kind_of(w.type)), static_cast<int>(c % block),
