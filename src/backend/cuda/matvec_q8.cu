@@ -2,6 +2,10 @@
 // (quantize_q8_kernel), then a fused dequantize+dp4a matvec (q8_dot.cuh). Matrices with few rows split each
 // row's columns over the warps of a block (split-K, partial sums reduced in shared memory), so that even a
 // 128-row product keeps hundreds of warps streaming.
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
@@ -121,27 +125,67 @@ void launch_quantize_q8(const float* x, std::int64_t n_tok, std::int64_t segment
   launch("quantize_q8", quantize_q8_kernel, grid_for(total4, kThreads, 4096), kThreads, 0, s, x, segments, tok_stride, seg_stride, cols, total4, out);
 }
 
+namespace {
+// Blocks of the matvec resident per multiprocessor (its registers decide; queried once per instantiation).
+template <int KIND, int LANES, bool BF16Y>
+int matvec_q8_blocks_per_sm() {
+  static const int blocks = [] {
+    int n = 0;
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, matvec_q8_kernel<KIND, LANES, BF16Y>, kQ8Threads,
+                                                        q8_codebook_smem_bytes<KIND>()),
+          "matvec_q8 occupancy");
+    return std::max(n, 1);
+  }();
+  return blocks;
+}
+
+// How many of the lane groups of a block share a row group's columns (1, 2 or 4): the split whose blocks fill
+// their waves of the chip best (`resident` blocks at a time), the smaller of two within 2%. A last wave that is
+// partly empty leaves multiprocessors idle while it runs: GLM-5.2's o_proj (1536 row groups) at split 2 was
+// 768 blocks, 1.45 waves of 528 on an H100; split 4 gives 1536, 2.9 waves. Few row groups (q_a, kv_a) take
+// split 4, so that their products still spread over the chip.
+int matvec_q8_split(std::int64_t groups, std::int64_t n_tokens, int groups_per_block, std::int64_t resident) {
+  int best = 1;
+  double best_fill = -1.0;
+  for (int split = 1; split <= groups_per_block; split *= 2) {
+    const std::int64_t blocks = (groups + groups_per_block / split - 1) / (groups_per_block / split) * n_tokens;
+    const std::int64_t waves = (blocks + resident - 1) / resident;
+    const double fill = static_cast<double>(blocks) / static_cast<double>(waves * resident);
+    if (fill > best_fill + 0.02) {
+      best = split;
+      best_fill = fill;
+    }
+  }
+  return best;
+}
+}  // namespace
+
 void launch_matvec_q8(const MatvecArgs& a, const Q8View& xq, int sm_count, cudaStream_t s, bool bf16_y) {
   if (a.n_tokens <= 0) return;
   const std::int64_t rows_per_seg = a.w.rows / a.segments;
   const std::int64_t groups = (rows_per_seg + kQ8Rows - 1) / kQ8Rows * a.segments;
   dispatch_q8_kind(a.w, [&](auto kind) {
     constexpr int KIND = decltype(kind)::value;
-    auto run = [&](auto lanes) {
+    auto run = [&](auto lanes, auto bf16) {
       constexpr int LANES = decltype(lanes)::value;
+      constexpr bool BF16Y = decltype(bf16)::value;
       constexpr int kGroups = kQ8Threads / LANES;
-      // Split the columns over up to all warps of a block while the row groups alone would leave most of
-      // the chip's warp slots (~16 per multiprocessor) empty.
-      int split = 1;
-      if (LANES == 32)
-        while (split < kGroups && groups * a.n_tokens * split < std::int64_t{16} * sm_count) split *= 2;
+      // 8-lane groups (short rows) do not split.
+      const int split =
+          LANES == 32 ? matvec_q8_split(groups, a.n_tokens, kGroups,
+                                        std::int64_t{matvec_q8_blocks_per_sm<KIND, LANES, BF16Y>()} * sm_count)
+                      : 1;
       const std::int64_t per_block = kGroups / split;
       const dim3 grid(grid_for(groups, per_block, 1 << 16), static_cast<unsigned>(a.n_tokens));
-      launch("matvec_q8", bf16_y ? matvec_q8_kernel<KIND, LANES, true> : matvec_q8_kernel<KIND, LANES, false>,
-             grid, kQ8Threads, q8_codebook_smem_bytes<KIND>(), s, a, xq, split);
+      launch("matvec_q8", matvec_q8_kernel<KIND, LANES, BF16Y>, grid, kQ8Threads, q8_codebook_smem_bytes<KIND>(), s, a,
+             xq, split);
     };
-    if (a.w.cols / 32 >= 48) return run(std::integral_constant<int, 32>{});
-    run(std::integral_constant<int, 8>{});
+    auto by_lanes = [&](auto bf16) {
+      if (a.w.cols / 32 >= 48) return run(std::integral_constant<int, 32>{}, bf16);
+      run(std::integral_constant<int, 8>{}, bf16);
+    };
+    if (bf16_y) return by_lanes(std::true_type{});
+    by_lanes(std::false_type{});
   });
 }
 
