@@ -5,7 +5,8 @@
 // indexer, router and shared-expert weights, the 8 routed experts, and the cached latents/keys it scans.
 // "Session steps" time what Session::decode does per token: a step, then its logits read back, once with
 // every op launched on the stream and once through the step graph (Backend::run_step: captured once, then
-// replayed); their host time to issue a step is shown too.
+// replayed); their host time to issue a step is shown too. With GLMQ_TIMELINE set, the 4-layer model's step is also
+// replayed with a probe after every kernel (kernel_timeline.h) and each kernel's end in the step is printed.
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
@@ -17,6 +18,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernel_timeline.h"
 #include "core/progress.h"
 #include "model/forward.h"
 #include "synthetic_glm52.h"
@@ -124,6 +126,27 @@ Timing measure(const Weights& w, CudaBackend& be, std::int64_t context, int iter
   session_steps(false, r.session_eager_us, r.issue_eager_us);
   session_steps(true, r.session_graph_us, r.issue_graph_us);
   be.set_step_graphs(false);
+  if (profile && std::getenv("GLMQ_TIMELINE")) {
+    // One step captured with a probe after every kernel (kernel_timeline.h), replayed twice; the second replay's
+    // kernel ends: offset in the step, and the time since the previous kernel on the same stream ended.
+    cache.set_length(context);
+    cuda::CudaGraph probed;
+    cuda::kernel_timeline_begin(4096);
+    be.begin_capture(probed);
+    forward.run(&token, 1, cache, false);
+    be.end_capture(probed);
+    cuda::kernel_timeline_end();
+    be.replay(probed);
+    be.replay(probed);
+    std::vector<double> last_end;
+    std::printf("timeline of one graph-replayed step (µs; stream 0 is the main stream):\n");
+    for (const cuda::KernelEnd& k : cuda::kernel_timeline_read()) {
+      if (static_cast<std::size_t>(k.stream) >= last_end.size()) last_end.resize(static_cast<std::size_t>(k.stream) + 1, 0.0);
+      double& prev = last_end[static_cast<std::size_t>(k.stream)];
+      std::printf("  end %8.1f  +%6.1f  stream %d  %s\n", k.end_us, k.end_us - prev, k.stream, k.kernel.c_str());
+      prev = k.end_us;
+    }
+  }
   if (profile && std::getenv("GLMQ_PROFILE_DECODE")) {
     cache.set_length(context);
     cudaProfilerStart();

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cuda/kernel_timeline.h"
 #include "cuda_test_util.h"
 #include "kv_rows_test_util.h"
 
@@ -136,6 +137,32 @@ TEST_F(CudaOps, IndependentBranchesEqualStreamOrder) {
     ASSERT_EQ(got.size(), want.size());
     EXPECT_LE(relative_max_error(got, want), 1e-6) << "n=" << n;
   }
+}
+
+// The kernel timeline (bench_cuda_decode_layer's GLMQ_TIMELINE) probes every kernel while it records, in issue
+// order, with ends that grow along a stream, and none once it stops.
+TEST_F(CudaOps, KernelTimelineProbesEachKernelInOrder) {
+  CudaBackend gpu;
+  const std::int64_t count = 1 << 16;
+  DeviceArray<float> a(gpu, static_cast<std::size_t>(count)), b(gpu, static_cast<std::size_t>(count));
+  gpu.fill(a.data(), 1.0f, count);  // not recorded
+  gpu.synchronize();
+  cuda::kernel_timeline_begin(2);
+  gpu.fill(b.data(), 2.0f, count);
+  gpu.add(a.data(), b.data(), count);
+  gpu.scale(a.data(), 0.5f, count);  // past the capacity: not probed
+  cuda::kernel_timeline_end();
+  gpu.fill(b.data(), 0.0f, count);
+  const std::vector<cuda::KernelEnd> ends = cuda::kernel_timeline_read();
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_EQ(ends[0].kernel, "fill");
+  EXPECT_EQ(ends[1].kernel, "add");
+  EXPECT_EQ(ends[0].stream, 0);
+  EXPECT_EQ(ends[1].stream, 0);
+  EXPECT_EQ(ends[0].end_us, 0.0);  // the first end is the origin
+  EXPECT_GT(ends[1].end_us, 0.0);
+  EXPECT_LT(ends[1].end_us, 1e6);
+  for (float v : a.get()) ASSERT_EQ(v, 1.5f);  // the probes leave the ops' results alone
 }
 
 TEST_F(CudaOps, LinearBf16PrefillWithinBf16Rounding) {

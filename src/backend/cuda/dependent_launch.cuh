@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernel_timeline.h"
 
 namespace glmq::cuda {
 
@@ -33,7 +34,7 @@ __device__ __forceinline__ void begin_dependent_kernel() {
 }
 
 // kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent of the stream's previous kernel;
-// checks the launch (`name` in the error).
+// checks the launch (`name` in the error). While a kernel timeline records (kernel_timeline.h), a probe follows.
 template <typename... Params, typename... Args>
 void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream,
             Args&&... args) {
@@ -49,6 +50,7 @@ void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, 
   config.attrs = &attribute;
   config.numAttrs = serial ? 0 : 1;
   check(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...), name);
+  if (kernel_timeline_recording()) kernel_timeline_probe(name, stream);
 }
 
 }  // namespace glmq::cuda

@@ -16,7 +16,7 @@ constexpr int kRowsPerGroup = 4;
 // slice of their units each (split-K for matrices with few rows), partial sums reduced in shared memory.
 template <int KIND, int LANES, bool BF16Y>
 __global__ void __launch_bounds__(kRowThreads, 3) matvec_kernel(MatvecArgs a, int split) {
-  begin_dependent_kernel();
+  allow_dependents();  // waits in group_rows_dot, once the first weight loads are in flight
   extern __shared__ unsigned long long smem[];
   __shared__ float partial[kRowThreads / LANES][kRowsPerGroup];
   const DeviceWeight& w = a.w;
@@ -48,8 +48,9 @@ __global__ void __launch_bounds__(kRowThreads, 3) matvec_kernel(MatvecArgs a, in
       rows[k] = seg * rows_per_seg + min(r0 + k, rows_per_seg - 1);
     }
     float out[kRowsPerGroup];
-    group_rows_dot<KIND, LANES, kRowsPerGroup>(mats, rows, a.x + t * a.x_token_stride + seg * a.x_segment_stride, cb,
-                                               warp_stage<KIND>(smem), out, begin, end);
+    group_rows_dot<KIND, LANES, kRowsPerGroup, true>(mats, rows, a.x + t * a.x_token_stride + seg * a.x_segment_stride,
+                                                     cb, warp_stage<KIND>(smem), out, begin, end);
+    wait_for_inputs();
     const std::int64_t y0 = t * a.y_token_stride + seg * rows_per_seg;
     if (split == 1) {
       if (leader && gi < groups) {

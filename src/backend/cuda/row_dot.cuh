@@ -6,6 +6,7 @@
 // block-wide barrier), so a block starts streaming weights at once.
 #include <cstddef>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/row_units.cuh"
 
 namespace glmq::cuda {
@@ -80,8 +81,11 @@ __device__ __forceinline__ float* warp_stage(void* smem) {
 // shared-memory stage (warp_stage). Each step the group copies the activations of its next LANES·kBatch
 // units from global memory with coalesced 16-byte loads into the padded stage, so each lane then reads its
 // own unit's activations without bank conflicts (reading them straight from global memory would make
-// every 16-byte load of the warp touch 32 different cache lines).
-template <int KIND, int LANES, int R>
+// every 16-byte load of the warp touch 32 different cache lines). With WAIT_INPUTS the group calls
+// wait_for_inputs (dependent_launch.cuh) once its first step's weight loads are issued, before it reads x: the
+// weights stream while the kernel before finishes (a group with no units does not wait here; the caller waits
+// again before it stores).
+template <int KIND, int LANES, int R, bool WAIT_INPUTS = false>
 __device__ __forceinline__ void group_rows_dot(const DeviceWeight* const (&mats)[R], const std::int64_t (&rows)[R],
                                                const float* x, const Codebook& cb, float* stage, float (&out)[R],
                                                int begin = -1, int end = -1) {
@@ -117,6 +121,9 @@ __device__ __forceinline__ void group_rows_dot(const DeviceWeight* const (&mats)
 #pragma unroll
         for (int k = 0; k < R; ++k) U::load(row[k], u, raw[j][k]);
       }
+    }
+    if constexpr (WAIT_INPUTS) {
+      if (step == begin) wait_for_inputs();
     }
     if constexpr (U::kStaged) {
       __syncwarp();  // the previous step's reads of the stage are done
