@@ -1,7 +1,7 @@
 #pragma once
 // A weight matrix resident in device memory, in its stored type: the codes in the host WeightMatrix's layout
-// (but for the planar types below), so kernels read the checkpoint's bytes as they are. Affine types' per-group scales and biases are
-// interleaved on the device (scale g at element 2g of `scales`, bias g at element 2g of `biases` =
+// (but for the planar types below), so kernels read the checkpoint's bytes as they are. Affine types' per-group
+// scales and biases are interleaved on the device (scale g at element 2g of `scales`, bias g at element 2g of `biases` =
 // scales + one element; aux_row_bytes is the row stride of the pairs), so one load fetches a group's pair:
 // separate 2-byte loads of each made the decode-path products issue-bound below the memory bandwidth.
 // IQ2_S, Q8_0, Q4_0 and IQ4_NL rows are re-laid out into planes at upload (planar_on_device below). Plain data:
@@ -47,8 +47,8 @@ constexpr int cuda_ggml_block_elems(WeightType t) {
 // Planar rows. Where a GGML type's blocks are not a multiple of 4 bytes, their fields are only 2-byte aligned
 // and a unit takes several loads of 1–4 bytes whose sectors scatter over each warp instruction (a GLM-5.2 layer
 // of IQ2_S experts and IQ4_NL rest: 212.7 µs on an H100 that way, 204 µs planar; bench/cuda/README.md). Those
-// types are re-laid out per row at upload
-// (WeightCache), each row in planes, with the row stride rounded up to 16 bytes (same bytes per block):
+// types are re-laid out per row at upload (WeightCache), each row in planes, with the row stride rounded up to
+// 16 bytes (same bytes per block):
 //  - IQ2_S (units of 32 elements, 8 per 82-byte super-block): 8 bytes per unit (its 4 grid-index low bytes, then
 //    its 4 sign bytes), then 2 bytes per unit (its qh byte, then its scale byte), then the f16 d of each
 //    super-block. A unit is one aligned 8-byte load and two 2-byte ones (it was 5–7 loads of 1–4 bytes).
@@ -63,6 +63,8 @@ constexpr std::int64_t planar_row_bytes(WeightType t, std::int64_t cols) {
   const std::int64_t bytes = t == WeightType::IQ2_S ? cols / 256 * 82 : cols / 32 * (2 + planar_code_bytes(t));
   return (bytes + 15) / 16 * 16;
 }
+// Q8_0 / Q4_0 / IQ4_NL: byte offset of the d plane in a row of `units` blocks of `code_bytes` codes each.
+constexpr std::int64_t f16_scaled_d_plane(std::int64_t units, std::int64_t code_bytes) { return units * code_bytes; }
 // IQ2_S: byte offsets in a row of `units` units of the (qh, scale) plane and the d plane (the grid/sign plane
 // is at 0).
 constexpr std::int64_t iq2s_qh_plane(std::int64_t units) { return 8 * units; }

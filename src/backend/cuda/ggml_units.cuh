@@ -122,7 +122,7 @@ __device__ inline float f16_scaled_element(WeightType type, const std::uint8_t* 
                                            const std::uint8_t* codebook) {
   const std::int64_t b = c / 32, code = planar_code_bytes(type);
   const int e = static_cast<int>(c & 31);
-  const float d = half_bits_to_float(ldg_u16(row + cols / 32 * code + 2 * b));
+  const float d = half_bits_to_float(ldg_u16(row + f16_scaled_d_plane(cols / 32, code) + 2 * b));
   const std::uint8_t* q = row + b * code;
   if (type == WeightType::Q8_0) return static_cast<float>(static_cast<std::int8_t>(q[e])) * d;
   const int nib = e < 16 ? (q[e & 15] & 0xF) : (q[e & 15] >> 4);
@@ -263,6 +263,14 @@ struct PackedRows {
   struct Row { const std::uint8_t* p; };
   __device__ static Row row(const DeviceWeight& w, std::int64_t r) { return {w.data + r * w.row_bytes}; }
 };
+// Rows in a planar device layout (device_weight.h): the row and its count of 32-element units, which places
+// its planes.
+struct PlanarRows {
+  struct Row { const std::uint8_t* p; int units; };
+  __device__ static Row row(const DeviceWeight& w, std::int64_t r) {
+    return {w.data + r * w.row_bytes, static_cast<int>(w.cols / 32)};
+  }
+};
 // Units of 32 elements read their activations from the staged copy of x (a mixin beside the unit's row layout).
 struct Activations32 {
   struct X { float v[32]; };
@@ -283,12 +291,8 @@ struct Activations32WithSum {
 // Blocks of an f16 scale d and kWords 32-bit words of codes, one block per unit, in the planar device layout
 // (device_weight.h): the codes of every block (16-byte aligned), then the d of every block.
 template <int kWords>
-struct F16ScaledBlocks {
-  struct Row { const std::uint8_t* p; int units; };
+struct F16ScaledBlocks : PlanarRows {
   struct Raw { std::uint32_t q[kWords]; std::uint32_t d; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) {
-    return {w.data + r * w.row_bytes, static_cast<int>(w.cols / 32)};
-  }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* q = w.p + u * 4 * kWords;
 #pragma unroll
@@ -299,7 +303,7 @@ struct F16ScaledBlocks {
       r.q[4 * i + 2] = v.z;
       r.q[4 * i + 3] = v.w;
     }
-    r.d = ldg_u16(w.p + w.units * 4 * kWords + 2 * u);
+    r.d = ldg_u16(w.p + f16_scaled_d_plane(w.units, 4 * kWords) + 2 * u);
   }
 };
 // Q8_0 blocks (f16 d, 32 int8 codes).
@@ -309,12 +313,8 @@ using F16Nibble18Blocks = F16ScaledBlocks<4>;
 
 // IQ2_S rows in the device's planar layout (device_weight.h), a unit per 32-element sub-block: its grid-index
 // and sign bytes in one aligned 8-byte load, its qh and scale bytes and its super-block's d in 2-byte loads.
-struct Iq2SBlocks {
-  struct Row { const std::uint8_t* p; int units; };
+struct Iq2SBlocks : PlanarRows {
   struct Raw { std::uint32_t qs[1], signs[1]; std::uint32_t d, qh, sc; };
-  __device__ static Row row(const DeviceWeight& w, std::int64_t r) {
-    return {w.data + r * w.row_bytes, static_cast<int>(w.cols / 32)};
-  }
   __device__ static void load(const Row& w, int u, Raw& r) {
     const uint2 a = ld_stream8(w.p + 8 * u);
     const std::uint32_t h = ldg_u16(w.p + iq2s_qh_plane(w.units) + 2 * u);

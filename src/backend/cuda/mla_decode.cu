@@ -19,8 +19,8 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
-#include "backend/cuda/q8_dot.cuh"
 #include "backend/cuda/kv_decode.cuh"
+#include "backend/cuda/q8_dot.cuh"
 
 namespace glmq::cuda {
 
@@ -391,10 +391,12 @@ __global__ void __launch_bounds__(kMergeThreads) mla_decode_merge_kernel(MlaCore
     }
     const float4 o = make_float4(sum.x * inv, sum.y * inv, sum.z * inv, sum.w * inv);
     const std::int64_t row = t * heads + h;
-    if (c < R) *reinterpret_cast<float4*>(a.o_latent + row * R + c) = o;
-    // Blocks of 32 columns are 8 lanes, all in or all out of range (R is a multiple of 64).
-    if (a.o_latent_q8.q != nullptr && c < R)
-      quantize_quad(o, 0xFFu << (lane & ~7), a.o_latent_q8.q + row * R + c, a.o_latent_q8.ds + (row * R + c) / 32);
+    if (c < R) {
+      *reinterpret_cast<float4*>(a.o_latent + row * R + c) = o;
+      // Blocks of 32 columns are 8 lanes, all in or all out of range (R is a multiple of 64).
+      if (a.o_latent_q8.q != nullptr)
+        quantize_quad(o, 0xFFu << (lane & ~7), a.o_latent_q8.q + row * R + c, a.o_latent_q8.ds + (row * R + c) / 32);
+    }
   }
 }
 

@@ -43,7 +43,7 @@ std::vector<std::uint8_t> planar_rows(WeightType type, const std::uint8_t* ggml,
     std::uint8_t* dst = out.data() + r * stride;
     for (std::int64_t b = 0; b < blocks; ++b) {
       std::memcpy(dst + b * code, src + b * (2 + code) + 2, static_cast<std::size_t>(code));
-      std::memcpy(dst + blocks * code + 2 * b, src + b * (2 + code), 2);
+      std::memcpy(dst + f16_scaled_d_plane(blocks, code) + 2 * b, src + b * (2 + code), 2);
     }
   }
   return out;
