@@ -338,6 +338,43 @@ TEST_F(CudaOps, SwigluRouteAndExperts) {
   swiglu_route_and_experts(int8, cpu, rng, kInt8ComposedTol, "int8");
 }
 
+// The router's top-k without groups (GLM-5.2's n_group 1), at 256 experts and top-8 and at a width that is not
+// a multiple of 32 with top-40 (more than a warp's lanes), with many exact ties: logits from 7 values and a
+// bias of ±0, so choices tie across experts and the CPU's order (lower index first) must be reproduced.
+TEST_F(CudaOps, MoeRouteTiesWithoutGroupsEqualCpu) {
+  CudaBackend gpu;
+  struct Case { std::int64_t experts, top_k; };
+  for (const Case c : {Case{256, 8}, Case{100, 40}}) {
+    const std::int64_t n = 3;
+    std::vector<float> logits(static_cast<std::size_t>(n * c.experts)), bias(static_cast<std::size_t>(c.experts));
+    std::uniform_int_distribution<int> level(-3, 3);
+    for (float& v : logits) v = 0.5f * static_cast<float>(level(rng));
+    for (std::size_t e = 0; e < bias.size(); ++e) bias[e] = e % 3 == 0 ? -0.0f : 0.0f;
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(n * c.top_k));
+    std::vector<float> rw(ids.size());
+    MoeRouteArgs ra;
+    ra.n_tokens = n;
+    ra.n_experts = c.experts;
+    ra.top_k = c.top_k;
+    ra.routed_scaling_factor = 2.5f;
+    ra.logits = logits.data();
+    ra.correction_bias = bias.data();
+    ra.experts = ids.data();
+    ra.weights = rw.data();
+    cpu.moe_route(ra);
+    gpu.forget_weights();  // the bias is cached by host address
+    DeviceArray<float> dl(gpu, logits), drw(gpu, rw.size());
+    DeviceArray<std::int32_t> dids(gpu, ids.size());
+    MoeRouteArgs ga = ra;
+    ga.logits = dl.data();
+    ga.experts = dids.data();
+    ga.weights = drw.data();
+    gpu.moe_route(ga);
+    EXPECT_EQ(dids.get(), ids) << "experts " << c.experts << " top-" << c.top_k;
+    EXPECT_LE(relative_max_error(drw.get(), rw), 1e-6) << "weights " << c.experts << " top-" << c.top_k;
+  }
+}
+
 // Both backends attend over the same cache rows (stored by the CPU), in every format: the latent and rope
 // key in one format, and a quantized latent beside a float16 rope key (--kv-rope-bits 16). Query 0 selects
 // `stride` positions, the others between 1 and `stride`. Returns the int8 path's worst error.

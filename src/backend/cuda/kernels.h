@@ -114,8 +114,9 @@ Q8View q8_view(void* buffer, std::int64_t rows, std::int64_t cols);
 bool q8_applies(const DeviceWeight& w);
 // Quantizes n_tok × segments rows of `cols` floats, row (t, s) at x + t·tok_stride + s·seg_stride, into rows
 // t·segments + s of out.
-// RMSNorm (as launch_rms_norm) that also writes y as int8 rows into out, for dims with rms_norm_q8_applies.
-bool rms_norm_q8_applies(std::int64_t dim);
+// RMSNorm (as launch_rms_norm) that also writes y as int8 rows into out, where rms_norm_q8_applies: dims of
+// whole blocks of 32 up to 8192, rows read and written 16 bytes at a time (x, its row stride and y aligned).
+bool rms_norm_q8_applies(std::int64_t dim, const float* x, std::int64_t x_stride, const float* y);
 void launch_rms_norm_q8(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
                         float* y, const Q8View& out, cudaStream_t stream);
 // x += y (rows of dim values, dense), then as launch_rms_norm_q8 on x.

@@ -35,53 +35,62 @@ __global__ void rms_norm_kernel(const float* x, std::int64_t x_stride, const flo
   for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = w[i] * (xr[i] * inv);
 }
 
-// RMSNorm that also writes its output as int8 blocks (the decode path's next products read those): warp w
-// holds blocks w·per_warp … of the row in registers (one value per lane), so x is read once and each block's
-// scale is a warp reduction. One block of kNormQ8Threads per row. With `residual`, x += residual first (the
-// row written back), so the residual add before a norm takes no launch of its own.
-constexpr int kNormQ8Threads = 1024, kNormQ8MaxPerWarp = 8;
+// RMSNorm that also writes its output as int8 blocks (the decode path's next products read those). One block
+// of kNormQ8Threads per row; thread i holds 4-value quads i, i + kNormQ8Threads, … in registers, so x is read
+// once with 16-byte loads, and each int8 block of 32 is 8 consecutive lanes' quads (quantize_quad). The norm
+// runs on one multiprocessor, so its instruction count is its time: one warp-wide quantization per block of 32
+// (1024 threads, 6 blocks per warp) kept its 1024 threads issuing for ~3 µs after the sum. With `residual`,
+// x += residual first (the row written back), so the residual add before a norm takes no launch of its own.
+constexpr int kNormQ8Threads = 512, kNormQ8MaxQuads = 4;
 __global__ void __launch_bounds__(kNormQ8Threads) rms_norm_q8_kernel(float* x, std::int64_t x_stride, const float* residual,
                                                                      const float* w, std::int64_t dim, float eps, float* y,
                                                                      Q8View out) {
   allow_dependents();
   float* xr = x + blockIdx.x * x_stride;
   const float* rr = residual ? residual + blockIdx.x * dim : nullptr;
-  float* yr = y + blockIdx.x * dim;
-  const int lane = static_cast<int>(threadIdx.x & 31), warp = static_cast<int>(threadIdx.x >> 5);
-  const int blocks = static_cast<int>(dim / 32), per_warp = (blocks + kNormQ8Threads / 32 - 1) / (kNormQ8Threads / 32);
+  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * dim;
+  const int quads = static_cast<int>(dim / 4), tid = static_cast<int>(threadIdx.x);
   // The norm's weights are loaded while the previous kernel finishes (they never change).
-  float wv[kNormQ8MaxPerWarp];
+  float4 wv[kNormQ8MaxQuads];
 #pragma unroll
-  for (int j = 0; j < kNormQ8MaxPerWarp; ++j) {
-    const int b = warp * per_warp + j;
-    wv[j] = j < per_warp && b < blocks ? w[32 * b + lane] : 0.0f;
+  for (int i = 0; i < kNormQ8MaxQuads; ++i) {
+    const int q = tid + i * kNormQ8Threads;
+    wv[i] = q < quads ? __ldg(reinterpret_cast<const float4*>(w) + q) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
   wait_for_inputs();
-  float v[kNormQ8MaxPerWarp];
-  float ss = 0.0f;
+  // Every load is issued before the first store: a store to x between them could alias the next loads, and
+  // the compiler then waits for each round trip to L2 in turn.
+  float4 v[kNormQ8MaxQuads];
 #pragma unroll
-  for (int j = 0; j < kNormQ8MaxPerWarp; ++j) {
-    const int b = warp * per_warp + j;
-    v[j] = 0.0f;
-    if (j < per_warp && b < blocks) {
-      v[j] = xr[32 * b + lane];
+  for (int i = 0; i < kNormQ8MaxQuads; ++i) {
+    const int q = tid + i * kNormQ8Threads;
+    v[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (q < quads) {
+      v[i] = reinterpret_cast<const float4*>(xr)[q];
       if (rr) {
-        v[j] += rr[32 * b + lane];
-        xr[32 * b + lane] = v[j];
+        const float4 r = reinterpret_cast<const float4*>(rr)[q];
+        v[i] = make_float4(v[i].x + r.x, v[i].y + r.y, v[i].z + r.z, v[i].w + r.w);
       }
     }
-    ss += v[j] * v[j];
+  }
+  float ss = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kNormQ8MaxQuads; ++i) {
+    const int q = tid + i * kNormQ8Threads;
+    if (rr && q < quads) reinterpret_cast<float4*>(xr)[q] = v[i];
+    ss += v[i].x * v[i].x + v[i].y * v[i].y + v[i].z * v[i].z + v[i].w * v[i].w;
   }
   ss = block_sum(ss);
   const float inv = rsqrtf(ss / static_cast<float>(dim) + eps);
+  const unsigned lane = threadIdx.x & 31;
 #pragma unroll
-  for (int j = 0; j < kNormQ8MaxPerWarp; ++j) {
-    const int b = warp * per_warp + j;
-    if (j < per_warp && b < blocks) {  // uniform over the warp
-      const float f = wv[j] * (v[j] * inv);
-      yr[32 * b + lane] = f;
-      const std::int64_t block = static_cast<std::int64_t>(blockIdx.x) * blocks + b;
-      quantize_block_warp(f, out.q + 32 * block, out.ds + block);
+  for (int i = 0; i < kNormQ8MaxQuads; ++i) {
+    const int q = tid + i * kNormQ8Threads;
+    if (q < quads) {  // whole blocks of 32 (8 lanes) are in or out: quads is a multiple of 8
+      const float4 f = make_float4(wv[i].x * (v[i].x * inv), wv[i].y * (v[i].y * inv), wv[i].z * (v[i].z * inv),
+                                   wv[i].w * (v[i].w * inv));
+      reinterpret_cast<float4*>(y + row)[q] = f;
+      quantize_quad(f, 0xFFu << (lane & ~7u), out.q + row + 4 * q, out.ds + (row + 4 * q) / 32);
     }
   }
 }
@@ -130,12 +139,16 @@ void launch_rms_norm(const float* x, std::int64_t x_stride, const float* w, std:
   launch("rms_norm", rms_norm_kernel, static_cast<unsigned>(n), norm_threads(dim), 0, s, x, x_stride, w, dim, eps, y);
 }
 
-bool rms_norm_q8_applies(std::int64_t dim) { return dim % 32 == 0 && dim <= 32 * kNormQ8Threads / 32 * kNormQ8MaxPerWarp; }
+bool rms_norm_q8_applies(std::int64_t dim, const float* x, std::int64_t x_stride, const float* y) {
+  const auto aligned = [](const float* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+  return dim % 32 == 0 && dim <= 4 * kNormQ8Threads * kNormQ8MaxQuads && x_stride % 4 == 0 && aligned(x) && aligned(y);
+}
 
 void launch_rms_norm_q8(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
                         float* y, const Q8View& out, cudaStream_t s) {
   if (n <= 0) return;
-  if (!rms_norm_q8_applies(dim)) fail(ErrorKind::InvalidArgument, "rms_norm_q8: dim " + std::to_string(dim) + " unsupported");
+  if (!rms_norm_q8_applies(dim, x, x_stride, y) || !rms_norm_q8_applies(dim, w, dim, w))
+    fail(ErrorKind::InvalidArgument, "rms_norm_q8: dim " + std::to_string(dim) + " or row alignment unsupported");
   // Read-only here: the kernel writes x only when given a residual.
   launch("rms_norm_q8", rms_norm_q8_kernel, static_cast<unsigned>(n), kNormQ8Threads, 0, s, const_cast<float*>(x), x_stride,
          static_cast<const float*>(nullptr), w, dim, eps, y, out);
@@ -144,7 +157,8 @@ void launch_rms_norm_q8(const float* x, std::int64_t x_stride, const float* w, s
 void launch_add_rms_norm_q8(float* x, const float* y, const float* w, std::int64_t n, std::int64_t dim, float eps, float* out,
                             const Q8View& out_q8, cudaStream_t s) {
   if (n <= 0) return;
-  if (!rms_norm_q8_applies(dim)) fail(ErrorKind::InvalidArgument, "add_rms_norm_q8: dim " + std::to_string(dim) + " unsupported");
+  if (!rms_norm_q8_applies(dim, x, dim, y) || !rms_norm_q8_applies(dim, out, dim, w))
+    fail(ErrorKind::InvalidArgument, "add_rms_norm_q8: dim " + std::to_string(dim) + " or row alignment unsupported");
   launch("add_rms_norm_q8", rms_norm_q8_kernel, static_cast<unsigned>(n), kNormQ8Threads, 0, s, x, dim, y, w, dim, eps, out,
          out_q8);
 }
