@@ -81,6 +81,16 @@ struct MoeExpertsArgs {
   float* out = nullptr;                 // [n_tokens × hidden], accumulated into (+=)
 };
 
+// A mixture-of-experts block: out = shared(x) (0 without a shared expert) + Σ_k w_k·Expert_k(x), the experts
+// and weights chosen by routing the router's logits of x.
+struct MoeArgs {
+  const WeightMatrix* router = nullptr;    // [n_experts × hidden]
+  float* logits = nullptr;                 // [n_tokens × n_experts] work buffer: the router's output
+  MoeRouteArgs route;                      // its logits are `logits` (the field is not read)
+  const SwigluWeights* shared = nullptr;   // or null
+  MoeExpertsArgs experts;                  // x, the routing's experts and weights, and out (written, not added to)
+};
+
 // A backend's recording of one step's ops, replayed on later steps (CUDA graphs); see Backend::run_step.
 class StepGraph {
  public:
@@ -147,6 +157,10 @@ class Backend {
   virtual void mla_attention(const MlaAttentionArgs& args) = 0;
   virtual void indexer_select(const IndexerArgs& args) = 0;
   virtual void moe_route(const MoeRouteArgs& args) = 0;
+  // The whole block (MoeArgs). This default issues the router and routing beside the shared expert
+  // (independent), then the routed experts, which add onto the shared expert's output; a backend may order
+  // the parts otherwise.
+  virtual void moe(const MoeArgs& args);
 
   // Issues the ops of each branch (a function that issues ops), the branches independent of each other: none
   // reads memory that another writes, no two write the same memory, none reads device results back. A backend

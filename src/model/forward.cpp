@@ -273,7 +273,10 @@ void Forward::feed_forward(std::int64_t l, std::int64_t n) {
     return;
   }
   const MoeWeights& M = *L.moe;
-  MoeRouteArgs ra;
+  MoeArgs ma;
+  ma.router = &M.router;
+  ma.logits = router_logits_.data();
+  MoeRouteArgs& ra = ma.route;
   ra.n_tokens = n;
   ra.n_experts = c_.n_routed_experts;
   ra.top_k = c_.num_experts_per_tok;
@@ -281,26 +284,11 @@ void Forward::feed_forward(std::int64_t l, std::int64_t n) {
   ra.topk_group = c_.topk_group;
   ra.norm_topk_prob = c_.norm_topk_prob;
   ra.routed_scaling_factor = static_cast<float>(c_.routed_scaling_factor);
-  ra.logits = router_logits_.data();
   ra.correction_bias = M.correction_bias.data();
   ra.experts = route_e_.data();
   ra.weights = route_w_.data();
-  // Routing and the shared expert are independent (Backend::independent may overlap them); the routed experts
-  // add onto the shared expert's output.
-  const std::function<void()> chains[] = {[&] {
-                                            // Router logits in float32 (the product accumulates in float32).
-                                            be_.linear(M.router, a_.data(), n, router_logits_.data());
-                                            be_.moe_route(ra);
-                                          },
-                                          [&] {
-                                            if (M.shared) {
-                                              be_.swiglu(*M.shared, a_.data(), n, ffn_.data());
-                                            } else {
-                                              be_.fill(ffn_.data(), 0.0f, n * c_.hidden_size);
-                                            }
-                                          }};
-  be_.independent(chains);
-  MoeExpertsArgs ea;
+  ma.shared = M.shared ? &*M.shared : nullptr;
+  MoeExpertsArgs& ea = ma.experts;
   ea.n_tokens = n;
   ea.top_k = c_.num_experts_per_tok;
   ea.x = a_.data();
@@ -309,7 +297,7 @@ void Forward::feed_forward(std::int64_t l, std::int64_t n) {
   ea.expert_weights = M.experts.data();
   ea.n_experts = c_.n_routed_experts;
   ea.out = ffn_.data();
-  be_.moe_experts(ea);
+  be_.moe(ma);
 }
 
 }  // namespace glmq

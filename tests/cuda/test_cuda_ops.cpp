@@ -326,8 +326,42 @@ void swiglu_route_and_experts(CudaBackend& gpu, CpuBackend& cpu, std::mt19937& r
     const bool moe_int8 = tol > kExactTol;
     const double moe_err = moe_int8 ? relative_norm_error(dout.get(), want) : relative_max_error(dout.get(), want);
     EXPECT_LE(moe_err, tol) << path << " moe_experts n=" << n;
-    std::printf("%s n=%lld: swiglu %.3g, moe_experts %.3g relative error\n", path, static_cast<long long>(n), swiglu_err,
-                moe_err);
+
+    // The whole block (Backend::moe; CUDA orders the routed gate+up beside the shared expert at decode sizes):
+    // out = shared(x) + routed experts, from the router's own logits.
+    const TestWeight router = make_weight(WeightType::BF16, E, hidden, rng);
+    MoeArgs ma;
+    ma.router = &router.m;
+    std::vector<float> logits2(static_cast<std::size_t>(n * E));
+    ma.logits = logits2.data();
+    ma.route = ra;
+    ma.shared = &experts[1];
+    ma.experts = ea;
+    std::vector<float> block(want.size(), 0.0f);
+    std::vector<std::int32_t> block_ids(ids.size());
+    std::vector<float> block_w(rw.size());
+    ma.route.experts = block_ids.data();
+    ma.experts.experts = block_ids.data();
+    ma.route.weights = block_w.data();
+    ma.experts.weights = block_w.data();
+    ma.experts.out = block.data();
+    cpu.moe(ma);
+    DeviceArray<float> dlogits(gpu, logits2.size()), dblock_w(gpu, block_w.size()), dblock(gpu, block.size());
+    DeviceArray<std::int32_t> dblock_ids(gpu, block_ids.size());
+    MoeArgs gma = ma;
+    gma.logits = dlogits.data();
+    gma.route.experts = dblock_ids.data();
+    gma.experts.experts = dblock_ids.data();
+    gma.route.weights = dblock_w.data();
+    gma.experts.weights = dblock_w.data();
+    gma.experts.x = dx.data();
+    gma.experts.out = dblock.data();
+    gpu.moe(gma);
+    EXPECT_EQ(dblock_ids.get(), block_ids) << path << " moe experts n=" << n;
+    const double block_err = moe_int8 ? relative_norm_error(dblock.get(), block) : relative_max_error(dblock.get(), block);
+    EXPECT_LE(block_err, tol) << path << " moe n=" << n;
+    std::printf("%s n=%lld: swiglu %.3g, moe_experts %.3g, moe %.3g relative error\n", path, static_cast<long long>(n),
+                swiglu_err, moe_err, block_err);
   }
 }
 

@@ -19,6 +19,7 @@ namespace glmq {
 
 namespace cuda {
 struct Q8View;
+struct GroupedSwigluQ8Args;
 }
 
 // Up to this many tokens a product streams the weights once per token (decode, short speculative runs);
@@ -103,6 +104,9 @@ class CudaBackend : public Backend {
   void mla_attention(const MlaAttentionArgs& args) override;
   void indexer_select(const IndexerArgs& args) override;
   void moe_route(const MoeRouteArgs& args) override;
+  // Decode: the routed experts' gate+up is issued right after the routing, beside the shared expert, and only
+  // their down projection (which adds onto the shared expert's output) waits for it.
+  void moe(const MoeArgs& args) override;
   void independent(std::span<const std::function<void()>> branches) override;
 
   // CUDA graphs: ops issued between begin_capture and end_capture are recorded into `graph`, not run. Every
@@ -143,6 +147,12 @@ class CudaBackend : public Backend {
                        std::int64_t x_segment_stride, std::int64_t n, float* y, std::int64_t y_token_stride,
                        std::uint16_t* y_bf16 = nullptr, const cuda::Q8View* x_q8 = nullptr);
   void moe_experts_on_host_groups(const MoeExpertsArgs& args);
+  // The int8 grouped SwiGLU of one block per token (a dense MLP or a shared expert), its int8 hidden rows in
+  // `hidden`: issued and true where it applies (decode-sized n, int8 kernels for the block's types), else false.
+  bool swiglu_q8(const SwigluWeights& w, const float* x, std::int64_t n, float* out, cuda::Scratch hidden);
+  // The int8 grouped kernels' arguments for the routed experts (the hidden scratch claimed), where they apply
+  // (few slots, int8 kernels for the experts' types); false otherwise.
+  bool routed_q8(const MoeExpertsArgs& args, cuda::GroupedSwigluQ8Args& q);
   // Whether a decode-sized product on w takes the int8 kernels.
   bool use_q8(const cuda::DeviceWeight& w) const;
   // The int8 copy of `rows` rows of `cols` floats at x (dense), quantized now or reused: one normalised

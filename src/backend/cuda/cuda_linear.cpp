@@ -191,26 +191,30 @@ void CudaBackend::headwise_linear(const DeviceWeight& w, std::int64_t segments, 
         "batched per-head sgemm");
 }
 
+bool CudaBackend::swiglu_q8(const SwigluWeights& w, const float* x, std::int64_t n, float* out, Scratch hidden) {
+  if (n > kMatvecMaxTokens || options_.exact_decode) return false;
+  GroupedSwigluQ8Args q;
+  q.table = weights_.swiglu_table(&w, 1, q.probe);
+  if (!swiglu_q8_applies(q.probe, 1)) return false;
+  q.n_tokens = n;
+  q.n_slots = n;
+  q.top_k = 1;
+  q.x = quantized(x, n, q.probe.gate.cols);
+  const std::int64_t inter = q.probe.gate.rows;
+  q.h = q8_view(scratch<std::uint8_t>(hidden, q8_bytes(n, inter)), n, inter);
+  q.out = out;
+  q.accumulate = false;
+  launch_grouped_gate_up_q8(q, stream_);
+  launch_grouped_down_q8(q, stream_);
+  written(out, static_cast<std::size_t>(n * q.probe.down.rows) * sizeof(float));
+  return true;
+}
+
 void CudaBackend::swiglu(const SwigluWeights& w, const float* x, std::int64_t n, float* out) {
+  if (swiglu_q8(w, x, n, out, Scratch::Q8Hidden)) return;
   if (n <= kMatvecMaxTokens) {
     GroupedSwigluArgs a;
     a.table = weights_.swiglu_table(&w, 1, a.probe);
-    if (!options_.exact_decode && swiglu_q8_applies(a.probe, 1)) {
-      GroupedSwigluQ8Args q;
-      q.table = a.table;
-      q.probe = a.probe;
-      q.n_tokens = n;
-      q.n_slots = n;
-      q.top_k = 1;
-      q.x = quantized(x, n, a.probe.gate.cols);
-      const std::int64_t inter = a.probe.gate.rows;
-      q.h = q8_view(scratch<std::uint8_t>(Scratch::Q8Hidden, q8_bytes(n, inter)), n, inter);
-      q.out = out;
-      q.accumulate = false;
-      launch_grouped_swiglu_q8(q, stream_);
-      written(out, static_cast<std::size_t>(n * a.probe.down.rows) * sizeof(float));
-      return;
-    }
     a.n_slots = n;
     a.x = x;
     a.h = scratch<float>(Scratch::SwigluHidden, static_cast<std::size_t>(n * w.gate.rows));

@@ -1,6 +1,7 @@
 // CudaBackend::moe_experts: for few tokens, all routed experts in one grouped launch per stage with the
 // routing read on the device; for many tokens (prefill), tokens are grouped per expert on the host and each
 // expert runs as a matrix product over its tokens.
+#include <functional>
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
@@ -16,6 +17,24 @@ namespace {
 constexpr std::int64_t kGroupedMaxSlots = 64;
 }  // namespace
 
+bool CudaBackend::routed_q8(const MoeExpertsArgs& a, GroupedSwigluQ8Args& q) {
+  const std::int64_t slots = a.n_tokens * a.top_k;
+  if (slots > kGroupedMaxSlots || options_.exact_decode) return false;
+  q.table = weights_.swiglu_table(a.expert_weights, a.n_experts, q.probe);
+  if (!swiglu_q8_applies(q.probe, a.top_k)) return false;
+  const std::int64_t hidden = q.probe.down.rows, inter = q.probe.gate.rows;
+  q.expert_ids = a.experts;
+  q.n_tokens = a.n_tokens;
+  q.n_slots = slots;
+  q.top_k = a.top_k;
+  q.x = quantized(a.x, a.n_tokens, hidden);
+  q.h = q8_view(scratch<std::uint8_t>(Scratch::Q8Hidden, q8_bytes(slots, inter)), slots, inter);
+  q.slot_weights = a.weights;
+  q.out = a.out;
+  q.accumulate = true;
+  return true;
+}
+
 void CudaBackend::moe_experts(const MoeExpertsArgs& a) {
   const std::int64_t slots = a.n_tokens * a.top_k;
   if (slots <= 0) return;
@@ -23,26 +42,16 @@ void CudaBackend::moe_experts(const MoeExpertsArgs& a) {
     moe_experts_on_host_groups(a);
     return;
   }
+  GroupedSwigluQ8Args q;
+  if (routed_q8(a, q)) {
+    launch_grouped_gate_up_q8(q, stream_);
+    launch_grouped_down_q8(q, stream_);
+    written(a.out, static_cast<std::size_t>(a.n_tokens * q.probe.down.rows) * sizeof(float));
+    return;
+  }
   GroupedSwigluArgs g;
   g.table = weights_.swiglu_table(a.expert_weights, a.n_experts, g.probe);
   const std::int64_t hidden = g.probe.down.rows, inter = g.probe.gate.rows;
-  if (!options_.exact_decode && swiglu_q8_applies(g.probe, a.top_k)) {
-    GroupedSwigluQ8Args q;
-    q.table = g.table;
-    q.probe = g.probe;
-    q.expert_ids = a.experts;
-    q.n_tokens = a.n_tokens;
-    q.n_slots = slots;
-    q.top_k = a.top_k;
-    q.x = quantized(a.x, a.n_tokens, hidden);
-    q.h = q8_view(scratch<std::uint8_t>(Scratch::Q8Hidden, q8_bytes(slots, inter)), slots, inter);
-    q.slot_weights = a.weights;
-    q.out = a.out;
-    q.accumulate = true;
-    launch_grouped_swiglu_q8(q, stream_);
-    written(a.out, static_cast<std::size_t>(a.n_tokens * hidden) * sizeof(float));
-    return;
-  }
   g.expert_ids = a.experts;
   g.n_slots = slots;
   g.top_k = a.top_k;
@@ -53,6 +62,38 @@ void CudaBackend::moe_experts(const MoeExpertsArgs& a) {
   launch_grouped_swiglu(g, sm_count_, stream_);
   launch_sum_slots(g.y, a.n_tokens, a.top_k, hidden, a.out, stream_);
   written(a.out, static_cast<std::size_t>(a.n_tokens * hidden) * sizeof(float));
+}
+
+void CudaBackend::moe(const MoeArgs& a) {
+  const MoeExpertsArgs& e = a.experts;
+  const std::int64_t n = e.n_tokens, hidden = a.router->cols;
+  DeviceSwiglu probe;
+  weights_.swiglu_table(e.expert_weights, e.n_experts, probe);
+  if (n * e.top_k <= 0 || n * e.top_k > kGroupedMaxSlots || options_.exact_decode || !swiglu_q8_applies(probe, e.top_k)) {
+    Backend::moe(a);
+    return;
+  }
+  MoeRouteArgs route = a.route;
+  route.logits = a.logits;
+  GroupedSwigluQ8Args q;
+  const std::function<void()> chains[] = {
+      [&] {
+        linear(*a.router, e.x, n, a.logits);
+        moe_route(route);
+        routed_q8(e, q);  // applies (checked above)
+        launch_grouped_gate_up_q8(q, stream_);
+      },
+      [&] {
+        // Its own hidden scratch: the routed gate+up writes Q8Hidden at the same time.
+        if (!a.shared) {
+          fill(e.out, 0.0f, n * hidden);
+        } else if (!swiglu_q8(*a.shared, e.x, n, e.out, Scratch::Q8SharedHidden)) {
+          swiglu(*a.shared, e.x, n, e.out);
+        }
+      }};
+  independent(chains);
+  launch_grouped_down_q8(q, stream_);
+  written(e.out, static_cast<std::size_t>(n * hidden) * sizeof(float));
 }
 
 void CudaBackend::moe_experts_on_host_groups(const MoeExpertsArgs& a) {

@@ -33,11 +33,12 @@ __device__ __forceinline__ void begin_dependent_kernel() {
   wait_for_inputs();
 }
 
-// kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent of the stream's previous kernel;
-// checks the launch (`name` in the error). While a kernel timeline records (kernel_timeline.h), a probe follows.
+// kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent of the stream's previous kernel
+// where `early` (launch below), else in plain stream order; checks the launch (`name` in the error). While a
+// kernel timeline records (kernel_timeline.h), a probe follows.
 template <typename... Params, typename... Args>
-void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream,
-            Args&&... args) {
+void launch_ordered(bool early, const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem,
+                    cudaStream_t stream, Args&&... args) {
   cudaLaunchAttribute attribute{};
   attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attribute.val.programmaticStreamSerializationAllowed = 1;
@@ -48,9 +49,16 @@ void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, 
   config.stream = stream;
   static const bool serial = std::getenv("GLMQ_CUDA_SERIAL_LAUNCH") != nullptr;
   config.attrs = &attribute;
-  config.numAttrs = serial ? 0 : 1;
+  config.numAttrs = serial || !early ? 0 : 1;
   check(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...), name);
   if (kernel_timeline_recording()) kernel_timeline_probe(name, stream);
+}
+
+// The launch of every kernel of the backend: a programmatic dependent of the stream's previous kernel.
+template <typename... Params, typename... Args>
+void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream,
+            Args&&... args) {
+  launch_ordered(true, name, kernel, grid, block, smem, stream, std::forward<Args>(args)...);
 }
 
 }  // namespace glmq::cuda

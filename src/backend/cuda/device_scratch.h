@@ -13,7 +13,7 @@ enum class Scratch : int {
   SwigluHidden, SwigluGate, SwigluUp,
   MoeSlots, MoeIn, MoeOut, MoeRows, MoeWeights,
   GemmWeights, GemmInput, HeadwiseWeights,
-  Q8Act0, Q8Act1, Q8Act2, Q8Act3, Q8Headwise, Q8Hidden,
+  Q8Act0, Q8Act1, Q8Act2, Q8Act3, Q8Headwise, Q8Hidden, Q8SharedHidden,
   Count
 };
 

@@ -140,7 +140,10 @@ struct GroupedSwigluQ8Args {
 // Whether the int8 grouped kernels take these experts (their types have int8 units, inter a multiple of 32,
 // at most 16 slots per token).
 bool swiglu_q8_applies(const DeviceSwiglu& probe, std::int64_t top_k);
-void launch_grouped_swiglu_q8(const GroupedSwigluQ8Args& args, cudaStream_t stream);
+// The two stages, launched one after the other (other work may come between them): h = silu(gate·x) ⊙ up·x
+// per slot, then out (+)= Σ_k weight·down·h_k.
+void launch_grouped_gate_up_q8(const GroupedSwigluQ8Args& args, cudaStream_t stream);
+void launch_grouped_down_q8(const GroupedSwigluQ8Args& args, cudaStream_t stream);
 
 // --- route.cu: sigmoid router with correction bias and group-limited top-k (one block per token).
 struct RouteArgs {

@@ -111,15 +111,23 @@ bool swiglu_q8_applies(const DeviceSwiglu& probe, std::int64_t top_k) {
          probe.gate.rows % kTileRows == 0 && top_k <= kMaxDownSlots;
 }
 
-void launch_grouped_swiglu_q8(const GroupedSwigluQ8Args& a, cudaStream_t s) {
+void launch_grouped_gate_up_q8(const GroupedSwigluQ8Args& a, cudaStream_t s) {
   if (a.n_slots <= 0) return;
   const DeviceWeight& gate = a.probe.gate;
-  const DeviceWeight& down = a.probe.down;
   dispatch_q8_kind(gate, [&](auto kind) {
     constexpr int KIND = decltype(kind)::value;
     const auto blocks = static_cast<unsigned>(a.n_slots * (gate.rows / kTileRows));
-    launch("gate_up_q8", gate_up_q8_kernel<KIND>, blocks, kGateUpThreads, q8_codebook_smem_bytes<KIND>(), s, a);
+    // Routed slots launch only once the routing has completed: they cannot load a weight before they know
+    // their experts, and resident early their blocks (one per multiprocessor) would keep a shared expert
+    // running beside the routing (CudaBackend::moe) off the machine until they end.
+    launch_ordered(a.expert_ids == nullptr, "gate_up_q8", gate_up_q8_kernel<KIND>, blocks, kGateUpThreads,
+                   q8_codebook_smem_bytes<KIND>(), s, a);
   });
+}
+
+void launch_grouped_down_q8(const GroupedSwigluQ8Args& a, cudaStream_t s) {
+  if (a.n_slots <= 0) return;
+  const DeviceWeight& down = a.probe.down;
   dispatch_q8_kind(down, [&](auto kind) {
     constexpr int KIND = decltype(kind)::value;
     const auto blocks = static_cast<unsigned>(a.n_tokens * ((down.rows + kDownRows - 1) / kDownRows));
