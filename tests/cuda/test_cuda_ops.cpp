@@ -501,14 +501,28 @@ TEST_F(CudaOps, SparseMlaAttention) {
 }
 
 // Selections equal the CPU's over the same key rows, stored in `format` (groups of `group` values).
-void check_indexer(CpuBackend& cpu, CudaBackend& gpu, KvFormat format, std::int64_t group, std::mt19937& rng) {
-  const std::int64_t H = 8, D = 32, topk = 16, positions = 200;
+// Queries at `pos` over `positions` cached keys; key rows drawn from `distinct` random rows (0: all distinct),
+// so that repeated rows give exactly tied scores.
+struct IndexerCase {
+  std::int64_t topk = 16, positions = 200, distinct = 0;
   std::vector<std::int32_t> pos = {3, 15, 16, 50, 120, 199, 199};
+};
+
+void check_indexer(CpuBackend& cpu, CudaBackend& gpu, KvFormat format, std::int64_t group, std::mt19937& rng,
+                   const IndexerCase& c = {}) {
+  const std::int64_t H = 8, D = 32, topk = c.topk, positions = c.positions;
+  const std::vector<std::int32_t>& pos = c.pos;
   const auto n = static_cast<std::int64_t>(pos.size());
-  const std::string what = kv_format_name(format) + " g" + std::to_string(group);
+  const std::string what = kv_format_name(format) + " g" + std::to_string(group) + " positions " + std::to_string(positions);
   auto q = random_vec(static_cast<std::size_t>(n * H * D), rng);
   auto hw = random_vec(static_cast<std::size_t>(n * H), rng);
-  SharedKvRows keys(cpu, gpu, format, D, group, random_vec(static_cast<std::size_t>(positions * D), rng));
+  auto rows = random_vec(static_cast<std::size_t>(positions * D), rng);
+  if (c.distinct > 0)
+    for (std::int64_t j = c.distinct; j < positions; ++j) {
+      const auto from = static_cast<std::int64_t>(rng() % static_cast<std::uint32_t>(c.distinct));
+      std::copy_n(rows.begin() + from * D, D, rows.begin() + j * D);
+    }
+  SharedKvRows keys(cpu, gpu, format, D, group, rows);
   std::vector<std::int32_t> sel(static_cast<std::size_t>(n * topk), -1), count(static_cast<std::size_t>(n));
   IndexerArgs a;
   a.n_queries = n;
@@ -538,10 +552,10 @@ void check_indexer(CpuBackend& cpu, CudaBackend& gpu, KvFormat format, std::int6
   const auto gcount = dcount.get();
   ASSERT_EQ(gcount, count) << what;
   for (std::int64_t t = 0; t < n; ++t) {
-    const auto* c = sel.data() + t * topk;
-    const auto* d = gsel.data() + t * topk;
-    EXPECT_EQ(std::vector<std::int32_t>(d, d + count[static_cast<std::size_t>(t)]),
-              std::vector<std::int32_t>(c, c + count[static_cast<std::size_t>(t)]))
+    const auto* want = sel.data() + t * topk;
+    const auto* got = gsel.data() + t * topk;
+    EXPECT_EQ(std::vector<std::int32_t>(got, got + count[static_cast<std::size_t>(t)]),
+              std::vector<std::int32_t>(want, want + count[static_cast<std::size_t>(t)]))
         << what << " query at position " << pos[static_cast<std::size_t>(t)];
   }
 }
@@ -550,6 +564,14 @@ TEST_F(CudaOps, IndexerTopkEqualsCpu) {
   CudaBackend gpu;
   for (KvFormat format : kAllKvFormats) check_indexer(cpu, gpu, format, 32, rng);
   for (KvFormat format : {KvFormat::Q8, KvFormat::Q4}) check_indexer(cpu, gpu, format, 8, rng);
+  // DSA's top-2048 over contexts of one, two and three tiles of the select (8192 positions each: the first
+  // kept in registers, later ones re-read), with 300 distinct key rows: many scores tie at the threshold.
+  IndexerCase long_context;
+  long_context.topk = 2048;
+  long_context.positions = 20000;
+  long_context.distinct = 300;
+  long_context.pos = {2047, 2048, 4095, 8191, 8192, 12000, 19999};
+  for (KvFormat format : {KvFormat::F32, KvFormat::Q8}) check_indexer(cpu, gpu, format, 32, rng, long_context);
 }
 
 }  // namespace

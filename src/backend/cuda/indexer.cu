@@ -100,16 +100,26 @@ __device__ __forceinline__ std::uint32_t order_key(float f) {
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
+// The warp's count of each bin, added to hist once per distinct bin (lanes with bin < 0 take no part): the
+// keys of a round often share a few bins (scores of one magnitude share their top byte), and 32 lanes adding
+// to one shared-memory word one after another cost the select more than the rest of its round.
+__device__ __forceinline__ void add_to_bins(int* hist, int bin) {
+  const unsigned peers = __match_any_sync(0xffffffffu, bin);
+  if (bin >= 0 && static_cast<int>(threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&hist[bin], __popc(peers));
+}
+
 // One block per query: finds the k-th largest key by 4 rounds of 8-bit radix histograms, then writes every
-// position above it and the first (in position order) of those equal to it, ascending.
+// position above it and the first (in position order) of those equal to it, ascending. Positions go in tiles
+// of kSelectThreads · kCachedKeys, thread i taking kCachedKeys consecutive ones of each tile; the first tile's
+// keys stay in registers for all rounds (contexts up to 8K are read once), later tiles are re-read.
 __global__ void __launch_bounds__(kSelectThreads) topk_kernel(IndexerCoreArgs a) {
   begin_dependent_kernel();
-  using Scan = cub::BlockScan<int, kSelectThreads>;
+  using Scan = cub::BlockScan<unsigned, kSelectThreads>;
   __shared__ typename Scan::TempStorage scan_storage;
   __shared__ int hist[256];
   __shared__ std::uint32_t s_prefix;
   __shared__ int s_remaining;
-  __shared__ int s_running_equal, s_running_out;
+  constexpr std::int64_t kTile = static_cast<std::int64_t>(kSelectThreads) * kCachedKeys;
   const std::int64_t t = blockIdx.x;
   const std::int64_t visible = static_cast<std::int64_t>(a.positions[t]) + 1;
   std::int32_t* sel = a.selection + t * a.topk;
@@ -119,17 +129,20 @@ __global__ void __launch_bounds__(kSelectThreads) topk_kernel(IndexerCoreArgs a)
     return;
   }
   const float* scores = a.scores + t * a.positions_bound;
+  const std::int64_t first = static_cast<std::int64_t>(threadIdx.x) * kCachedKeys;  // in each tile
+  // Keys of this thread's positions of tile `base` (0 past the visible ones, which no count includes).
+  const auto tile_keys = [&](std::int64_t base, std::uint32_t (&keys)[kCachedKeys]) {
+#pragma unroll
+    for (int i = 0; i < kCachedKeys; ++i) {
+      const std::int64_t j = base + first + i;
+      keys[i] = j < visible ? order_key(scores[j]) : 0u;
+    }
+  };
+  std::uint32_t cached[kCachedKeys];
+  tile_keys(0, cached);
   if (threadIdx.x == 0) {
     s_prefix = 0;
     s_remaining = static_cast<int>(a.topk);
-  }
-  // The keys of the first kCachedKeys · blockDim positions, read once for the 4 rounds (each round re-reading
-  // them waited on one load per stride of the loop).
-  std::uint32_t cached[kCachedKeys];
-#pragma unroll
-  for (int i = 0; i < kCachedKeys; ++i) {
-    const std::int64_t j = threadIdx.x + static_cast<std::int64_t>(i) * blockDim.x;
-    cached[i] = j < visible ? order_key(scores[j]) : 0u;
   }
   for (int round = 0; round < 4; ++round) {
     const int shift = 24 - 8 * round;
@@ -137,28 +150,35 @@ __global__ void __launch_bounds__(kSelectThreads) topk_kernel(IndexerCoreArgs a)
     __syncthreads();
     const std::uint32_t prefix = s_prefix;
     const std::uint32_t high_mask = round == 0 ? 0u : (0xffffffffu << (shift + 8));
+    const auto count = [&](std::int64_t base, const std::uint32_t (&keys)[kCachedKeys]) {
 #pragma unroll
-    for (int i = 0; i < kCachedKeys; ++i) {
-      const std::int64_t j = threadIdx.x + static_cast<std::int64_t>(i) * blockDim.x;
-      if (j < visible && (cached[i] & high_mask) == prefix) atomicAdd(&hist[(cached[i] >> shift) & 0xffu], 1);
-    }
-    for (std::int64_t j = threadIdx.x + static_cast<std::int64_t>(kCachedKeys) * blockDim.x; j < visible; j += blockDim.x) {
-      const std::uint32_t key = order_key(scores[j]);
-      if ((key & high_mask) == prefix) atomicAdd(&hist[(key >> shift) & 0xffu], 1);
+      for (int i = 0; i < kCachedKeys; ++i) {
+        const bool in = base + first + i < visible && (keys[i] & high_mask) == prefix;
+        add_to_bins(hist, in ? static_cast<int>((keys[i] >> shift) & 0xffu) : -1);
+      }
+    };
+    count(0, cached);
+    for (std::int64_t base = kTile; base < visible; base += kTile) {
+      std::uint32_t keys[kCachedKeys];
+      tile_keys(base, keys);
+      count(base, keys);
     }
     __syncthreads();
     if (threadIdx.x < 32) {
-      // The bin holding the remaining-th largest key, found by warp 0: lane l sums bins 8l..8l+7, an
-      // exclusive suffix sum over the lanes gives the count above each lane's bins, and the one lane whose
-      // range crosses `remaining` walks its 8 bins down (bin 0 if none does, as a sequential walk would).
+      // The bin holding the remaining-th largest key, found by warp 0: lane l sums bins 8l..8l+7, the lanes
+      // above it (a warp scan) give the count above its bins, and the one lane whose range crosses
+      // `remaining` walks its 8 bins down (bin 0 if none does, as a sequential walk would).
       const int lane = static_cast<int>(threadIdx.x), remaining = s_remaining;
       int local = 0;
+#pragma unroll
       for (int b = 0; b < 8; ++b) local += hist[8 * lane + b];
-      int above = 0;  // Σ over the lanes above this one
-      for (int l = 31; l > 0; --l) {
-        const int v = __shfl_sync(0xffffffffu, local, l);
-        if (l > lane) above += v;
+      int inclusive = local;  // Σ over lanes 0..lane
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int v = __shfl_up_sync(0xffffffffu, inclusive, o);
+        if (lane >= o) inclusive += v;
       }
+      const int above = __shfl_sync(0xffffffffu, inclusive, 31) - inclusive;  // Σ over the lanes above
       const bool mine = above < remaining && above + local >= remaining;
       int bin = -1, left = remaining - above;
       if (mine) {
@@ -182,30 +202,44 @@ __global__ void __launch_bounds__(kSelectThreads) topk_kernel(IndexerCoreArgs a)
     __syncthreads();
   }
   const std::uint32_t threshold = s_prefix;
-  const int take_equal = s_remaining;  // how many keys equal to the threshold are selected
-  if (threadIdx.x == 0) {
-    s_running_equal = 0;
-    s_running_out = 0;
-  }
-  __syncthreads();
-  for (std::int64_t base = 0; base < visible; base += blockDim.x) {
-    const std::int64_t j = base + threadIdx.x;
-    const std::uint32_t key = j < visible ? order_key(scores[j]) : 0u;
-    const int equal = j < visible && key == threshold;
-    int equal_before;
-    Scan(scan_storage).ExclusiveSum(equal, equal_before);
-    __syncthreads();
-    const int keep = j < visible && (key > threshold || (equal && s_running_equal + equal_before < take_equal));
-    int out_before, kept_total;
-    Scan(scan_storage).ExclusiveSum(keep, out_before, kept_total);
-    const int running_out = s_running_out;
-    if (keep) sel[running_out + out_before] = static_cast<std::int32_t>(j);
-    __syncthreads();
-    if (threadIdx.x == blockDim.x - 1) {
-      s_running_equal += equal_before + equal;
-      s_running_out += kept_total;
+  const auto take_equal = static_cast<std::uint32_t>(s_remaining);  // how many keys equal to the threshold are selected
+  // Output slot of a selected position: the positions above the threshold before it plus the selected equal
+  // ones before it (the first take_equal in position order). One block scan per tile gives both counts before
+  // each thread's run, packed (greater count high, equal count low: each at most kTile).
+  std::uint32_t greater_base = 0, equal_base = 0;
+  const auto emit = [&](std::int64_t base, const std::uint32_t (&keys)[kCachedKeys]) {
+    std::uint32_t greater = 0, equal = 0;
+#pragma unroll
+    for (int i = 0; i < kCachedKeys; ++i) {
+      if (base + first + i < visible) {
+        greater += keys[i] > threshold;
+        equal += keys[i] == threshold;
+      }
     }
-    __syncthreads();
+    std::uint32_t before, total;
+    Scan(scan_storage).ExclusiveSum((greater << 16) | equal, before, total);
+    std::uint32_t g = greater_base + (before >> 16), e = equal_base + (before & 0xffffu);
+#pragma unroll
+    for (int i = 0; i < kCachedKeys; ++i) {
+      const std::int64_t j = base + first + i;
+      if (j >= visible) break;
+      if (keys[i] > threshold) {
+        sel[g + min(e, take_equal)] = static_cast<std::int32_t>(j);
+        ++g;
+      } else if (keys[i] == threshold) {
+        if (e < take_equal) sel[g + e] = static_cast<std::int32_t>(j);
+        ++e;
+      }
+    }
+    greater_base += total >> 16;
+    equal_base += total & 0xffffu;
+    __syncthreads();  // scan_storage is reused by the next tile
+  };
+  emit(0, cached);
+  for (std::int64_t base = kTile; base < visible; base += kTile) {
+    std::uint32_t keys[kCachedKeys];
+    tile_keys(base, keys);
+    emit(base, keys);
   }
   if (threadIdx.x == 0) a.selection_count[t] = static_cast<std::int32_t>(a.topk);
 }

@@ -37,6 +37,7 @@ constexpr int kParts = 4;       // warp w < 8: head tile w % 2, part w / 2 of th
 // and load latency were exposed (ncu: 0.68 instructions per cycle, 23 µs per GLM-5.2 launch).
 constexpr int kDecodeThreads = 512;
 constexpr int kMergeThreads = 256, kMergeCols = 128;  // merge: 32 column quads × 8 groups of splits
+constexpr int kMergePrefetch = 8;  // splits per thread the merge loads before their weights (64 of 2048 rows)
 // bf16 per shared-memory row beyond its values: rows then start 16 bytes apart modulo 128 (row strides of an odd
 // number of 16-byte units), so the 8 row addresses of an ldmatrix hit distinct banks.
 constexpr int kPad = 8;
@@ -348,6 +349,17 @@ __global__ void __launch_bounds__(kMergeThreads) mla_decode_merge_kernel(MlaCore
   const int used = (count + kRows - 1) / kRows;
   const float2* ml = part_ml + t * splits * heads + h;
   const int tid = static_cast<int>(threadIdx.x), lane = tid % 32, group = tid / 32;
+  constexpr int kGroups = kMergeThreads / 32;
+  // The first kMergePrefetch splits' partial outputs of this thread are loaded before the split weights are
+  // known (they wait on the (m, l) loads and the reductions below), so the two round trips overlap.
+  const std::int64_t c = blockIdx.y * kMergeCols + 4 * lane;
+  const float* po = part_o + (t * splits * heads + h) * R + c;
+  float4 early[kMergePrefetch];
+#pragma unroll
+  for (int i = 0; i < kMergePrefetch; ++i) {
+    const int sp = group + i * kGroups;
+    early[i] = c < R && sp < used ? *reinterpret_cast<const float4*>(po + sp * heads * R) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
   if (group == 0) {
     float m = -INFINITY;
     for (int s = lane; s < used; s += 32) m = fmaxf(m, ml[s * heads].x);
@@ -365,12 +377,19 @@ __global__ void __launch_bounds__(kMergeThreads) mla_decode_merge_kernel(MlaCore
     if (lane == 0) inv = used > 0 ? 1.0f / l : 0.0f;  // no selected row: zeros, as attention.cu's kernels give
   }
   __syncthreads();
-  const std::int64_t c = blockIdx.y * kMergeCols + 4 * lane;
   float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   if (c < R) {
-    const float* po = part_o + (t * splits * heads + h) * R + c;
+#pragma unroll
+    for (int i = 0; i < kMergePrefetch; ++i) {
+      const int sp = group + i * kGroups;
+      const float w = sp < used ? weight[sp] : 0.0f;
+      sum.x += w * early[i].x;
+      sum.y += w * early[i].y;
+      sum.z += w * early[i].z;
+      sum.w += w * early[i].w;
+    }
 #pragma unroll 4
-    for (int s = group; s < used; s += kMergeThreads / 32) {
+    for (int s = group + kMergePrefetch * kGroups; s < used; s += kGroups) {
       const float w = weight[s];
       const float4 v = *reinterpret_cast<const float4*>(po + s * heads * R);
       sum.x += w * v.x;
