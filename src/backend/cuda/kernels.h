@@ -138,7 +138,7 @@ struct GroupedSwigluQ8Args {
   bool accumulate = false;
 };
 // Whether the int8 grouped kernels take these experts (their types have int8 units, inter a multiple of 32,
-// at most 16 slots per token).
+// at most 8 slots per token).
 bool swiglu_q8_applies(const DeviceSwiglu& probe, std::int64_t top_k);
 // The two stages, launched one after the other (other work may come between them): h = silu(gate·x) ⊙ up·x
 // per slot, then out (+)= Σ_k weight·down·h_k.

@@ -16,7 +16,23 @@ namespace {
 constexpr int kTileRows = 32;                 // rows of h per gate_up block: one int8 block
 constexpr int kGateUpThreads = 512;           // 16 warps, 2 rows (4 dot products) each
 constexpr int kDownRows = 4;                  // output rows per down block
-constexpr int kMaxDownSlots = 16;             // a down block has one warp per slot of its token
+// A down block has one warp per slot of its token: at most 8 (GLM-5.2's top-8; more slots take the float path),
+// 256 threads, so that a block's register budget can allow 3 blocks (24 warps) per multiprocessor.
+constexpr int kMaxDownSlots = 8;
+
+// Blocks per multiprocessor each kernel's register budget is set for, by unit type, where measured (H100, in
+// the decode graph): the down kernel keeps 3 (≤ 85 registers; at 96 it ran 2) for affine3 and IQ2_S, whose
+// units spill a few bytes there (routed down 26-28 -> 24 us mixed-3.5, 34-35 -> 30-31 us IQ2_S); the gate+up
+// kernel keeps 2 (64 registers) for IQ2_S (57 -> 54-56 us), but 1 for affine3, which at 64 registers spilled
+// in its loop (40 -> 44 us). The other types keep the budget of 128 registers (units up to 60 bytes spill below).
+template <int KIND>
+constexpr int down_blocks_per_sm() {
+  return KIND == kind_of(WeightType::Affine3) || KIND == kind_of(WeightType::IQ2_S) ? 3 : 2;
+}
+template <int KIND>
+constexpr int gate_up_blocks_per_sm() {
+  return KIND == kind_of(WeightType::IQ2_S) ? 2 : 1;
+}
 
 // Units per lane and step (4 rows each): as many as fit the 128 registers of a 512-thread block without
 // spilling: 1 where q8_dot.cuh keeps two steps in registers (units of at most 24 bytes), else 2 for units
@@ -33,7 +49,7 @@ __device__ __forceinline__ std::int32_t slot_expert(const GroupedSwigluQ8Args& a
 
 // grid: n_slots × (inter / 32) blocks of kGateUpThreads; warp w takes rows 2w, 2w + 1 of the block's tile.
 template <int KIND>
-__global__ void __launch_bounds__(kGateUpThreads) gate_up_q8_kernel(GroupedSwigluQ8Args a) {
+__global__ void __launch_bounds__(kGateUpThreads, gate_up_blocks_per_sm<KIND>()) gate_up_q8_kernel(GroupedSwigluQ8Args a) {
   allow_dependents();
   extern __shared__ unsigned long long smem[];
   __shared__ float tile[kTileRows];
@@ -69,7 +85,7 @@ __global__ void __launch_bounds__(kGateUpThreads) gate_up_q8_kernel(GroupedSwigl
 // grid: n_tokens × ⌈hidden / kDownRows⌉ blocks of 32·top_k threads. Warp k multiplies the block's rows of
 // slot k's expert with that slot's h (shared by the rows); the slots' sums are added in slot order.
 template <int KIND>
-__global__ void __launch_bounds__(32 * kMaxDownSlots) down_q8_kernel(GroupedSwigluQ8Args a) {
+__global__ void __launch_bounds__(32 * kMaxDownSlots, down_blocks_per_sm<KIND>()) down_q8_kernel(GroupedSwigluQ8Args a) {
   allow_dependents();
   extern __shared__ unsigned long long smem[];
   __shared__ float partial[kMaxDownSlots][kDownRows];
