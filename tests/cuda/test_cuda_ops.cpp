@@ -418,7 +418,8 @@ double check_sparse_mla(CpuBackend& cpu, CudaBackend& exact, CudaBackend& int8, 
   exact.forget_weights();
   int8.forget_weights();
   double worst_int8 = 0;
-  const std::int64_t H = 8, nope = 32, rope = 16, v = 24, R = 64;
+  // R of whole column parts of the int8 path's tensor-core kernel (mla_decode_applies: a multiple of 128).
+  const std::int64_t H = 8, nope = 32, rope = 16, v = 24, R = 128;
   const std::pair<KvFormat, KvFormat> formats[] = {{KvFormat::F32, KvFormat::F32}, {KvFormat::F16, KvFormat::F16},
                                                    {KvFormat::Q8, KvFormat::Q8},   {KvFormat::Q4, KvFormat::Q4},
                                                    {KvFormat::Q4, KvFormat::F16}};
