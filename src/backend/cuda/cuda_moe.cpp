@@ -1,6 +1,7 @@
 // CudaBackend::moe_experts: for few tokens, all routed experts in one grouped launch per stage with the
 // routing read on the device; for many tokens (prefill), tokens are grouped per expert on the host and each
-// expert runs as a matrix product over its tokens.
+// expert runs as a matrix product over its tokens. CudaBackend::moe: the whole block, scheduled so that the
+// routed experts' first stage runs beside the shared expert.
 #include <functional>
 #include <vector>
 
@@ -67,20 +68,19 @@ void CudaBackend::moe_experts(const MoeExpertsArgs& a) {
 void CudaBackend::moe(const MoeArgs& a) {
   const MoeExpertsArgs& e = a.experts;
   const std::int64_t n = e.n_tokens, hidden = a.router->cols;
-  DeviceSwiglu probe;
-  weights_.swiglu_table(e.expert_weights, e.n_experts, probe);
-  if (n * e.top_k <= 0 || n * e.top_k > kGroupedMaxSlots || options_.exact_decode || !swiglu_q8_applies(probe, e.top_k)) {
+  // Prepared before the fork: the int8 copy of x (if it is made here) is then on the main stream before both
+  // branches read it.
+  GroupedSwigluQ8Args q;
+  if (n * e.top_k <= 0 || !routed_q8(e, q)) {
     Backend::moe(a);
     return;
   }
   MoeRouteArgs route = a.route;
   route.logits = a.logits;
-  GroupedSwigluQ8Args q;
   const std::function<void()> chains[] = {
       [&] {
         linear(*a.router, e.x, n, a.logits);
         moe_route(route);
-        routed_q8(e, q);  // applies (checked above)
         launch_grouped_gate_up_q8(q, stream_);
       },
       [&] {
