@@ -132,11 +132,13 @@ TEST_F(CudaGgml, EmbedMatchesCpu) {
   }
 }
 
-// Routed experts with gate/up in one type and down in another, through the exact and the default decode paths.
-void check_routed_experts(CpuBackend& cpu, std::mt19937& rng, WeightType gate_up_type, WeightType down_type) {
+// Routed experts with gate/up in one type and down in another, through the exact and the default decode paths;
+// top_k 8 (GLM-5.2's) fills the int8 down kernel's 8 slots per token.
+void check_routed_experts(CpuBackend& cpu, std::mt19937& rng, WeightType gate_up_type, WeightType down_type,
+                          std::int64_t top_k = 3) {
   for (const bool exact : {true, false}) {
   CudaBackend gpu(exact ? exact_options() : CudaOptions{});
-  const std::int64_t hidden = 512, inter = 256, E = 6, top_k = 3;
+  const std::int64_t hidden = 512, inter = 256, E = top_k + 3;
   std::vector<TestWeight> store;
   std::vector<SwigluWeights> experts(E);
   store.reserve(3 * E);
@@ -150,8 +152,15 @@ void check_routed_experts(CpuBackend& cpu, std::mt19937& rng, WeightType gate_up
   }
   const std::int64_t n = 2;
   auto x = random_vec(static_cast<std::size_t>(n * hidden), rng);
-  std::vector<std::int32_t> ids = {4, 0, 2, 5, 4, 1};
-  std::vector<float> rw = {0.5f, 0.3f, 0.2f, 0.6f, 0.25f, 0.15f};
+  // Token t takes experts (t·2 + 5k) mod E, k < top_k (distinct: E = top_k + 3 is prime to 5 here), with
+  // weights that differ per slot.
+  std::vector<std::int32_t> ids;
+  std::vector<float> rw;
+  for (std::int64_t t = 0; t < 2; ++t)
+    for (std::int64_t k = 0; k < top_k; ++k) {
+      ids.push_back(static_cast<std::int32_t>((t * 2 + 5 * k) % E));
+      rw.push_back(0.6f - 0.05f * static_cast<float>(k) + 0.01f * static_cast<float>(t));
+    }
   std::vector<float> want(static_cast<std::size_t>(n * hidden), 0.25f);
   MoeExpertsArgs ea;
   ea.n_tokens = n;
@@ -183,7 +192,11 @@ void check_routed_experts(CpuBackend& cpu, std::mt19937& rng, WeightType gate_up
   }
 }
 
-TEST_F(CudaGgml, RoutedExpertsIq2sIq4nlMix) { check_routed_experts(cpu, rng, WeightType::IQ2_S, WeightType::IQ4_NL); }
+TEST_F(CudaGgml, RoutedExpertsIq2sIq4nlMix) {
+  check_routed_experts(cpu, rng, WeightType::IQ2_S, WeightType::IQ4_NL);
+  // IQ2_S down projections too (their int8 kernel runs at its own register budget), eight slots per token.
+  check_routed_experts(cpu, rng, WeightType::IQ2_S, WeightType::IQ2_S, 8);
+}
 
 // Mixes of the other types: Q5_K/Q5_0 and Q4_0/Q5_1 (the legacy and K-quant types of llama.cpp's Q4_K_M and
 // Q5 files), IQ2_XXS/IQ4_XS and IQ3_S/Q3_K (low-bit i-quant mixes), Q2_K/Q5_K (gate/up without an int8 unit:
