@@ -1,6 +1,7 @@
 #pragma once
-// Programmatic dependent launch (Hopper): every kernel of the backend is launched with
-// cudaLaunchAttributeProgrammaticStreamSerialization, so the next kernel in the stream may already be resident
+// Programmatic dependent launch (Hopper): the backend's kernels are launched with
+// cudaLaunchAttributeProgrammaticStreamSerialization (all but those launch_ordered puts in plain stream order:
+// the routed experts' gate+up), so the next kernel in the stream may already be resident
 // (launched, its codebooks staged, its first weight loads issued) while the one before it finishes. A decode
 // step is ~35 dependent kernels per layer, most of them a few microseconds long, so the launch and ramp-up
 // each would otherwise add between two kernels is a large part of the step.
