@@ -1,7 +1,7 @@
 // The GGML block types (Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, IQ2_XXS, IQ2_S,
 // IQ3_S) against the CPU reference: the fused matvec (whole-warp and 8-lane row groups), the dequantize+GEMM
 // prefill path (float32 and bf16 tiles), embedding, and routed experts in type mixes (the IQ2_S/IQ4_NL mix of the
-// seed GGUF build, and mixes of the other types). The exact float decode kernels stay within 2e-5 of the CPU, the
+// seed GGUF build, and mixes of the other types; at top-8, IQ2_S and MLX affine3 experts). The exact float decode kernels stay within 2e-5 of the CPU, the
 // default int8 decode path (every type but Q2_K, which stays float) within 1e-2 norm-wise
 // (‖out − ref‖ / ‖ref‖) for one product and 3e-2 for the expert block. Skips without a CUDA device.
 #include <gtest/gtest.h>
@@ -132,8 +132,8 @@ TEST_F(CudaGgml, EmbedMatchesCpu) {
   }
 }
 
-// Routed experts with gate/up in one type and down in another, through the exact and the default decode paths;
-// top_k 8 (GLM-5.2's) fills the int8 down kernel's 8 slots per token.
+// Routed experts with gate/up in one type and down in another (GGML types, or MLX affine ones), through the exact
+// and the default decode paths; top_k 8 (GLM-5.2's) fills the int8 down kernel's 8 slots per token.
 void check_routed_experts(CpuBackend& cpu, std::mt19937& rng, WeightType gate_up_type, WeightType down_type,
                           std::int64_t top_k = 3) {
   for (const bool exact : {true, false}) {
@@ -142,12 +142,15 @@ void check_routed_experts(CpuBackend& cpu, std::mt19937& rng, WeightType gate_up
   std::vector<TestWeight> store;
   std::vector<SwigluWeights> experts(E);
   store.reserve(3 * E);
+  const auto make = [&](WeightType type, std::int64_t rows, std::int64_t cols) {
+    return is_affine(type) ? make_weight(type, rows, cols, rng) : make_ggml_weight(type, rows, cols, rng);
+  };
   for (auto& e : experts) {
-    store.push_back(make_ggml_weight(gate_up_type, inter, hidden, rng));
+    store.push_back(make(gate_up_type, inter, hidden));
     e.gate = store.back().m;
-    store.push_back(make_ggml_weight(gate_up_type, inter, hidden, rng));
+    store.push_back(make(gate_up_type, inter, hidden));
     e.up = store.back().m;
-    store.push_back(make_ggml_weight(down_type, hidden, inter, rng));
+    store.push_back(make(down_type, hidden, inter));
     e.down = store.back().m;
   }
   const std::int64_t n = 2;
@@ -192,10 +195,13 @@ void check_routed_experts(CpuBackend& cpu, std::mt19937& rng, WeightType gate_up
   }
 }
 
-TEST_F(CudaGgml, RoutedExpertsIq2sIq4nlMix) {
-  check_routed_experts(cpu, rng, WeightType::IQ2_S, WeightType::IQ4_NL);
-  // IQ2_S down projections too (their int8 kernel runs at its own register budget), eight slots per token.
+TEST_F(CudaGgml, RoutedExpertsIq2sIq4nlMix) { check_routed_experts(cpu, rng, WeightType::IQ2_S, WeightType::IQ4_NL); }
+
+// Eight slots per token with down projections in the types whose int8 kernels run at their own register budgets
+// (swiglu_q8.cu): IQ2_S, and affine3 (the mixed-3.5 recipe's experts).
+TEST_F(CudaGgml, RoutedExpertsTopEight) {
   check_routed_experts(cpu, rng, WeightType::IQ2_S, WeightType::IQ2_S, 8);
+  check_routed_experts(cpu, rng, WeightType::Affine3, WeightType::Affine3, 8);
 }
 
 // Mixes of the other types: Q5_K/Q5_0 and Q4_0/Q5_1 (the legacy and K-quant types of llama.cpp's Q4_K_M and

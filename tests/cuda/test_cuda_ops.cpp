@@ -250,6 +250,22 @@ TEST_F(CudaOps, NormsRopeElementwiseEmbed) {
   }
 }
 
+// Routes on both backends: the CPU with ra's host buffers (its results stay there), the GPU reading `logits` and
+// writing `experts` and `weights`; the experts equal, the weights within 1e-6.
+void expect_route_equal(CpuBackend& cpu, CudaBackend& gpu, const MoeRouteArgs& ra, DeviceArray<float>& logits,
+                        DeviceArray<std::int32_t>& experts, DeviceArray<float>& weights, const std::string& what) {
+  cpu.moe_route(ra);
+  MoeRouteArgs ga = ra;
+  ga.logits = logits.data();
+  ga.experts = experts.data();
+  ga.weights = weights.data();
+  gpu.moe_route(ga);
+  const std::size_t count = static_cast<std::size_t>(ra.n_tokens * ra.top_k);
+  EXPECT_EQ(experts.get(), std::vector<std::int32_t>(ra.experts, ra.experts + count)) << what << " experts";
+  EXPECT_LE(relative_max_error(weights.get(), std::vector<float>(ra.weights, ra.weights + count)), 1e-6)
+      << what << " weights";
+}
+
 void swiglu_route_and_experts(CudaBackend& gpu, CpuBackend& cpu, std::mt19937& rng, double tol, const char* path) {
   const std::int64_t hidden = 256, inter = 128, E = 16, top_k = 4;
   // Mixed types as quantization recipes produce them: gate/up in one type, down in another.
@@ -293,16 +309,9 @@ void swiglu_route_and_experts(CudaBackend& gpu, CpuBackend& cpu, std::mt19937& r
     ra.correction_bias = bias.data();
     ra.experts = ids.data();
     ra.weights = rw.data();
-    cpu.moe_route(ra);
     DeviceArray<float> dl(gpu, logits), drw(gpu, rw.size());
     DeviceArray<std::int32_t> dids(gpu, ids.size());
-    MoeRouteArgs ga = ra;
-    ga.logits = dl.data();
-    ga.experts = dids.data();
-    ga.weights = drw.data();
-    gpu.moe_route(ga);
-    EXPECT_EQ(dids.get(), ids) << "moe_route experts n=" << n;
-    EXPECT_LE(relative_max_error(drw.get(), rw), 1e-6) << "moe_route weights";
+    expect_route_equal(cpu, gpu, ra, dl, dids, drw, "moe_route n=" + std::to_string(n));
 
     // Routed experts accumulate into the output.
     MoeExpertsArgs ea;
@@ -365,55 +374,6 @@ void swiglu_route_and_experts(CudaBackend& gpu, CpuBackend& cpu, std::mt19937& r
   }
 }
 
-// Affine3 routed experts down to the down projection (mixed-3.5's experts; the int8 down kernel runs at its own
-// register budget), eight slots per token: the int8 kernels within 3e-2 norm-wise, the exact ones within 2e-5.
-TEST_F(CudaOps, RoutedAffine3ExpertsTopEight) {
-  const std::int64_t hidden = 256, inter = 128, E = 11, top_k = 8, n = 2;
-  std::vector<TestWeight> store;
-  std::vector<SwigluWeights> experts(E);
-  store.reserve(3 * E);
-  for (auto& e : experts) {
-    store.push_back(make_weight(WeightType::Affine3, inter, hidden, rng));
-    e.gate = store.back().m;
-    store.push_back(make_weight(WeightType::Affine3, inter, hidden, rng));
-    e.up = store.back().m;
-    store.push_back(make_weight(WeightType::Affine3, hidden, inter, rng));
-    e.down = store.back().m;
-  }
-  const auto x = random_vec(static_cast<std::size_t>(n * hidden), rng);
-  std::vector<std::int32_t> ids;
-  std::vector<float> rw;
-  for (std::int64_t t = 0; t < n; ++t)
-    for (std::int64_t k = 0; k < top_k; ++k) {
-      ids.push_back(static_cast<std::int32_t>((t * 3 + 4 * k) % E));
-      rw.push_back(0.5f - 0.04f * static_cast<float>(k));
-    }
-  std::vector<float> want(static_cast<std::size_t>(n * hidden), 0.5f);
-  MoeExpertsArgs ea;
-  ea.n_tokens = n;
-  ea.top_k = top_k;
-  ea.x = x.data();
-  ea.experts = ids.data();
-  ea.weights = rw.data();
-  ea.expert_weights = experts.data();
-  ea.n_experts = E;
-  ea.out = want.data();
-  cpu.moe_experts(ea);
-  for (const bool exact : {true, false}) {
-    CudaBackend gpu(exact ? exact_options() : CudaOptions{});
-    DeviceArray<float> dx(gpu, x), drw(gpu, rw), dout(gpu, std::vector<float>(want.size(), 0.5f));
-    DeviceArray<std::int32_t> dids(gpu, ids);
-    MoeExpertsArgs g = ea;
-    g.x = dx.data();
-    g.experts = dids.data();
-    g.weights = drw.data();
-    g.out = dout.data();
-    gpu.moe_experts(g);
-    const double err = exact ? relative_max_error(dout.get(), want) : relative_norm_error(dout.get(), want);
-    EXPECT_LE(err, exact ? kExactTol : kInt8ComposedTol) << (exact ? "exact" : "int8");
-  }
-}
-
 TEST_F(CudaOps, SwigluRouteAndExperts) {
   CudaBackend exact(exact_options());
   swiglu_route_and_experts(exact, cpu, rng, kExactTol, "exact");
@@ -444,17 +404,10 @@ TEST_F(CudaOps, MoeRouteTiesWithoutGroupsEqualCpu) {
     ra.correction_bias = bias.data();
     ra.experts = ids.data();
     ra.weights = rw.data();
-    cpu.moe_route(ra);
     gpu.forget_weights();  // the bias is cached by host address
     DeviceArray<float> dl(gpu, logits), drw(gpu, rw.size());
     DeviceArray<std::int32_t> dids(gpu, ids.size());
-    MoeRouteArgs ga = ra;
-    ga.logits = dl.data();
-    ga.experts = dids.data();
-    ga.weights = drw.data();
-    gpu.moe_route(ga);
-    EXPECT_EQ(dids.get(), ids) << "experts " << c.experts << " top-" << c.top_k;
-    EXPECT_LE(relative_max_error(drw.get(), rw), 1e-6) << "weights " << c.experts << " top-" << c.top_k;
+    expect_route_equal(cpu, gpu, ra, dl, dids, drw, std::to_string(c.experts) + " experts, top-" + std::to_string(c.top_k));
   }
 }
 

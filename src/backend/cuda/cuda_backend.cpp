@@ -193,7 +193,7 @@ void CudaBackend::embed(const WeightMatrix& table, const std::int32_t* tokens, s
 void CudaBackend::rms_norm(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim,
                            float eps, float* y) {
   written(y, static_cast<std::size_t>(n * dim) * sizeof(float));
-  if (!options_.exact_decode && n <= kDecodeMaxTokens && rms_norm_q8_applies(dim, x, x_stride, y)) {
+  if (!options_.exact_decode && n <= kDecodeMaxTokens && rms_norm_q8_applies(dim, x_stride, {x, y})) {
     // Decode: the normalised rows feed int8 products next (q_a, kv_a, wk; q_b, wq_b; the experts), so the
     // norm writes their int8 copy too, saving a quantization launch per consumer group.
     launch_rms_norm_q8(x, x_stride, weights_.vector(w, dim), n, dim, eps, y, q8_claim(y, n, dim), stream_);
@@ -204,8 +204,7 @@ void CudaBackend::rms_norm(const float* x, std::int64_t x_stride, const float* w
 
 void CudaBackend::add_rms_norm(float* x, const float* y, const float* w, std::int64_t n, std::int64_t dim, float eps,
                                float* out) {
-  if (options_.exact_decode || n > kDecodeMaxTokens || !rms_norm_q8_applies(dim, x, dim, y) ||
-      !rms_norm_q8_applies(dim, out, dim, out))
+  if (options_.exact_decode || n > kDecodeMaxTokens || !rms_norm_q8_applies(dim, dim, {x, y, out}))
     return Backend::add_rms_norm(x, y, w, n, dim, eps, out);
   // Decode: one launch for the residual add, the norm and the int8 copy of its output.
   written(x, static_cast<std::size_t>(n * dim) * sizeof(float));

@@ -34,13 +34,10 @@ __device__ __forceinline__ void begin_dependent_kernel() {
   wait_for_inputs();
 }
 
-// kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent of the stream's previous kernel
-// where `early` (launch below), else in plain stream order; checks the launch (`name` in the error). While a
-// kernel timeline records (kernel_timeline.h), a probe follows.
-template <typename... Params, typename... Args>
-void launch_ordered(bool early, const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem,
-                    cudaStream_t stream, Args&&... args) {
-  cudaLaunchAttribute attribute{};
+// The configuration of a launch, as a programmatic dependent of the stream's previous kernel where `early`;
+// `attribute` (the caller's, alive until the launch) holds that setting.
+inline cudaLaunchConfig_t launch_config(dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream, bool early,
+                                        cudaLaunchAttribute& attribute) {
   attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attribute.val.programmaticStreamSerializationAllowed = 1;
   cudaLaunchConfig_t config{};
@@ -48,9 +45,20 @@ void launch_ordered(bool early, const char* name, void (*kernel)(Params...), dim
   config.blockDim = block;
   config.dynamicSmemBytes = smem;
   config.stream = stream;
-  static const bool serial = std::getenv("GLMQ_CUDA_SERIAL_LAUNCH") != nullptr;
   config.attrs = &attribute;
-  config.numAttrs = serial || !early ? 0 : 1;
+  config.numAttrs = early ? 1 : 0;
+  return config;
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent of the stream's previous kernel
+// where `early` (launch below), else in plain stream order; checks the launch (`name` in the error). While a
+// kernel timeline records (kernel_timeline.h), a probe follows.
+template <typename... Params, typename... Args>
+void launch_ordered(bool early, const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem,
+                    cudaStream_t stream, Args&&... args) {
+  static const bool serial = std::getenv("GLMQ_CUDA_SERIAL_LAUNCH") != nullptr;
+  cudaLaunchAttribute attribute{};
+  const cudaLaunchConfig_t config = launch_config(grid, block, smem, stream, early && !serial, attribute);
   check(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...), name);
   if (kernel_timeline_recording()) kernel_timeline_probe(name, stream);
 }

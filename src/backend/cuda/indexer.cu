@@ -8,6 +8,7 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kv_decode.cuh"
 #include "backend/cuda/launch_util.cuh"
+#include "backend/cuda/order_key.cuh"
 #include "backend/cuda/weight_decode.cuh"
 
 namespace glmq::cuda {
@@ -92,12 +93,6 @@ __global__ void __launch_bounds__(kScoreThreads) indexer_scores_kernel(IndexerCo
 #pragma unroll
   for (int o = kHeadGroups / 2; o > 0; o >>= 1) score += __shfl_xor_sync(0xffffffffu, score, o);
   if (g == 0 && j < visible) a.scores[t * a.positions_bound + j] = score;
-}
-
-// Order-preserving map of a float onto an unsigned key (larger float → larger key).
-__device__ __forceinline__ std::uint32_t order_key(float f) {
-  const std::uint32_t u = __float_as_uint(f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
 // The warp's count of each bin, added to hist once per distinct bin (lanes with bin < 0 take no part): the

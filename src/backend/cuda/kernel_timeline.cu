@@ -49,15 +49,9 @@ bool kernel_timeline_recording() { return recording().on; }
 void kernel_timeline_probe(const char* kernel, cudaStream_t stream) {
   Recording& r = recording();
   if (!r.on || r.kernels.size() >= r.capacity) return;
+  // Not through launch(), which would probe the probe.
   cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  cudaLaunchConfig_t config{};
-  config.gridDim = 1;
-  config.blockDim = 1;
-  config.stream = stream;
-  config.attrs = &attribute;
-  config.numAttrs = 1;
+  const cudaLaunchConfig_t config = launch_config(1, 1, 0, stream, true, attribute);
   check(cudaLaunchKernelEx(&config, timeline_probe_kernel, r.slots + r.kernels.size()), "kernel timeline probe");
   r.kernels.emplace_back(kernel);
   r.streams.push_back(stream);

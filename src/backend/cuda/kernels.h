@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 
 #include "backend/cuda/device_weight.h"
 #include "backend/kv_rows.h"
@@ -115,8 +116,9 @@ bool q8_applies(const DeviceWeight& w);
 // Quantizes n_tok × segments rows of `cols` floats, row (t, s) at x + t·tok_stride + s·seg_stride, into rows
 // t·segments + s of out.
 // RMSNorm (as launch_rms_norm) that also writes y as int8 rows into out, where rms_norm_q8_applies: dims of
-// whole blocks of 32 up to 8192, rows read and written 16 bytes at a time (x, its row stride and y aligned).
-bool rms_norm_q8_applies(std::int64_t dim, const float* x, std::int64_t x_stride, const float* y);
+// whole blocks of 32 up to 8192, rows read and written 16 bytes at a time (x's row stride a multiple of 4 floats,
+// and `rows`, the row pointers the norm reads and writes, 16-byte aligned).
+bool rms_norm_q8_applies(std::int64_t dim, std::int64_t x_stride, std::initializer_list<const float*> rows);
 void launch_rms_norm_q8(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
                         float* y, const Q8View& out, cudaStream_t stream);
 // x += y (rows of dim values, dense), then as launch_rms_norm_q8 on x.

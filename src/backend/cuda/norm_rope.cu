@@ -1,4 +1,5 @@
 // RMSNorm, LayerNorm (one block per row) and rotary embeddings.
+#include <algorithm>
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
@@ -139,15 +140,16 @@ void launch_rms_norm(const float* x, std::int64_t x_stride, const float* w, std:
   launch("rms_norm", rms_norm_kernel, static_cast<unsigned>(n), norm_threads(dim), 0, s, x, x_stride, w, dim, eps, y);
 }
 
-bool rms_norm_q8_applies(std::int64_t dim, const float* x, std::int64_t x_stride, const float* y) {
-  const auto aligned = [](const float* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
-  return dim % 32 == 0 && dim <= 4 * kNormQ8Threads * kNormQ8MaxQuads && x_stride % 4 == 0 && aligned(x) && aligned(y);
+bool rms_norm_q8_applies(std::int64_t dim, std::int64_t x_stride, std::initializer_list<const float*> rows) {
+  const bool aligned = std::all_of(rows.begin(), rows.end(),
+                                   [](const float* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; });
+  return dim % 32 == 0 && dim <= 4 * kNormQ8Threads * kNormQ8MaxQuads && x_stride % 4 == 0 && aligned;
 }
 
 void launch_rms_norm_q8(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
                         float* y, const Q8View& out, cudaStream_t s) {
   if (n <= 0) return;
-  if (!rms_norm_q8_applies(dim, x, x_stride, y) || !rms_norm_q8_applies(dim, w, dim, w))
+  if (!rms_norm_q8_applies(dim, x_stride, {x, y, w}))
     fail(ErrorKind::InvalidArgument, "rms_norm_q8: dim " + std::to_string(dim) + " or row alignment unsupported");
   // Read-only here: the kernel writes x only when given a residual.
   launch("rms_norm_q8", rms_norm_q8_kernel, static_cast<unsigned>(n), kNormQ8Threads, 0, s, const_cast<float*>(x), x_stride,
@@ -157,7 +159,7 @@ void launch_rms_norm_q8(const float* x, std::int64_t x_stride, const float* w, s
 void launch_add_rms_norm_q8(float* x, const float* y, const float* w, std::int64_t n, std::int64_t dim, float eps, float* out,
                             const Q8View& out_q8, cudaStream_t s) {
   if (n <= 0) return;
-  if (!rms_norm_q8_applies(dim, x, dim, y) || !rms_norm_q8_applies(dim, out, dim, w))
+  if (!rms_norm_q8_applies(dim, dim, {x, y, out, w}))
     fail(ErrorKind::InvalidArgument, "add_rms_norm_q8: dim " + std::to_string(dim) + " or row alignment unsupported");
   launch("add_rms_norm_q8", rms_norm_q8_kernel, static_cast<unsigned>(n), kNormQ8Threads, 0, s, x, dim, y, w, dim, eps, out,
          out_q8);

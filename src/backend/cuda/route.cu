@@ -5,6 +5,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/order_key.cuh"
 #include "backend/cuda/weight_decode.cuh"
 
 namespace glmq::cuda {
@@ -15,14 +16,6 @@ constexpr int kRouteThreads = 256, kRouteWarps = kRouteThreads / 32;
 constexpr int kMaxExperts = 1024;
 constexpr int kMaxGroups = 64;
 constexpr int kMaxTopK = 64;
-
-// Choices as unsigned keys in the order of their float values (−0 as +0, so that they tie as floats do), all
-// above 0; NaN (also what marks an expert already chosen) keys 0: below every choice, masked (−inf) ones included.
-__device__ __forceinline__ unsigned order_key(float v) {
-  if (v != v) return 0u;
-  const unsigned u = __float_as_uint(v + 0.0f);
-  return (u & 0x80000000u) ? ~u : u | 0x80000000u;
-}
 
 // The best k (key, index) pairs of a warp, N per lane, in order (higher key first, then lower index: the CPU
 // reference's order), to out_key/out_idx (lane 0 writes). A round is two warp reductions — the best key, then
