@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <deque>
 #include <functional>
 #include <initializer_list>
 #include <numeric>
@@ -136,6 +137,54 @@ TEST_F(CudaOps, IndependentBranchesEqualStreamOrder) {
     const std::vector<float> want = run(serial), got = run(branched);
     ASSERT_EQ(got.size(), want.size());
     EXPECT_LE(relative_max_error(got, want), 1e-6) << "n=" << n;
+  }
+}
+
+// Backend::linears on the decode path: the int8 products of one type and width run in one launch
+// (matvec_q8_batch), the others (another type, a float type) beside them. Each output is within the int8
+// tolerance of the CPU's, and equals the same product launched alone up to float summation order (the batch
+// may split the rows' columns differently), issued on side streams or in stream order alike.
+TEST_F(CudaOps, LinearsOfOneInputInOneLaunch) {
+  CudaOptions in_order;
+  in_order.concurrent_branches = false;
+  CudaBackend branched, serial(in_order);
+  for (std::int64_t cols : {512, 2048}) {
+    // The device caches weights by host address, which these weights may reuse from the round before.
+    branched.forget_weights();
+    serial.forget_weights();
+    // Three Affine4 products (one batch), an Affine3 and a BF16 one beside it.
+    std::vector<TestWeight> ws;
+    for (auto [type, rows] : {std::pair{WeightType::Affine4, 96}, std::pair{WeightType::Affine3, 64},
+                              std::pair{WeightType::Affine4, 40}, std::pair{WeightType::BF16, 32},
+                              std::pair{WeightType::Affine4, 300}})
+      ws.push_back(make_weight(type, rows, cols, rng));
+    for (std::int64_t n : {1, 3, 8}) {
+      const std::vector<float> x = random_vec(static_cast<std::size_t>(n * cols), rng);
+      for (CudaBackend* gpu : {&branched, &serial}) {
+        DeviceArray<float> dx(*gpu, x);
+        std::deque<DeviceArray<float>> together, alone;
+        std::vector<LinearTarget> targets;
+        for (const TestWeight& w : ws) {
+          together.emplace_back(*gpu, static_cast<std::size_t>(n * w.m.rows));
+          alone.emplace_back(*gpu, static_cast<std::size_t>(n * w.m.rows));
+          targets.push_back({&w.m, together.back().data()});
+        }
+        gpu->linears(targets, dx.data(), n);
+        for (std::size_t i = 0; i < ws.size(); ++i) gpu->linear(ws[i].m, dx.data(), n, alone[i].data());
+        for (std::size_t i = 0; i < ws.size(); ++i) {
+          const std::string what = std::string(weight_type_name(ws[i].m.type)) + " " + std::to_string(ws[i].m.rows) + "x" +
+                                   std::to_string(cols) + " n=" + std::to_string(n) +
+                                   (gpu == &serial ? " in stream order" : " branched");
+          std::vector<float> want(static_cast<std::size_t>(n * ws[i].m.rows));
+          cpu.linear(ws[i].m, x.data(), n, want.data());
+          const std::vector<float> got = together[i].get();
+          const bool exact = is_float_type(ws[i].m.type);
+          EXPECT_LE(exact ? relative_max_error(got, want) : relative_norm_error(got, want), exact ? kExactTol : kInt8Tol)
+              << what;
+          EXPECT_LE(relative_max_error(got, alone[i].get()), 1e-5) << what << " against the product alone";
+        }
+      }
+    }
   }
 }
 
@@ -413,15 +462,18 @@ TEST_F(CudaOps, MoeRouteTiesWithoutGroupsEqualCpu) {
 
 // Both backends attend over the same cache rows (stored by the CPU), in every format: the latent and rope
 // key in one format, and a quantized latent beside a float16 rope key (--kv-rope-bits 16). Query 0 selects
-// `stride` positions, the others between 1 and `stride`. Returns the int8 path's worst error.
+// `stride` positions, the others between 1 and `stride`. Then o_proj multiplies the output, as in a layer: with
+// v a multiple of 64 the int8 value expansion leaves o's int8 copy, which o_proj then reads. Returns the int8
+// path's worst error.
 double check_sparse_mla(CpuBackend& cpu, CudaBackend& exact, CudaBackend& int8, std::mt19937& rng,
-                        std::int64_t positions, std::int64_t stride, std::initializer_list<std::int64_t> queries) {
+                        std::int64_t positions, std::int64_t stride, std::initializer_list<std::int64_t> queries,
+                        std::int64_t v = 24) {
   // The device caches weights by host address, which this call's weights may reuse from an earlier call's.
   exact.forget_weights();
   int8.forget_weights();
   double worst_int8 = 0;
   // R of whole column parts of the int8 path's tensor-core kernel (mla_decode_applies: a multiple of 128).
-  const std::int64_t H = 8, nope = 32, rope = 16, v = 24, R = 128;
+  const std::int64_t H = 8, nope = 32, rope = 16, R = 128;
   const std::pair<KvFormat, KvFormat> formats[] = {{KvFormat::F32, KvFormat::F32}, {KvFormat::F16, KvFormat::F16},
                                                    {KvFormat::Q8, KvFormat::Q8},   {KvFormat::Q4, KvFormat::Q4},
                                                    {KvFormat::Q4, KvFormat::F16}};
@@ -429,6 +481,7 @@ double check_sparse_mla(CpuBackend& cpu, CudaBackend& exact, CudaBackend& int8, 
     // Made once per type: the device caches weights by host address, which a freed and remade weight reuses.
     TestWeight k_absorb = make_weight(type, H * R, nope, rng, 32);
     TestWeight v_expand = make_weight(type, H * v, R, rng, 32);
+    TestWeight o_proj = make_weight(type, 96, H * v, rng, 32);
     for (const auto& [latent_format, rope_format] : formats) {
       const std::string what = std::string(weight_type_name(type)) + " latent " + kv_format_name(latent_format) +
                                " rope " + kv_format_name(rope_format);
@@ -467,7 +520,9 @@ double check_sparse_mla(CpuBackend& cpu, CudaBackend& exact, CudaBackend& int8, 
         a.scale = 0.0625f;
         a.out = want.data();
         cpu.mla_attention(a);
-        DeviceArray<float> dq(exact, q), dout(exact, want.size());
+        std::vector<float> want_proj(static_cast<std::size_t>(n * o_proj.m.rows));
+        cpu.linear(o_proj.m, want.data(), n, want_proj.data());
+        DeviceArray<float> dq(exact, q), dout(exact, want.size()), dproj(exact, want_proj.size());
         DeviceArray<std::int32_t> dsel(exact, sel), dcount(exact, count);
         exact.synchronize();
         MlaAttentionArgs g = a;
@@ -480,13 +535,18 @@ double check_sparse_mla(CpuBackend& cpu, CudaBackend& exact, CudaBackend& int8, 
         for (CudaBackend* gpu : {&exact, &int8}) {
           const bool is_exact = gpu == &exact;
           gpu->mla_attention(g);
+          gpu->linear(o_proj.m, dout.data(), n, dproj.data());
           gpu->synchronize();
           // Unless exact, decode steps (n ≤ 8) attend with bf16 tensor-core tiles (mla_decode.cu) whatever the
           // weight type, and the per-head products take int8 activations on Affine4.
           const bool int8_path = !is_exact && n <= 8;
           const double err = int8_path ? relative_norm_error(dout.get(), want) : relative_max_error(dout.get(), want);
           EXPECT_LE(err, int8_path ? kInt8ComposedTol : kExactTol) << "mla " << what << " n=" << n << (is_exact ? " exact" : "");
-          if (int8_path) worst_int8 = std::max(worst_int8, err);
+          const double proj_err =
+              int8_path ? relative_norm_error(dproj.get(), want_proj) : relative_max_error(dproj.get(), want_proj);
+          EXPECT_LE(proj_err, int8_path ? kInt8ComposedTol : kExactTol)
+              << "o_proj after mla " << what << " v=" << v << " n=" << n << (is_exact ? " exact" : "");
+          if (int8_path) worst_int8 = std::max({worst_int8, err, proj_err});
         }
       }
     }
@@ -500,6 +560,8 @@ TEST_F(CudaOps, SparseMlaAttention) {
   // tiles), and long ones that the decode kernel splits (short selections leave some splits empty).
   double worst_int8 = check_sparse_mla(cpu, exact, int8, rng, 300, 40, {1, 12});
   worst_int8 = std::max(worst_int8, check_sparse_mla(cpu, exact, int8, rng, 3000, 1500, {1, 5}));
+  // Heads of 64 values: the value expansion writes o's int8 copy for o_proj (matvec_q8_quantizes_y).
+  worst_int8 = std::max(worst_int8, check_sparse_mla(cpu, exact, int8, rng, 300, 40, {1, 3}, 64));
   std::printf("int8 decode path, sparse MLA (affine4 per-head products): worst relative error %.3g\n", worst_int8);
 }
 

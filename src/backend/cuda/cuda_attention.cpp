@@ -77,9 +77,9 @@ void CudaBackend::mla_attention(const MlaAttentionArgs& a) {
       launch_mla_core(c, sm_count_, stream_);
     }
   }
-  // o_h = W_UV,h õ_h.
+  // o_h = W_UV,h õ_h; from the int8 õ it also leaves o's int8 copy for o_proj.
   headwise_linear(v_expand, H, o_latent, H * R, R, n, a.out, H * a.v_dim, nullptr,
-                  o_latent_q8.q != nullptr ? &o_latent_q8 : nullptr);
+                  o_latent_q8.q != nullptr ? &o_latent_q8 : nullptr, true);
 }
 
 void CudaBackend::indexer_select(const IndexerArgs& a) {

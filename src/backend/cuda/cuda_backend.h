@@ -142,10 +142,12 @@ class CudaBackend : public Backend {
   void gemm_linear(const cuda::DeviceWeight& w, const float* x, std::int64_t n, float* y);
   // Per-segment products: rows [s·R, (s+1)·R) of w times x + s·x_segment_stride (per-head MLA matrices). With
   // y_bf16 (decode-sized n only) the products are written there as bf16 instead of to y. With x_q8 (decode-sized
-  // n, use_q8(w)) x is given already quantized, rows t·segments + s (what the int8 path would make of it).
+  // n, use_q8(w)) x is given already quantized, rows t·segments + s (what the int8 path would make of it). With
+  // y_q8 and x_q8, where the int8 kernel can (matvec_q8_quantizes_y), the product also leaves the int8 copy of y
+  // that quantized() then finds for the next product (the value expansion's output, o_proj's input).
   void headwise_linear(const cuda::DeviceWeight& w, std::int64_t segments, const float* x, std::int64_t x_token_stride,
                        std::int64_t x_segment_stride, std::int64_t n, float* y, std::int64_t y_token_stride,
-                       std::uint16_t* y_bf16 = nullptr, const cuda::Q8View* x_q8 = nullptr);
+                       std::uint16_t* y_bf16 = nullptr, const cuda::Q8View* x_q8 = nullptr, bool y_q8 = false);
   void moe_experts_on_host_groups(const MoeExpertsArgs& args);
   // The int8 grouped SwiGLU of one block per token (a dense MLP or a shared expert), its int8 hidden rows in
   // `hidden`: issued and true where it applies (decode-sized n, int8 kernels for the block's types), else false.

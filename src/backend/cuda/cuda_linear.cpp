@@ -60,22 +60,63 @@ void CudaBackend::written_all() {
 }
 
 void CudaBackend::linears(std::span<const LinearTarget> targets, const float* x, std::int64_t n) {
-  if (branching_ || !options_.concurrent_branches || n > kMatvecMaxTokens || targets.size() < 2) {
+  if (n > kMatvecMaxTokens || targets.size() < 2) {
     Backend::linears(targets, x, n);
     return;
   }
+  // The int8 products of one unit type and width go in one launch (q_a, kv_a and the indexer's key projection;
+  // q_b and the indexer's queries): no fork and join around products of a few microseconds each.
+  std::vector<MatvecArgs> batch;
+  std::vector<const DeviceWeight*> batch_weights;
+  std::vector<LinearTarget> rest;
   for (const LinearTarget& t : targets) {
+    const DeviceWeight& d = weights_.matrix(*t.w);
+    batch_weights.push_back(&d);
+    if (!use_q8(d) || !matvec_q8_batches(batch_weights.data(), batch_weights.size())) {
+      batch_weights.pop_back();
+      rest.push_back(t);
+      continue;
+    }
+    MatvecArgs a;
+    a.w = d;
+    a.n_tokens = n;
+    a.x = x;
+    a.x_token_stride = d.cols;
+    a.y = t.y;
+    a.y_token_stride = d.rows;
+    batch.push_back(a);
+  }
+  if (batch.size() < 2) {
+    rest.assign(targets.begin(), targets.end());
+    batch.clear();
+  }
+  auto run_batch = [&] {
+    launch_matvec_q8_batch(batch.data(), batch.size(), quantized(x, n, batch[0].w.cols), sm_count_, stream_);
+    for (const MatvecArgs& a : batch) written(a.y, static_cast<std::size_t>(n * a.w.rows) * sizeof(float));
+  };
+  if (rest.empty()) {
+    run_batch();
+    return;
+  }
+  if (branching_ || !options_.concurrent_branches) {
+    if (!batch.empty()) run_batch();
+    for (const LinearTarget& t : rest) linear(*t.w, x, n, t.y);
+    return;
+  }
+  for (const LinearTarget& t : rest) {
     const DeviceWeight& d = weights_.matrix(*t.w);
     if (use_q8(d)) {
       quantized(x, n, d.cols);  // on the main stream, before the branches read it
       break;
     }
   }
-  const std::size_t count = std::min<std::size_t>(targets.size(), 1 + kSideStreams);
+  if (!batch.empty()) quantized(x, n, batch[0].w.cols);
   std::vector<std::function<void()>> branches;
+  if (!batch.empty()) branches.emplace_back(run_batch);
+  const std::size_t count = std::min<std::size_t>(rest.size(), 1 + kSideStreams - branches.size());
   for (std::size_t b = 0; b < count; ++b)
     branches.emplace_back([&, b] {
-      for (std::size_t i = b; i < targets.size(); i += count) linear(*targets[i].w, x, n, targets[i].y);
+      for (std::size_t i = b; i < rest.size(); i += count) linear(*rest[i].w, x, n, rest[i].y);
     });
   independent(branches);
 }
@@ -147,7 +188,7 @@ void CudaBackend::gemm_linear(const DeviceWeight& w, const float* x, std::int64_
 
 void CudaBackend::headwise_linear(const DeviceWeight& w, std::int64_t segments, const float* x,
                                   std::int64_t x_token_stride, std::int64_t x_segment_stride, std::int64_t n, float* y,
-                                  std::int64_t y_token_stride, std::uint16_t* y_bf16, const Q8View* x_q8) {
+                                  std::int64_t y_token_stride, std::uint16_t* y_bf16, const Q8View* x_q8, bool y_q8) {
   if (n <= kMatvecMaxTokens) {
     MatvecArgs a;
     a.w = w;
@@ -160,7 +201,13 @@ void CudaBackend::headwise_linear(const DeviceWeight& w, std::int64_t segments, 
     a.y_token_stride = y_token_stride;
     if (x_q8 != nullptr) {
       if (!use_q8(w)) fail(ErrorKind::InvalidArgument, "headwise_linear given int8 activations for a float-path weight");
-      launch_matvec_q8(a, *x_q8, sm_count_, stream_, y_bf16 != nullptr);
+      if (y_q8 && y_bf16 == nullptr && matvec_q8_quantizes_y(a))
+        launch_matvec_q8_quantize_y(a, *x_q8, q8_claim(y, n, w.rows), stream_);
+      else
+        launch_matvec_q8(a, *x_q8, sm_count_, stream_, y_bf16 != nullptr);
+    } else if (use_q8(w) && matvec_q8_quantizes_x(a)) {
+      // Each block quantizes its head's activations itself (the absorption's 192 values per head).
+      launch_matvec_q8_quantize_x(a, stream_, y_bf16 != nullptr);
     } else if (use_q8(w)) {
       // Per-head activation rows, quantized each call (they live in the attention op's own buffers).
       const std::int64_t rows = n * segments;

@@ -128,6 +128,27 @@ void launch_quantize_q8(const float* x, std::int64_t n_tok, std::int64_t segment
                         std::int64_t seg_stride, std::int64_t cols, const Q8View& out, cudaStream_t stream);
 // As launch_matvec, with token t segment s multiplying row t·segments + s of xq (a.x is not read).
 void launch_matvec_q8(const MatvecArgs& args, const Q8View& xq, int sm_count, cudaStream_t stream, bool bf16_y = false);
+// As launch_matvec_q8 from the float activations a.x, which every block quantizes for its own segment after its
+// wait, with no quantization launch before: where matvec_q8_quantizes_x (rows of at most 1024 values, segments
+// of whole 64-row runs, x 16-byte aligned with strides of whole float4s). The rounding is quantize_q8's.
+bool matvec_q8_quantizes_x(const MatvecArgs& args);
+void launch_matvec_q8_quantize_x(const MatvecArgs& args, cudaStream_t stream, bool bf16_y = false);
+// As launch_matvec_q8, also writing y as int8 rows (yq: n_tokens rows of w.rows codes), the next product's
+// activations: where matvec_q8_quantizes_y (fewer than 1536 columns, segments of whole 64-row runs, y
+// dense per token). The rounding is quantize_q8's.
+bool matvec_q8_quantizes_y(const MatvecArgs& args);
+void launch_matvec_q8_quantize_y(const MatvecArgs& args, const Q8View& xq, const Q8View& yq, cudaStream_t stream);
+// Up to four products of the same int8 activations in one launch (Backend::linears): where matvec_q8_batches
+// (one weight type and width, every one q8_applies); one segment each, float outputs.
+struct MatvecQ8Batch {
+  static constexpr int kMax = 4;
+  MatvecArgs m[kMax];
+  int first_block[kMax + 1] = {};  // product i takes blocks [first_block[i], first_block[i + 1])
+  int count = 0, split = 1;
+};
+bool matvec_q8_batches(const DeviceWeight* const* weights, std::size_t count);
+void launch_matvec_q8_batch(const MatvecArgs* products, std::size_t count, const Q8View& xq, int sm_count,
+                            cudaStream_t stream);
 struct GroupedSwigluQ8Args {
   const DeviceSwiglu* table = nullptr;       // device array indexed by expert id
   DeviceSwiglu probe;                        // host copy of one entry

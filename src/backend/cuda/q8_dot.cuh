@@ -10,7 +10,9 @@
 // SHARED_X all rows multiply one activation row, decoded once per unit; otherwise row k has its own. The
 // first steps' weight loads are issued before wait_for_inputs (dependent_launch.cuh): they are in flight
 // while the previous kernel finishes; the activations are read after it. A lane without units may not wait
-// here, so the caller waits again before its stores.
+// here (unless after_wait is given), so the caller waits again before its stores.
+#include <type_traits>
+
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/q8_units.cuh"
 
@@ -77,10 +79,17 @@ constexpr bool q8_pipelined() {
 }
 
 // Per-lane partial sums (acc[k] += …); the caller reduces over the group with lanes_sum.
-template <int KIND, int LANES, int R, int NB, bool SHARED_X>
+// What runs right after the wait when the caller gives nothing (the activations are ready in memory).
+struct NothingAfterWait {
+  __device__ void operator()() const {}
+};
+
+// after_wait() runs in every thread of the block right after its wait, before any activation is read (a
+// kernel that prepares its activations in shared memory from its predecessor's output does it there).
+template <int KIND, int LANES, int R, int NB, bool SHARED_X, typename AfterWait = NothingAfterWait>
 __device__ __forceinline__ void q8_rows_dot(const typename Q8Unit<KIND>::Row (&row)[R],
                                             const Q8Row (&x)[SHARED_X ? 1 : R], int begin, int end,
-                                            const Q8Codebook& cb, float (&acc)[R]) {
+                                            const Q8Codebook& cb, float (&acc)[R], AfterWait after_wait = {}) {
   using U = Q8Unit<KIND>;
   constexpr int kStep = LANES * NB;
   int u0 = begin + static_cast<int>(threadIdx.x & (LANES - 1));
@@ -92,6 +101,7 @@ __device__ __forceinline__ void q8_rows_dot(const typename Q8Unit<KIND>::Row (&r
     q8_load_step<U, LANES, R, NB>(row, u0, end, a);
     q8_load_step<U, LANES, R, NB>(row, u0 + kStep, end, b);
     wait_for_inputs();
+    after_wait();
     while (u0 < end) {
       q8_dot_step<U, LANES, R, NB, SHARED_X>(a, x, u0, end, cb, acc);
       q8_load_step<U, LANES, R, NB>(row, u0 + 2 * kStep, end, a);
@@ -103,10 +113,22 @@ __device__ __forceinline__ void q8_rows_dot(const typename Q8Unit<KIND>::Row (&r
     }
   } else {
     typename U::Raw a[NB][R];
-    for (bool first = true; u0 < end; u0 += kStep, first = false) {
+    if constexpr (std::is_same_v<AfterWait, NothingAfterWait>) {
+      for (bool first = true; u0 < end; u0 += kStep, first = false) {
+        q8_load_step<U, LANES, R, NB>(row, u0, end, a);
+        if (first) wait_for_inputs();
+        q8_dot_step<U, LANES, R, NB, SHARED_X>(a, x, u0, end, cb, acc);
+      }
+    } else {
+      // Every thread reaches after_wait (it may synchronise the block), lanes without units too.
       q8_load_step<U, LANES, R, NB>(row, u0, end, a);
-      if (first) wait_for_inputs();
-      q8_dot_step<U, LANES, R, NB, SHARED_X>(a, x, u0, end, cb, acc);
+      wait_for_inputs();
+      after_wait();
+      while (u0 < end) {
+        q8_dot_step<U, LANES, R, NB, SHARED_X>(a, x, u0, end, cb, acc);
+        u0 += kStep;
+        if (u0 < end) q8_load_step<U, LANES, R, NB>(row, u0, end, a);
+      }
     }
   }
 }
