@@ -91,6 +91,48 @@ struct MoeArgs {
   MoeExpertsArgs experts;                  // x, the routing's experts and weights, and out (written, not added to)
 };
 
+// One sequence's rows [row, row + n) of a step and the caches of the layer being computed.
+struct AttentionEntryChunk {
+  std::int64_t row = 0, n = 0;
+  KvRows latent, k_rope, index_keys;  // index_keys: only with an indexer
+};
+
+// The short ops of an MLA layer between the products of the normed hidden state (q_a, kv_a and the indexer's key)
+// and those of the normed q_a, with the indexer's small head-weight product (Backend::attention_entry). Row r is at position positions[r]
+// (backend memory) and belongs to one chunk.
+struct AttentionEntryArgs {
+  std::int64_t n = 0;
+  const std::int32_t* positions = nullptr;
+  float eps = 0.0f;  // of both RMSNorms
+  // Queries: q_a_normed = RMSNorm(q_a) [n × q_lora].
+  const float* q_a = nullptr;
+  std::int64_t q_lora = 0;
+  const float* q_a_norm = nullptr;
+  float* q_a_normed = nullptr;
+  // Latents: kv_a [n × (latent_dim + rope_dim)]; latent = RMSNorm(its first latent_dim values) [n × latent_dim]
+  // and its last rope_dim values (the shared key's rope part) rotated in place; both written to the caches.
+  float* kv_a = nullptr;
+  std::int64_t latent_dim = 0, rope_dim = 0;
+  const float* kv_a_norm = nullptr;
+  float* latent = nullptr;
+  const RopeSpec* rope = nullptr;
+  // The indexer (index_key null without one): its key [n × index_dim] LayerNormed and rotated in place and
+  // written to the cache; its head weights [n × index_heads] = head_weight_scale · head_weight_proj · hidden
+  // (the normed hidden state [n × hidden_dim]).
+  float* index_key = nullptr;
+  std::int64_t index_dim = 0;
+  const float* index_norm_weight = nullptr;
+  const float* index_norm_bias = nullptr;
+  float index_eps = 0.0f;
+  const RopeSpec* index_rope = nullptr;
+  const WeightMatrix* head_weight_proj = nullptr;  // [index_heads × hidden_dim]
+  const float* hidden = nullptr;
+  float* head_weights = nullptr;
+  std::int64_t index_heads = 0, hidden_dim = 0;
+  float head_weight_scale = 1.0f;
+  std::span<const AttentionEntryChunk> chunks;
+};
+
 // A backend's recording of one step's ops, replayed on later steps (CUDA graphs); see Backend::run_step.
 class StepGraph {
  public:
@@ -161,6 +203,10 @@ class Backend {
   // (independent), then the routed experts, which add onto the shared expert's output; a backend may order
   // the parts otherwise.
   virtual void moe(const MoeArgs& args);
+  // The MLA layer's short ops between its two rounds of products (AttentionEntryArgs). This default issues the
+  // queries' norm, the latents' chain and the indexer keys' chain as independent branches; a backend may fuse
+  // them.
+  virtual void attention_entry(const AttentionEntryArgs& args);
 
   // Issues the ops of each branch (a function that issues ops), the branches independent of each other: none
   // reads memory that another writes, no two write the same memory, none reads device results back. A backend

@@ -163,46 +163,59 @@ void Forward::attention(std::int64_t l, std::int64_t n, std::span<const Sequence
   const auto eps = static_cast<float>(c_.latent_norm_eps);
 
   // Projections for every row of every sequence at once (the weights are read once); those of one input together
-  // (Backend::linears): of the normed hidden state q_a, kv_a and the indexer's key and head-weight projections, then
-  // of the normed q_a the queries of attention and of the indexer.
+  // (Backend::linears): of the normed hidden state q_a, kv_a and the indexer's key projection.
   const IndexerWeights* I = A.indexer ? &*A.indexer : nullptr;
   const std::int64_t ih = c_.index_n_heads, id = c_.index_head_dim;
-  const LinearTarget from_hidden[] = {{&A.q_a, qa_.data()}, {&A.kv_a, ckv_.data()}, {I ? &I->wk : nullptr, ik_.data()},
-                                      {I ? &I->weights_proj : nullptr, iw_.data()}};
-  be_.linears({from_hidden, I ? 4u : 2u}, a_.data(), n);
-  // Three independent chains of short ops (Backend::independent may overlap them): the queries; the latent
-  // and shared rope key, normalised, rotated and written to each sequence's cache in its storage format; the
-  // indexer's key (written to its cache) and head weights.
-  auto queries = [&] {
-    be_.rms_norm(qa_.data(), c_.q_lora_rank, A.q_a_norm.data(), n, c_.q_lora_rank, eps, qr_.data());
-    const LinearTarget from_q_lora[] = {{&A.q_b, q_.data()}, {I ? &I->wq_b : nullptr, iq_.data()}};
-    be_.linears({from_q_lora, I ? 2u : 1u}, qr_.data(), n);
-    be_.rope(q_.data(), n, heads * qk, heads, qk, c_.qk_nope_head_dim, positions_.data(), rope_);
-    if (I) be_.rope(iq_.data(), n, ih * id, ih, id, 0, positions_.data(), indexer_rope_);
-  };
-  auto latents = [&] {
-    be_.rms_norm(ckv_.data(), R + rope, A.kv_a_norm.data(), n, R, eps, latent_.data());
-    be_.rope(ckv_.data(), n, R + rope, 1, R + rope, R, positions_.data(), rope_);
-    // Each row goes to its position as read from backend memory, so that a replayed decode step writes its own.
-    for (std::size_t c = 0; c < chunks.size(); ++c) {
-      const std::int64_t row = chunk_row_[c], m = chunks[c].n;
-      const std::int32_t* pos = positions_.data() + row;
-      be_.store_kv_rows_at(chunks[c].cache->latent(l), pos, latent_.data() + row * R, R, m);
-      be_.store_kv_rows_at(chunks[c].cache->k_rope(l), pos, ckv_.data() + row * (R + rope) + R, R + rope, m);
-    }
-  };
-  auto index_keys = [&] {
-    be_.layer_norm(ik_.data(), I->k_norm_weight.data(), I->k_norm_bias.data(), n, id, static_cast<float>(c_.indexer_norm_eps),
-                   ik_.data());
-    be_.rope(ik_.data(), n, id, 1, id, 0, positions_.data(), indexer_rope_);
-    be_.scale(iw_.data(), static_cast<float>(1.0 / std::sqrt(static_cast<double>(ih))), n * ih);
-    for (std::size_t c = 0; c < chunks.size(); ++c) {
-      const std::int64_t row = chunk_row_[c];
-      be_.store_kv_rows_at(chunks[c].cache->index_keys(l), positions_.data() + row, ik_.data() + row * id, id, chunks[c].n);
-    }
-  };
-  const std::function<void()> chains[] = {queries, latents, index_keys};
-  be_.independent({chains, I ? 3u : 2u});
+  const LinearTarget from_hidden[] = {{&A.q_a, qa_.data()}, {&A.kv_a, ckv_.data()}, {I ? &I->wk : nullptr, ik_.data()}};
+  be_.linears({from_hidden, I ? 3u : 2u}, a_.data(), n);
+  // The short ops between the two rounds of products (Backend::attention_entry): q_a's norm; the latent and the
+  // shared rope key, normalised, rotated and written to each sequence's cache in its storage format; the
+  // indexer's key (written to its cache) and head weights (a product of 32 rows).
+  std::vector<AttentionEntryChunk> entry_chunks;
+  for (std::size_t c = 0; c < chunks.size(); ++c) {
+    AttentionEntryChunk ec;
+    ec.row = chunk_row_[c];
+    ec.n = chunks[c].n;
+    ec.latent = chunks[c].cache->latent(l);
+    ec.k_rope = chunks[c].cache->k_rope(l);
+    if (I) ec.index_keys = chunks[c].cache->index_keys(l);
+    entry_chunks.push_back(ec);
+  }
+  AttentionEntryArgs e;
+  e.n = n;
+  e.positions = positions_.data();
+  e.eps = eps;
+  e.q_a = qa_.data();
+  e.q_lora = c_.q_lora_rank;
+  e.q_a_norm = A.q_a_norm.data();
+  e.q_a_normed = qr_.data();
+  e.kv_a = ckv_.data();
+  e.latent_dim = R;
+  e.rope_dim = rope;
+  e.kv_a_norm = A.kv_a_norm.data();
+  e.latent = latent_.data();
+  e.rope = &rope_;
+  if (I) {
+    e.index_key = ik_.data();
+    e.index_dim = id;
+    e.index_norm_weight = I->k_norm_weight.data();
+    e.index_norm_bias = I->k_norm_bias.data();
+    e.index_eps = static_cast<float>(c_.indexer_norm_eps);
+    e.index_rope = &indexer_rope_;
+    e.head_weight_proj = &I->weights_proj;
+    e.hidden = a_.data();
+    e.hidden_dim = c_.hidden_size;
+    e.head_weights = iw_.data();
+    e.index_heads = ih;
+    e.head_weight_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(ih)));
+  }
+  e.chunks = entry_chunks;
+  be_.attention_entry(e);
+  // The queries of attention and of the indexer, from the normed q_a.
+  const LinearTarget from_q_lora[] = {{&A.q_b, q_.data()}, {I ? &I->wq_b : nullptr, iq_.data()}};
+  be_.linears({from_q_lora, I ? 2u : 1u}, qr_.data(), n);
+  be_.rope(q_.data(), n, heads * qk, heads, qk, c_.qk_nope_head_dim, positions_.data(), rope_);
+  if (I) be_.rope(iq_.data(), n, ih * id, ih, id, 0, positions_.data(), indexer_rope_);
 
   // Per sequence: pick its positions, attend over its own latents.
   for (std::size_t c = 0; c < chunks.size(); ++c) {

@@ -7,9 +7,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <deque>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <numeric>
 #include <set>
 
@@ -183,6 +185,139 @@ TEST_F(CudaOps, LinearsOfOneInputInOneLaunch) {
               << what;
           EXPECT_LE(relative_max_error(got, alone[i].get()), 1e-5) << what << " against the product alone";
         }
+      }
+    }
+  }
+}
+
+// Backend::attention_entry: on the decode path one launch (attention_entry.cu) does q_a's norm (and its int8
+// copy, which q_b then reads), the latent chain, the indexer key chain and the indexer's head weights (a BF16
+// product of the hidden state) for every token, writing each token's rows to its own sequence's caches. Three tokens in two chunks, every cache format, with and without an
+// indexer, against the CPU's chains: the float outputs within float rounding (2e-5), the cache rows as read
+// back within rounding of one code (float16: 1e-3; 8-bit and 4-bit codes: two steps of the group's range),
+// and q_b on the normed q_a within the int8 tolerance.
+TEST_F(CudaOps, AttentionEntryEqualsCpu) {
+  CudaBackend gpu;
+  const std::int64_t n = 3, q_lora = 256, R = 128, rope = 32, id = 64, ih = 16, positions = 12;
+  const std::vector<std::int32_t> pos = {5, 9, 0};
+  const std::int64_t hidden = 320;
+  const TestWeight q_b = make_weight(WeightType::Affine4, 96, q_lora, rng);
+  const TestWeight head_weight_proj = make_weight(WeightType::BF16, ih, hidden, rng);
+  RopeSpec spec, index_spec;
+  for (int k = 0; k < rope / 2; ++k) spec.inv_freq.push_back(std::pow(10000.0f, -2.0f * static_cast<float>(k) / rope));
+  for (int k = 0; k < id / 2; ++k) index_spec.inv_freq.push_back(std::pow(500.0f, -2.0f * static_cast<float>(k) / id));
+  index_spec.interleaved = false;
+  spec.attention_factor = 1.25f;
+  const auto q_norm = random_vec(q_lora, rng), kv_norm = random_vec(R, rng), k_w = random_vec(id, rng),
+             k_b = random_vec(id, rng);
+  for (KvFormat format : kAllKvFormats) {
+    for (bool indexer : {false, true}) {
+      const std::string what = kv_format_name(format) + (indexer ? " with indexer" : "");
+      const auto q_a = random_vec(static_cast<std::size_t>(n * q_lora), rng);
+      const auto kv_a = random_vec(static_cast<std::size_t>(n * (R + rope)), rng);
+      const auto ik = random_vec(static_cast<std::size_t>(n * id), rng);
+      const auto iw = random_vec(static_cast<std::size_t>(n * ih), rng);  // overwritten: the head weights
+      const auto x = random_vec(static_cast<std::size_t>(n * hidden), rng);
+      // Two sequences' caches per kind (the first holds tokens 0 and 1, the second token 2), zeros at first.
+      const std::vector<float> zeros_latent(static_cast<std::size_t>(positions * R)),
+          zeros_rope(static_cast<std::size_t>(positions * rope)), zeros_key(static_cast<std::size_t>(positions * id));
+      std::vector<std::unique_ptr<SharedKvRows>> caches;
+      for (int c = 0; c < 2; ++c) {
+        caches.push_back(std::make_unique<SharedKvRows>(cpu, gpu, format, R, 32, zeros_latent));
+        caches.push_back(std::make_unique<SharedKvRows>(cpu, gpu, format, rope, 16, zeros_rope));
+        caches.push_back(std::make_unique<SharedKvRows>(cpu, gpu, format, id, 32, zeros_key));
+      }
+      auto chunks_of = [&](bool device) {
+        std::vector<AttentionEntryChunk> chunks(2);
+        for (int c = 0; c < 2; ++c) {
+          chunks[c].row = c == 0 ? 0 : 2;
+          chunks[c].n = c == 0 ? 2 : 1;
+          for (int k = 0; k < 3; ++k) {
+            const SharedKvRows& rows = *caches[static_cast<std::size_t>(3 * c + k)];
+            (k == 0 ? chunks[c].latent : k == 1 ? chunks[c].k_rope : chunks[c].index_keys) =
+                device ? rows.device.view : rows.host.view;
+          }
+        }
+        return chunks;
+      };
+      struct Outputs {
+        std::vector<float> q_a_normed, kv_a, latent, ik, iw, proj;
+      };
+      auto run = [&](Backend& be, bool device) {
+        const std::vector<float> init_latent(static_cast<std::size_t>(n * R)), init_q(q_a.size()),
+            init_proj(static_cast<std::size_t>(n * q_b.m.rows));
+        std::vector<float> h_q = q_a, h_kv = kv_a, h_ik = ik, h_iw = iw, h_qn = init_q, h_lat = init_latent,
+                           h_proj = init_proj, h_x = x;
+        std::vector<std::int32_t> h_pos = pos;
+        std::unique_ptr<DeviceArray<float>> d_q, d_kv, d_ik, d_iw, d_qn, d_lat, d_proj, d_x;
+        std::unique_ptr<DeviceArray<std::int32_t>> d_pos;
+        if (device) {
+          d_q = std::make_unique<DeviceArray<float>>(be, h_q);
+          d_kv = std::make_unique<DeviceArray<float>>(be, h_kv);
+          d_ik = std::make_unique<DeviceArray<float>>(be, h_ik);
+          d_iw = std::make_unique<DeviceArray<float>>(be, h_iw);
+          d_qn = std::make_unique<DeviceArray<float>>(be, h_qn);
+          d_lat = std::make_unique<DeviceArray<float>>(be, h_lat);
+          d_proj = std::make_unique<DeviceArray<float>>(be, h_proj);
+          d_x = std::make_unique<DeviceArray<float>>(be, h_x);
+          d_pos = std::make_unique<DeviceArray<std::int32_t>>(be, h_pos);
+        }
+        const std::vector<AttentionEntryChunk> chunks = chunks_of(device);
+        AttentionEntryArgs e;
+        e.n = n;
+        e.positions = device ? d_pos->data() : h_pos.data();
+        e.eps = 1e-6f;
+        e.q_a = device ? d_q->data() : h_q.data();
+        e.q_lora = q_lora;
+        e.q_a_norm = q_norm.data();
+        e.q_a_normed = device ? d_qn->data() : h_qn.data();
+        e.kv_a = device ? d_kv->data() : h_kv.data();
+        e.latent_dim = R;
+        e.rope_dim = rope;
+        e.kv_a_norm = kv_norm.data();
+        e.latent = device ? d_lat->data() : h_lat.data();
+        e.rope = &spec;
+        if (indexer) {
+          e.index_key = device ? d_ik->data() : h_ik.data();
+          e.index_dim = id;
+          e.index_norm_weight = k_w.data();
+          e.index_norm_bias = k_b.data();
+          e.index_eps = 1e-5f;
+          e.index_rope = &index_spec;
+          e.head_weight_proj = &head_weight_proj.m;
+          e.hidden = device ? d_x->data() : h_x.data();
+          e.hidden_dim = hidden;
+          e.head_weights = device ? d_iw->data() : h_iw.data();
+          e.index_heads = ih;
+          e.head_weight_scale = 0.25f;
+        }
+        e.chunks = chunks;
+        be.attention_entry(e);
+        be.linear(q_b.m, e.q_a_normed, n, device ? d_proj->data() : h_proj.data());
+        if (device)
+          return Outputs{d_qn->get(), d_kv->get(), d_lat->get(), d_ik->get(), d_iw->get(), d_proj->get()};
+        return Outputs{h_qn, h_kv, h_lat, h_ik, h_iw, h_proj};
+      };
+      gpu.forget_weights();  // norm vectors are cached by host address
+      const Outputs want = run(cpu, false);
+      // The CPU has written its host caches; the device caches are still zeros until the GPU runs.
+      const Outputs got = run(gpu, true);
+      EXPECT_LE(relative_max_error(got.q_a_normed, want.q_a_normed), kExactTol) << what;
+      EXPECT_LE(relative_max_error(got.kv_a, want.kv_a), kExactTol) << what;
+      EXPECT_LE(relative_max_error(got.latent, want.latent), kExactTol) << what;
+      EXPECT_LE(relative_max_error(got.ik, want.ik), kExactTol) << what;
+      EXPECT_LE(relative_max_error(got.iw, want.iw), kExactTol) << what;
+      EXPECT_LE(relative_norm_error(got.proj, want.proj), kInt8Tol) << what << " q_b on the normed q_a";
+      const double cache_tol = format == KvFormat::F32 ? kExactTol : format == KvFormat::F16 ? 1e-3
+                               : format == KvFormat::Q8 ? 2.0 / 255 : 2.0 / 15;
+      for (std::size_t k = 0; k < caches.size(); ++k) {
+        if (!indexer && k % 3 == 2) continue;
+        const KvRows& h = caches[k]->host.view;
+        std::vector<float> want_rows(static_cast<std::size_t>(positions * h.width));
+        cpu.load_kv_rows(h, 0, positions, want_rows.data());
+        DeviceArray<float> rows(gpu, want_rows.size());
+        gpu.load_kv_rows(caches[k]->device.view, 0, positions, rows.data());
+        EXPECT_LE(relative_max_error(rows.get(), want_rows), cache_tol) << what << " cache " << k;
       }
     }
   }

@@ -218,8 +218,8 @@ void CudaBackend::layer_norm(const float* x, const float* w, const float* b, std
   written(y, static_cast<std::size_t>(n * dim) * sizeof(float));
 }
 
-void CudaBackend::rope(float* x, std::int64_t n, std::int64_t row_stride, std::int64_t heads, std::int64_t head_stride,
-                       std::int64_t offset, const std::int32_t* positions, const RopeSpec& spec) {
+namespace {
+RopeTable rope_table(const RopeSpec& spec) {
   RopeTable table;
   if (spec.inv_freq.size() > static_cast<std::size_t>(RopeTable::kMaxHalf))
     fail(ErrorKind::InvalidArgument, "rope dimension " + std::to_string(2 * spec.inv_freq.size()) + " above the CUDA limit of " +
@@ -228,8 +228,57 @@ void CudaBackend::rope(float* x, std::int64_t n, std::int64_t row_stride, std::i
   for (int k = 0; k < table.half; ++k) table.inv_freq[k] = spec.inv_freq[static_cast<std::size_t>(k)];
   table.attention_factor = spec.attention_factor;
   table.interleaved = spec.interleaved;
-  launch_rope(x, n, row_stride, heads, head_stride, offset, positions, table, stream_);
+  return table;
+}
+}  // namespace
+
+void CudaBackend::rope(float* x, std::int64_t n, std::int64_t row_stride, std::int64_t heads, std::int64_t head_stride,
+                       std::int64_t offset, const std::int32_t* positions, const RopeSpec& spec) {
+  launch_rope(x, n, row_stride, heads, head_stride, offset, positions, rope_table(spec), stream_);
   written(x, static_cast<std::size_t>(n * row_stride) * sizeof(float));
+}
+
+void CudaBackend::attention_entry(const AttentionEntryArgs& a) {
+  if (options_.exact_decode || a.n > kDecodeMaxTokens) return Backend::attention_entry(a);
+  AttentionEntryKernelArgs k;
+  k.n = static_cast<int>(a.n);
+  k.positions = a.positions;
+  k.eps = a.eps;
+  k.q_a = a.q_a;
+  k.q_lora = static_cast<int>(a.q_lora);
+  k.q_a_norm = weights_.vector(a.q_a_norm, a.q_lora);
+  k.q_a_normed = a.q_a_normed;
+  k.kv_a = a.kv_a;
+  k.latent_dim = static_cast<int>(a.latent_dim);
+  k.rope_dim = static_cast<int>(a.rope_dim);
+  k.kv_a_norm = weights_.vector(a.kv_a_norm, a.latent_dim);
+  k.latent = a.latent;
+  k.rope = rope_table(*a.rope);
+  if (a.index_key) {
+    k.index_key = a.index_key;
+    k.index_dim = static_cast<int>(a.index_dim);
+    k.index_heads = static_cast<int>(a.index_heads);
+    k.index_norm_weight = weights_.vector(a.index_norm_weight, a.index_dim);
+    k.index_norm_bias = weights_.vector(a.index_norm_bias, a.index_dim);
+    k.index_eps = a.index_eps;
+    k.head_weight_scale = a.head_weight_scale;
+    k.head_weights = a.head_weights;
+    k.head_weight_proj = weights_.matrix(*a.head_weight_proj);
+    k.hidden = a.hidden;
+    k.hidden_dim = static_cast<int>(a.hidden_dim);
+    k.index_rope = rope_table(*a.index_rope);
+  }
+  if (!attention_entry_applies(k, a.chunks.size())) return Backend::attention_entry(a);
+  for (std::size_t c = 0; c < a.chunks.size(); ++c) {
+    const AttentionEntryChunk& ch = a.chunks[c];
+    k.chunk_end[c] = static_cast<int>(ch.row + ch.n);
+    k.latent_cache[c] = kv_view(ch.latent);
+    k.k_rope_cache[c] = kv_view(ch.k_rope);
+    if (a.index_key) k.index_key_cache[c] = kv_view(ch.index_keys);
+  }
+  written_all();  // the caches, and outputs in several buffers
+  k.q_a_q8 = q8_claim(a.q_a_normed, a.n, a.q_lora);
+  launch_attention_entry(k, stream_);
 }
 
 void CudaBackend::moe_route(const MoeRouteArgs& a) {

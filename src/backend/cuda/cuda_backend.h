@@ -106,6 +106,7 @@ class CudaBackend : public Backend {
   void moe_route(const MoeRouteArgs& args) override;
   // Decode: the routed experts' gate+up is issued right after the routing, beside the shared expert, and only
   // their down projection (which adds onto the shared expert's output) waits for it.
+  void attention_entry(const AttentionEntryArgs& args) override;
   void moe(const MoeArgs& args) override;
   void independent(std::span<const std::function<void()>> branches) override;
 

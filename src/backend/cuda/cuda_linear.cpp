@@ -86,37 +86,31 @@ void CudaBackend::linears(std::span<const LinearTarget> targets, const float* x,
     a.y_token_stride = d.rows;
     batch.push_back(a);
   }
-  if (batch.size() < 2) {
-    rest.assign(targets.begin(), targets.end());
-    batch.clear();
-  }
-  auto run_batch = [&] {
+  if (batch.size() < 2) batch.clear();
+  if (!batch.empty()) {
     launch_matvec_q8_batch(batch.data(), batch.size(), quantized(x, n, batch[0].w.cols), sm_count_, stream_);
     for (const MatvecArgs& a : batch) written(a.y, static_cast<std::size_t>(n * a.w.rows) * sizeof(float));
-  };
-  if (rest.empty()) {
-    run_batch();
-    return;
-  }
-  if (branching_ || !options_.concurrent_branches) {
-    if (!batch.empty()) run_batch();
+    // Beside a batch the rest are small (a float-typed head-weight projection): they follow it in stream
+    // order, where a branch's join would wait for a side stream's late start.
     for (const LinearTarget& t : rest) linear(*t.w, x, n, t.y);
     return;
   }
-  for (const LinearTarget& t : rest) {
+  if (branching_ || !options_.concurrent_branches) {
+    Backend::linears(targets, x, n);
+    return;
+  }
+  for (const LinearTarget& t : targets) {
     const DeviceWeight& d = weights_.matrix(*t.w);
     if (use_q8(d)) {
       quantized(x, n, d.cols);  // on the main stream, before the branches read it
       break;
     }
   }
-  if (!batch.empty()) quantized(x, n, batch[0].w.cols);
+  const std::size_t count = std::min<std::size_t>(targets.size(), 1 + kSideStreams);
   std::vector<std::function<void()>> branches;
-  if (!batch.empty()) branches.emplace_back(run_batch);
-  const std::size_t count = std::min<std::size_t>(rest.size(), 1 + kSideStreams - branches.size());
   for (std::size_t b = 0; b < count; ++b)
     branches.emplace_back([&, b] {
-      for (std::size_t i = b; i < rest.size(); i += count) linear(*rest[i].w, x, n, rest[i].y);
+      for (std::size_t i = b; i < targets.size(); i += count) linear(*targets[i].w, x, n, targets[i].y);
     });
   independent(branches);
 }

@@ -168,6 +168,43 @@ bool swiglu_q8_applies(const DeviceSwiglu& probe, std::int64_t top_k);
 void launch_grouped_gate_up_q8(const GroupedSwigluQ8Args& args, cudaStream_t stream);
 void launch_grouped_down_q8(const GroupedSwigluQ8Args& args, cudaStream_t stream);
 
+// --- attention_entry.cu: Backend::attention_entry of a decode step in one launch, a block per token for each
+// of q_a's RMSNorm (with its int8 copy, the input of q_b), the latent (RMSNorm, to the cache), the shared rope
+// key (rotation, to the cache), the indexer key (LayerNorm, rotation, to the cache) and each of the indexer's
+// head weights (a row of its small product of the hidden state, scaled).
+struct AttentionEntryKernelArgs {
+  static constexpr int kMaxChunks = 8;
+  int n = 0;
+  const std::int32_t* positions = nullptr;
+  float eps = 0.0f;
+  const float* q_a = nullptr;
+  int q_lora = 0;
+  const float* q_a_norm = nullptr;
+  float* q_a_normed = nullptr;
+  Q8View q_a_q8;
+  float* kv_a = nullptr;
+  int latent_dim = 0, rope_dim = 0;
+  const float* kv_a_norm = nullptr;
+  float* latent = nullptr;
+  RopeTable rope;
+  float* index_key = nullptr;  // null: no indexer blocks
+  int index_dim = 0, index_heads = 0;
+  const float* index_norm_weight = nullptr;
+  const float* index_norm_bias = nullptr;
+  float index_eps = 0.0f, head_weight_scale = 1.0f;
+  float* head_weights = nullptr;
+  DeviceWeight head_weight_proj;  // [index_heads × hidden_dim], any type
+  const float* hidden = nullptr;
+  int hidden_dim = 0;
+  RopeTable index_rope;
+  int chunk_end[kMaxChunks] = {};  // rows [chunk_end[c − 1], chunk_end[c]) go to chunk c's caches
+  KvView latent_cache[kMaxChunks], k_rope_cache[kMaxChunks], index_key_cache[kMaxChunks];
+};
+// Whether the launch takes these shapes: q_lora as rms_norm_q8_applies, latent, rope and indexer-key rows of at
+// most 512 values, at most kMaxChunks chunks.
+bool attention_entry_applies(const AttentionEntryKernelArgs& args, std::size_t chunks);
+void launch_attention_entry(const AttentionEntryKernelArgs& args, cudaStream_t stream);
+
 // --- route.cu: sigmoid router with correction bias and group-limited top-k (one block per token).
 struct RouteArgs {
   std::int64_t n_tokens = 0, n_experts = 0, top_k = 0, n_group = 1, topk_group = 1;

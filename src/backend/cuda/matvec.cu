@@ -2,6 +2,7 @@
 // (row_dot.cuh); blocks loop over row groups (grid-stride) over a grid sized to fill the chip once.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
+#include "backend/cuda/float_rows.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/row_dot.cuh"
@@ -77,6 +78,22 @@ __global__ void __launch_bounds__(kRowThreads, 3) matvec_kernel(MatvecArgs a, in
   }
 }
 
+constexpr int kFloatRowThreads = 256;
+
+// Few rows of a float type (float_rows.cuh): a block per row and token.
+template <bool BF16Y>
+__global__ void __launch_bounds__(kFloatRowThreads) float_rows_kernel(MatvecArgs a) {
+  allow_dependents();
+  FloatRowPieces p;
+  load_float_row(a.w, blockIdx.x, p);
+  wait_for_inputs();
+  const float sum = block_sum(float_row_dot(a.w, p, a.x + blockIdx.y * a.x_token_stride));
+  if (threadIdx.x == 0) store_matvec_y<BF16Y>(a.y, blockIdx.y * a.y_token_stride + blockIdx.x, sum);
+}
+
+// Products of float-typed weights with at most this many rows (times tokens) take float_rows_kernel.
+constexpr std::int64_t kFloatRowsMaxBlocks = 4096;
+
 }  // namespace
 
 unsigned row_group_grid(std::int64_t groups, int lanes, std::int64_t parallel, int sm_count) {
@@ -93,6 +110,11 @@ void launch_matvec(const MatvecArgs& a, int sm_count, cudaStream_t s, bool bf16_
   const std::int64_t groups = (rows_per_seg + kRowsPerGroup - 1) / kRowsPerGroup * a.segments;
   DeviceWeight w = a.w;
   const bool aligned = activations_aligned(a.x, a.x_token_stride, a.x_segment_stride);
+  if (aligned && a.segments == 1 && a.w.rows * a.n_tokens <= kFloatRowsMaxBlocks && float_rows_apply(a.w, kFloatRowThreads)) {
+    const dim3 grid(static_cast<unsigned>(a.w.rows), static_cast<unsigned>(a.n_tokens));
+    launch("matvec_float_rows", bf16_y ? float_rows_kernel<true> : float_rows_kernel<false>, grid, kFloatRowThreads, 0, s, a);
+    return;
+  }
   auto run = [&](auto kind) {
     constexpr int KIND = decltype(kind)::value;
     dispatch_lanes<KIND>(w.cols, [&](auto lanes) {

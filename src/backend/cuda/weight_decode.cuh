@@ -94,6 +94,19 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+__device__ __forceinline__ float block_sum(float v) {
+  __shared__ float partial[32];
+  const int lane = static_cast<int>(threadIdx.x & 31), warp = static_cast<int>(threadIdx.x >> 5);
+  v = warp_sum(v);
+  __syncthreads();  // partial[] may still be read from a previous call
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  const int warps = static_cast<int>(blockDim.x >> 5);
+  float total = lane < warps ? partial[lane] : 0.0f;
+  return warp_sum(total);
+}
+
 // Σ over 32 codes of (1 + q/2^B)·x, with the codes a b-bit LSB-first stream in `w`. Each code is turned
 // into a float by placing it under the exponent of 1.0 (two integer ops, no int→float conversion);
 // the caller removes the 1·x part with the chunk's Σx.
