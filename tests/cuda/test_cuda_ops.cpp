@@ -191,9 +191,10 @@ TEST_F(CudaOps, LinearsOfOneInputInOneLaunch) {
 }
 
 // Backend::attention_entry: on the decode path one launch (attention_entry.cu) does q_a's norm (and its int8
-// copy, which q_b then reads), the latent chain, the indexer key chain and the indexer's head weights (a BF16
-// product of the hidden state) for every token, writing each token's rows to its own sequence's caches. Three tokens in two chunks, every cache format, with and without an
-// indexer, against the CPU's chains: the float outputs within float rounding (2e-5), the cache rows as read
+// copy, which q_b then reads), the latent chain, the indexer key chain and the indexer's head weights (a small
+// product of the hidden state) for every token, writing each token's rows to its own sequence's caches. Three
+// tokens in two chunks, every cache format, with and without an indexer (BF16 and 8-bit affine head-weight
+// products), against the CPU's chains: the float outputs within float rounding (2e-5), the cache rows as read
 // back within rounding of one code (float16: 1e-3; 8-bit and 4-bit codes: two steps of the group's range),
 // and q_b on the normed q_a within the int8 tolerance.
 TEST_F(CudaOps, AttentionEntryEqualsCpu) {
@@ -202,7 +203,9 @@ TEST_F(CudaOps, AttentionEntryEqualsCpu) {
   const std::vector<std::int32_t> pos = {5, 9, 0};
   const std::int64_t hidden = 320;
   const TestWeight q_b = make_weight(WeightType::Affine4, 96, q_lora, rng);
-  const TestWeight head_weight_proj = make_weight(WeightType::BF16, ih, hidden, rng);
+  // BF16 head weights take the entry's float-row loads, 8-bit affine ones its element-wise path.
+  const TestWeight proj_bf16 = make_weight(WeightType::BF16, ih, hidden, rng),
+                   proj_affine8 = make_weight(WeightType::Affine8, ih, hidden, rng, 64);
   RopeSpec spec, index_spec;
   for (int k = 0; k < rope / 2; ++k) spec.inv_freq.push_back(std::pow(10000.0f, -2.0f * static_cast<float>(k) / rope));
   for (int k = 0; k < id / 2; ++k) index_spec.inv_freq.push_back(std::pow(500.0f, -2.0f * static_cast<float>(k) / id));
@@ -212,7 +215,9 @@ TEST_F(CudaOps, AttentionEntryEqualsCpu) {
              k_b = random_vec(id, rng);
   for (KvFormat format : kAllKvFormats) {
     for (bool indexer : {false, true}) {
-      const std::string what = kv_format_name(format) + (indexer ? " with indexer" : "");
+      const TestWeight& head_weight_proj = format == KvFormat::F16 || format == KvFormat::Q4 ? proj_affine8 : proj_bf16;
+      const std::string what = kv_format_name(format) + (indexer ? " with indexer, head weights " : "") +
+                               (indexer ? std::string(weight_type_name(head_weight_proj.m.type)) : "");
       const auto q_a = random_vec(static_cast<std::size_t>(n * q_lora), rng);
       const auto kv_a = random_vec(static_cast<std::size_t>(n * (R + rope)), rng);
       const auto ik = random_vec(static_cast<std::size_t>(n * id), rng);

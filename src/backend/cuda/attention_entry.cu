@@ -13,8 +13,10 @@ namespace glmq::cuda {
 
 namespace {
 
-// Rows of the latent, rope and indexer-key jobs are at most one value per thread.
-constexpr int kEntryThreads = kNormQ8Threads;
+// Rows of the latent, rope and indexer-key jobs are at most one value per thread; q_a's norm takes the int8
+// norm's block.
+constexpr int kEntryThreads = kAttentionEntryThreads;
+static_assert(kEntryThreads == kNormQ8Threads);
 
 // Jobs per token, a block each: blocks [0, n) q_a's RMSNorm of token b; [n, 2n) the latent; [2n, 3n) the
 // shared rope key; [3n, 4n) the indexer key; then n·index_heads blocks, each one head weight of one token (a
@@ -28,11 +30,18 @@ __global__ void __launch_bounds__(kEntryThreads) attention_entry_kernel(const __
   const int tid = static_cast<int>(threadIdx.x);
   if (job == 4) {  // head weight h of token t: blocks 4n + t·index_heads + h
     const int k = static_cast<int>(blockIdx.x) - 4 * a.n, token = k / a.index_heads, h = k % a.index_heads;
-    FloatRowPieces p;
-    load_float_row(a.head_weight_proj, h, p);
-    wait_for_inputs();
     const float* x = a.hidden + std::int64_t{token} * a.hidden_dim;
-    float sum = float_row_dot(a.head_weight_proj, p, x);
+    float sum = 0.0f;
+    if (a.head_weight_rows) {  // float-typed rows, loaded before the wait
+      FloatRowPieces p;
+      load_float_row(a.head_weight_proj, h, p);
+      wait_for_inputs();
+      sum = float_row_dot(a.head_weight_proj, p, x);
+    } else {  // any other type, element by element (a quantized 8-bit projection of a small model)
+      wait_for_inputs();
+#pragma unroll 4
+      for (int i = tid; i < a.hidden_dim; i += kEntryThreads) sum += weight_element(a.head_weight_proj, h, i) * x[i];
+    }
     sum = block_sum(sum);
     if (tid == 0) a.head_weights[std::int64_t{token} * a.index_heads + h] = sum * a.head_weight_scale;
     return;
@@ -95,9 +104,8 @@ __global__ void __launch_bounds__(kEntryThreads) attention_entry_kernel(const __
 }  // namespace
 
 bool attention_entry_applies(const AttentionEntryKernelArgs& a, std::size_t chunks) {
-  const bool head_weights = a.index_key == nullptr ||
-                            (float_rows_apply(a.head_weight_proj, kEntryThreads) &&
-                             reinterpret_cast<std::uintptr_t>(a.hidden) % 16 == 0 && a.hidden_dim % 4 == 0);
+  const bool head_weights = a.index_key == nullptr || !a.head_weight_rows ||
+                            (reinterpret_cast<std::uintptr_t>(a.hidden) % 16 == 0 && a.hidden_dim % 4 == 0);
   return head_weights && a.n > 0 && chunks >= 1 && chunks <= static_cast<std::size_t>(AttentionEntryKernelArgs::kMaxChunks) &&
          rms_norm_q8_applies(a.q_lora, a.q_lora, {a.q_a, a.q_a_normed, a.q_a_norm}) && a.latent_dim <= kEntryThreads &&
          a.rope_dim <= kEntryThreads && a.index_dim <= kEntryThreads;

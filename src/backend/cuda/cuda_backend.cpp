@@ -264,6 +264,7 @@ void CudaBackend::attention_entry(const AttentionEntryArgs& a) {
     k.head_weight_scale = a.head_weight_scale;
     k.head_weights = a.head_weights;
     k.head_weight_proj = weights_.matrix(*a.head_weight_proj);
+    k.head_weight_rows = float_rows_apply(k.head_weight_proj, kAttentionEntryThreads);
     k.hidden = a.hidden;
     k.hidden_dim = static_cast<int>(a.hidden_dim);
     k.index_rope = rope_table(*a.index_rope);

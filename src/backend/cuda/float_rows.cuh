@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "backend/cuda/device_weight.h"
+#include "backend/cuda/kernels.h"
 #include "backend/cuda/weight_decode.cuh"
 
 namespace glmq::cuda {
@@ -16,16 +17,6 @@ namespace glmq::cuda {
 constexpr int kFloatRowPieces = 4;
 
 __host__ __device__ constexpr int float_row_piece_values(WeightType t) { return t == WeightType::F32 ? 4 : 8; }
-
-// Whether rows of w are read this way by blocks of `threads`: a float type, 16-byte aligned rows of whole pieces
-// that fit the pieces of the block's threads.
-inline bool float_rows_apply(const DeviceWeight& w, int threads) {
-  const bool float_type = w.type == WeightType::F32 || w.type == WeightType::F16 || w.type == WeightType::BF16;
-  if (!float_type) return false;
-  const int per_piece = float_row_piece_values(w.type);
-  return w.cols % per_piece == 0 && w.cols / per_piece <= std::int64_t{kFloatRowPieces} * threads && w.row_bytes % 16 == 0 &&
-         reinterpret_cast<std::uintptr_t>(w.data) % 16 == 0;
-}
 
 struct FloatRowPieces {
   uint4 q[kFloatRowPieces];

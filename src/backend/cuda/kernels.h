@@ -168,10 +168,15 @@ bool swiglu_q8_applies(const DeviceSwiglu& probe, std::int64_t top_k);
 void launch_grouped_gate_up_q8(const GroupedSwigluQ8Args& args, cudaStream_t stream);
 void launch_grouped_down_q8(const GroupedSwigluQ8Args& args, cudaStream_t stream);
 
+// Whether rows of w are read as float rows (float_rows.cuh) by blocks of `threads`: a float type (F32, F16,
+// BF16), 16-byte aligned rows of whole 16-byte pieces that fit four pieces per thread. (matvec.cu)
+bool float_rows_apply(const DeviceWeight& w, int threads);
+
 // --- attention_entry.cu: Backend::attention_entry of a decode step in one launch, a block per token for each
 // of q_a's RMSNorm (with its int8 copy, the input of q_b), the latent (RMSNorm, to the cache), the shared rope
 // key (rotation, to the cache), the indexer key (LayerNorm, rotation, to the cache) and each of the indexer's
 // head weights (a row of its small product of the hidden state, scaled).
+constexpr int kAttentionEntryThreads = 512;
 struct AttentionEntryKernelArgs {
   static constexpr int kMaxChunks = 8;
   int n = 0;
@@ -194,6 +199,7 @@ struct AttentionEntryKernelArgs {
   float index_eps = 0.0f, head_weight_scale = 1.0f;
   float* head_weights = nullptr;
   DeviceWeight head_weight_proj;  // [index_heads × hidden_dim], any type
+  bool head_weight_rows = false;  // read as float rows (float_rows.cuh: float_rows_apply with 512 threads)
   const float* hidden = nullptr;
   int hidden_dim = 0;
   RopeTable index_rope;

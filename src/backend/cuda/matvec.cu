@@ -96,6 +96,14 @@ constexpr std::int64_t kFloatRowsMaxBlocks = 4096;
 
 }  // namespace
 
+bool float_rows_apply(const DeviceWeight& w, int threads) {
+  const bool float_type = w.type == WeightType::F32 || w.type == WeightType::F16 || w.type == WeightType::BF16;
+  if (!float_type) return false;
+  const int per_piece = float_row_piece_values(w.type);
+  return w.cols % per_piece == 0 && w.cols / per_piece <= std::int64_t{kFloatRowPieces} * threads && w.row_bytes % 16 == 0 &&
+         reinterpret_cast<std::uintptr_t>(w.data) % 16 == 0;
+}
+
 unsigned row_group_grid(std::int64_t groups, int lanes, std::int64_t parallel, int sm_count) {
   const std::int64_t groups_per_block = (kRowThreads / 32) * (32 / lanes);
   // One group per warp up to a few waves of the chip (small blocks let the block scheduler balance the
