@@ -15,6 +15,18 @@ namespace {
 constexpr std::int64_t kMatvecMaxTokens = kDecodeMaxTokens;
 // Dequantized weight tiles are at most this many elements (256 MB as float32).
 constexpr std::int64_t kTileElements = std::int64_t{64} << 20;
+
+// y = W x for n dense rows of x and y.
+MatvecArgs dense_matvec(const DeviceWeight& w, const float* x, std::int64_t n, float* y) {
+  MatvecArgs a;
+  a.w = w;
+  a.n_tokens = n;
+  a.x = x;
+  a.x_token_stride = w.cols;
+  a.y = y;
+  a.y_token_stride = w.rows;
+  return a;
+}
 }  // namespace
 
 bool CudaBackend::use_q8(const DeviceWeight& w) const { return !options_.exact_decode && q8_applies(w); }
@@ -77,14 +89,7 @@ void CudaBackend::linears(std::span<const LinearTarget> targets, const float* x,
       rest.push_back(t);
       continue;
     }
-    MatvecArgs a;
-    a.w = d;
-    a.n_tokens = n;
-    a.x = x;
-    a.x_token_stride = d.cols;
-    a.y = t.y;
-    a.y_token_stride = d.rows;
-    batch.push_back(a);
+    batch.push_back(dense_matvec(d, x, n, t.y));
   }
   if (batch.size() < 2) batch.clear();
   if (!batch.empty()) {
@@ -118,13 +123,7 @@ void CudaBackend::linears(std::span<const LinearTarget> targets, const float* x,
 void CudaBackend::linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) {
   const DeviceWeight& d = weights_.matrix(w);
   if (n <= kMatvecMaxTokens) {
-    MatvecArgs a;
-    a.w = d;
-    a.n_tokens = n;
-    a.x = x;
-    a.x_token_stride = d.cols;
-    a.y = y;
-    a.y_token_stride = d.rows;
+    const MatvecArgs a = dense_matvec(d, x, n, y);
     if (use_q8(d)) {
       launch_matvec_q8(a, quantized(x, n, d.cols), sm_count_, stream_);
     } else {
