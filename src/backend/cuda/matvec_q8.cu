@@ -336,10 +336,18 @@ void launch_matvec_q8_batch(const MatvecArgs* products, std::size_t count, const
       constexpr std::size_t smem = q8_codebook_smem_bytes<KIND>();
       static const int resident = matvec_q8_blocks_per_sm(kernel, smem);
       // One split for the whole grid, the one that fills its waves best (each product's own best split was
-      // slower: GLM-5.2's q_b with the indexer queries at split 4, 8.8 → 20.7 µs).
+      // slower: GLM-5.2's q_b with the indexer queries at split 4, 8.8 → 20.7 µs), but none larger than every
+      // product would take alone: a lane of a larger split has fewer units in flight (IQ4_NL's q_b with the
+      // indexer queries at split 2: 15.9 µs, at split 1: 11.2 µs).
+      static const int resident_alone = matvec_q8_blocks_per_sm(matvec_q8_kernel<KIND, LANES, false, kQ8IoPlain>, smem);
       std::int64_t total_groups = 0;
-      for (int i = 0; i < b.count; ++i) total_groups += row_groups(products[i]);
-      b.split = matvec_q8_split(LANES, total_groups, n_tokens, std::int64_t{resident} * sm_count);
+      int alone = kQ8Threads / LANES;
+      for (int i = 0; i < b.count; ++i) {
+        total_groups += row_groups(products[i]);
+        alone = std::min(alone, matvec_q8_split(LANES, row_groups(products[i]), n_tokens,
+                                                std::int64_t{resident_alone} * sm_count));
+      }
+      b.split = std::min(alone, matvec_q8_split(LANES, total_groups, n_tokens, std::int64_t{resident} * sm_count));
       const std::int64_t per_block = kQ8Threads / LANES / b.split;
       std::int64_t blocks = 0;
       for (int i = 0; i < b.count; ++i) {
