@@ -297,8 +297,23 @@ GLMQ_UNROLL
   }
 };
 
+// The activations in the order iq4_levels_idot looks up a word's levels: word 2w = codes [4w, 4w + 16, 4w + 1,
+// 4w + 17], word 2w + 1 = [4w + 2, 4w + 18, 4w + 3, 4w + 19] (once per block for all rows of a step, instead of
+// two byte permutes of the levels per word and row).
+GLMQ_HD void prep_iq4_pairs(const Q8Block& b, Q8Prepared& p) {
+GLMQ_UNROLL
+  for (int w = 0; w < 4; ++w) {
+    p.v[2 * w] = static_cast<int>(prmt(static_cast<std::uint32_t>(b.n[w]), static_cast<std::uint32_t>(b.n[4 + w]), 0x5140u));
+    p.v[2 * w + 1] =
+        static_cast<int>(prmt(static_cast<std::uint32_t>(b.n[w]), static_cast<std::uint32_t>(b.n[4 + w]), 0x7362u));
+  }
+  p.d = b.d;
+  p.sum = b.sum;
+  p.isum = 0;
+}
+
 // Σ level(q)·x over 32 elements whose IQ4 level indices are the nibbles of 16 bytes q (byte j: element j low,
-// j + 16 high), as an exact integer.
+// j + 16 high), as an exact integer; x prepared by prep_iq4_pairs.
 GLMQ_HD int iq4_levels_idot(const std::uint32_t (&qw)[4], const Q8Prepared& x, const Q8Codebook& cb) {
   int acc = 0;
 GLMQ_UNROLL
@@ -315,9 +330,9 @@ GLMQ_UNROLL
       const std::uint32_t hi = prmt(cb.nl[2], cb.nl[3], sel);
       v[i] = prmt(lo, hi, pick >> (16 * i));
     }
-    // v = [e(4w), e(4w+16), e(4w+1), e(4w+17)], [e(4w+2), e(4w+18), e(4w+3), e(4w+19)]
-    acc = dp4a_ss(static_cast<int>(prmt(v[0], v[1], 0x6420)), x.v[w], acc);
-    acc = dp4a_ss(static_cast<int>(prmt(v[0], v[1], 0x7531)), x.v[4 + w], acc);
+    // v = [e(4w), e(4w+16), e(4w+1), e(4w+17)], [e(4w+2), e(4w+18), e(4w+3), e(4w+19)]: x's words 2w, 2w + 1.
+    acc = dp4a_ss(static_cast<int>(v[0]), x.v[2 * w], acc);
+    acc = dp4a_ss(static_cast<int>(v[1]), x.v[2 * w + 1], acc);
   }
   return acc;
 }
@@ -325,7 +340,7 @@ GLMQ_UNROLL
 // IQ4_NL: 18-byte blocks (f16 d, 16 bytes: byte j = level index of element j (low nibble) and j + 16 (high)).
 // The 16 int8 levels live in four registers; byte permutes look up four indices at a time.
 struct Iq4NlQ8 : F16Nibble18Blocks {
-  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_iq4_pairs(b, p); }
   GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) { return iq4_levels_idot(r.q, x, cb); }
   __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
     return half_bits_to_float(r.d) * x.d * static_cast<float>(idot(r, x, cb));
@@ -345,7 +360,7 @@ struct Iq4XsQ8 : PackedRows {
     const uint2 a = ld_stream8(p + 8 + 16 * ib), b = ld_stream8(p + 16 + 16 * ib);
     r.q[0] = a.x; r.q[1] = a.y; r.q[2] = b.x; r.q[3] = b.y;
   }
-  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
+  GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_iq4_pairs(b, p); }
   GLMQ_HD static int idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) { return iq4_levels_idot(r.q, x, cb); }
   __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
     const float dl = half_bits_to_float(r.d & 0xFFFFu) * static_cast<float>(static_cast<int>(r.d >> 16) - 32);
