@@ -4,10 +4,10 @@
 // layer in the timeline); here each token's jobs are blocks of one launch on the main stream.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
+#include "backend/cuda/float_rows.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kv_store.cuh"
 #include "backend/cuda/norm_rope.cuh"
-#include "backend/cuda/float_rows.cuh"
 
 namespace glmq::cuda {
 
@@ -28,7 +28,7 @@ __global__ void __launch_bounds__(kEntryThreads) attention_entry_kernel(const __
   __shared__ __align__(16) float row[kEntryThreads];
   const int job = min(static_cast<int>(blockIdx.x) / a.n, 4), t = static_cast<int>(blockIdx.x) % a.n;
   const int tid = static_cast<int>(threadIdx.x);
-  if (job == 4) {  // head weight h of token t: blocks 4n + t·index_heads + h
+  if (job == 4) {  // head weight h of a token: blocks 4n + token·index_heads + h
     const int k = static_cast<int>(blockIdx.x) - 4 * a.n, token = k / a.index_heads, h = k % a.index_heads;
     const float* x = a.hidden + std::int64_t{token} * a.hidden_dim;
     float sum = 0.0f;

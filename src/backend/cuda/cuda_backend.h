@@ -104,9 +104,10 @@ class CudaBackend : public Backend {
   void mla_attention(const MlaAttentionArgs& args) override;
   void indexer_select(const IndexerArgs& args) override;
   void moe_route(const MoeRouteArgs& args) override;
+  // Decode: one kernel (attention_entry.cu) where it applies, else the default's three chains.
+  void attention_entry(const AttentionEntryArgs& args) override;
   // Decode: the routed experts' gate+up is issued right after the routing, beside the shared expert, and only
   // their down projection (which adds onto the shared expert's output) waits for it.
-  void attention_entry(const AttentionEntryArgs& args) override;
   void moe(const MoeArgs& args) override;
   void independent(std::span<const std::function<void()>> branches) override;
 

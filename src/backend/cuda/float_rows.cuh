@@ -8,7 +8,6 @@
 #include <cstdint>
 
 #include "backend/cuda/device_weight.h"
-#include "backend/cuda/kernels.h"
 #include "backend/cuda/weight_decode.cuh"
 
 namespace glmq::cuda {
