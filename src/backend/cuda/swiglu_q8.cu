@@ -15,7 +15,13 @@ namespace {
 
 constexpr int kTileRows = 32;                 // rows of h per gate_up block: one int8 block
 constexpr int kGateUpThreads = 512;           // 16 warps, 2 rows (4 dot products) each
-constexpr int kDownRows = 4;                  // output rows per down block
+// A down block's warp (one slot) multiplies 8 rows: two groups of 16 lanes, 4 rows each. Each lane then takes
+// 4 units of every row instead of 2 (GLM-5.2's 2048 columns are 64 units), so its two register sets of loads
+// are refilled twice before the rows end (H100, per layer: mixed-3.5 −1.1 to −1.4 µs, IQ2_S/IQ4_NL −1.7 to
+// −2.5 µs, its routed down 30.8 → 27.2 µs; groups of 8 lanes, 16 rows per block, read rows in 96-byte pieces:
+// +6 to +11 µs).
+constexpr int kDownLanes = 16;
+constexpr int kDownRows = 4 * (32 / kDownLanes);  // output rows per down block
 // A down block has one warp per slot of its token: at most 8 (GLM-5.2's top-8; more slots take the float path),
 // 256 threads, so that a block's register budget can allow 3 blocks (24 warps) per multiprocessor.
 constexpr int kMaxDownSlots = 8;
@@ -24,7 +30,9 @@ constexpr int kMaxDownSlots = 8;
 // the decode graph): the down kernel keeps 3 (≤ 85 registers; at 96 it ran 2) for affine3 and IQ2_S, whose
 // units spill a few bytes there (routed down 26-28 -> 24 us mixed-3.5, 34-35 -> 30-31 us IQ2_S); the gate+up
 // kernel keeps 2 (64 registers) for IQ2_S (57 -> 54-56 us), but 1 for affine3, which at 64 registers spilled
-// in its loop (40 -> 44 us). The other types keep the budget of 128 registers (units up to 60 bytes spill below).
+// in its loop (40 -> 44 us); nor did 24 warps help it (256-thread blocks of 16-lane row pairs, 3 per
+// multiprocessor at 80 registers without spills: layer +5.5 us). The other types keep the budget of 128
+// registers (units up to 60 bytes spill below).
 template <int KIND>
 constexpr int down_blocks_per_sm() {
   return KIND == kind_of(WeightType::Affine3) || KIND == kind_of(WeightType::IQ2_S) ? 3 : 2;
@@ -83,7 +91,8 @@ __global__ void __launch_bounds__(kGateUpThreads, gate_up_blocks_per_sm<KIND>())
 }
 
 // grid: n_tokens × ⌈hidden / kDownRows⌉ blocks of 32·top_k threads. Warp k multiplies the block's rows of
-// slot k's expert with that slot's h (shared by the rows); the slots' sums are added in slot order.
+// slot k's expert with that slot's h (shared by the rows, each lane group of kDownLanes taking 4 of them); the
+// slots' sums are added in slot order.
 template <int KIND>
 __global__ void __launch_bounds__(32 * kMaxDownSlots, down_blocks_per_sm<KIND>()) down_q8_kernel(GroupedSwigluQ8Args a) {
   allow_dependents();
@@ -96,20 +105,21 @@ __global__ void __launch_bounds__(32 * kMaxDownSlots, down_blocks_per_sm<KIND>()
   const std::int64_t blocks_per_token = (hidden + kDownRows - 1) / kDownRows;
   const std::int64_t t = blockIdx.x / blocks_per_token, r0 = (blockIdx.x % blocks_per_token) * kDownRows;
   const int k = static_cast<int>(threadIdx.x >> 5), lane = static_cast<int>(threadIdx.x & 31);
+  const int first = 4 * (lane / kDownLanes);  // the lane group's first row in the block
   const std::int64_t slot = t * a.top_k + k;
   const DeviceWeight& down = a.table[slot_expert(a, slot)].down;
-  typename U::Row rows[kDownRows];
+  typename U::Row rows[4];
 #pragma unroll
-  for (int i = 0; i < kDownRows; ++i) rows[i] = U::row(down, min(r0 + i, hidden - 1));
+  for (int i = 0; i < 4; ++i) rows[i] = U::row(down, min(r0 + first + i, hidden - 1));
   const Q8Row x[1] = {{a.h.q + slot * inter, a.h.ds + slot * (inter / 32)}};
-  float acc[kDownRows] = {};
-  q8_rows_dot<KIND, 32, kDownRows, q8_batch<KIND>(), true>(rows, x, 0, static_cast<int>(inter / 32), cb, acc);
+  float acc[4] = {};
+  q8_rows_dot<KIND, kDownLanes, 4, q8_batch<KIND>(), true>(rows, x, 0, static_cast<int>(inter / 32), cb, acc);
   wait_for_inputs();
   const float weight = a.slot_weights ? a.slot_weights[slot] : 1.0f;
 #pragma unroll
-  for (int i = 0; i < kDownRows; ++i) {
-    const float v = lanes_sum<32>(acc[i]);
-    if (lane == 0) partial[k][i] = weight * v;
+  for (int i = 0; i < 4; ++i) {
+    const float v = lanes_sum<kDownLanes>(acc[i]);
+    if ((lane & (kDownLanes - 1)) == 0) partial[k][first + i] = weight * v;
   }
   __syncthreads();
   if (threadIdx.x < kDownRows && r0 + threadIdx.x < hidden) {
