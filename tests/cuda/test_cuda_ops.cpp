@@ -570,6 +570,64 @@ TEST_F(CudaOps, SwigluRouteAndExperts) {
   swiglu_route_and_experts(int8, cpu, rng, kInt8ComposedTol, "int8");
 }
 
+// The int8 down projection takes 8 rows per block (lanes in groups of 16) where those blocks fill the device,
+// else 4 (groups of 32, the small shapes above): the wide shape, for a shared expert (one slot) and for routed
+// slots, on 4096 output rows, against the CPU.
+TEST_F(CudaOps, SwigluDownOfManyRowsEqualsCpu) {
+  CudaBackend gpu;
+  const std::int64_t hidden = 4096, inter = 64, E = 6, top_k = 3;
+  for (const WeightType down_type : {WeightType::Affine3, WeightType::Affine4}) {
+    gpu.forget_weights();  // the device copies are cached by host address, which this type's weights may reuse
+    std::vector<TestWeight> store;
+    std::vector<SwigluWeights> experts(E);
+    store.reserve(3 * E);
+    for (SwigluWeights& e : experts) {
+      store.push_back(make_weight(WeightType::Affine4, inter, hidden, rng));
+      e.gate = store.back().m;
+      store.push_back(make_weight(WeightType::Affine4, inter, hidden, rng));
+      e.up = store.back().m;
+      store.push_back(make_weight(down_type, hidden, inter, rng));
+      e.down = store.back().m;
+    }
+    const std::string type(weight_type_name(down_type));
+    for (std::int64_t n : {1, 2}) {
+      auto x = random_vec(static_cast<std::size_t>(n * hidden), rng);
+      DeviceArray<float> dx(gpu, x);
+      std::vector<float> want(static_cast<std::size_t>(n * hidden));
+      cpu.swiglu(experts[0], x.data(), n, want.data());
+      DeviceArray<float> dout(gpu, want.size());
+      gpu.swiglu(experts[0], dx.data(), n, dout.data());
+      EXPECT_LE(relative_norm_error(dout.get(), want), kInt8ComposedTol) << type << " swiglu n=" << n;
+
+      std::vector<std::int32_t> ids(static_cast<std::size_t>(n * top_k));
+      std::vector<float> rw(ids.size());
+      for (std::size_t s = 0; s < ids.size(); ++s) {
+        ids[s] = static_cast<std::int32_t>((s * 5 + 1) % E);  // distinct within a token (top_k < E, 5 coprime to 6)
+        rw[s] = 0.25f + 0.125f * static_cast<float>(s % 4);
+      }
+      DeviceArray<std::int32_t> dids(gpu, ids);
+      DeviceArray<float> drw(gpu, rw);
+      MoeExpertsArgs ea;
+      ea.n_tokens = n;
+      ea.top_k = top_k;
+      ea.x = x.data();
+      ea.experts = ids.data();
+      ea.weights = rw.data();
+      ea.expert_weights = experts.data();
+      ea.n_experts = E;
+      ea.out = want.data();  // accumulates onto the shared expert's output
+      cpu.moe_experts(ea);
+      MoeExpertsArgs gea = ea;
+      gea.x = dx.data();
+      gea.experts = dids.data();
+      gea.weights = drw.data();
+      gea.out = dout.data();
+      gpu.moe_experts(gea);
+      EXPECT_LE(relative_norm_error(dout.get(), want), kInt8ComposedTol) << type << " moe_experts n=" << n;
+    }
+  }
+}
+
 // The router's top-k without groups (GLM-5.2's n_group 1), at 256 experts and top-8 and at a width that is not
 // a multiple of 32 with top-40 (more than a warp's lanes), with many exact ties: logits from 7 values and a
 // bias of ±0, so choices tie across experts and the CPU's order (lower index first) must be reproduced.

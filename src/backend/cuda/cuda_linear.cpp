@@ -245,7 +245,7 @@ bool CudaBackend::swiglu_q8(const SwigluWeights& w, const float* x, std::int64_t
   q.out = out;
   q.accumulate = false;
   launch_grouped_gate_up_q8(q, stream_);
-  launch_grouped_down_q8(q, stream_);
+  launch_grouped_down_q8(q, sm_count_, stream_);
   written(out, static_cast<std::size_t>(n * q.probe.down.rows) * sizeof(float));
   return true;
 }

@@ -46,7 +46,7 @@ void CudaBackend::moe_experts(const MoeExpertsArgs& a) {
   GroupedSwigluQ8Args q;
   if (routed_q8(a, q)) {
     launch_grouped_gate_up_q8(q, stream_);
-    launch_grouped_down_q8(q, stream_);
+    launch_grouped_down_q8(q, sm_count_, stream_);
     written(a.out, static_cast<std::size_t>(a.n_tokens * q.probe.down.rows) * sizeof(float));
     return;
   }
@@ -92,7 +92,7 @@ void CudaBackend::moe(const MoeArgs& a) {
         }
       }};
   independent(chains);
-  launch_grouped_down_q8(q, stream_);
+  launch_grouped_down_q8(q, sm_count_, stream_);
   written(e.out, static_cast<std::size_t>(n * hidden) * sizeof(float));
 }
 

@@ -164,9 +164,9 @@ struct GroupedSwigluQ8Args {
 // at most 8 slots per token).
 bool swiglu_q8_applies(const DeviceSwiglu& probe, std::int64_t top_k);
 // The two stages, launched one after the other (other work may come between them): h = silu(gate·x) ⊙ up·x
-// per slot, then out (+)= Σ_k weight·down·h_k.
+// per slot, then out (+)= Σ_k weight·down·h_k (its block shape chosen for the device's sm_count).
 void launch_grouped_gate_up_q8(const GroupedSwigluQ8Args& args, cudaStream_t stream);
-void launch_grouped_down_q8(const GroupedSwigluQ8Args& args, cudaStream_t stream);
+void launch_grouped_down_q8(const GroupedSwigluQ8Args& args, int sm_count, cudaStream_t stream);
 
 // Whether rows of w are read as float rows (float_rows.cuh) by blocks of `threads`: a float type (F32, F16,
 // BF16), 16-byte aligned rows of whole 16-byte pieces that fit four pieces per thread. (matvec.cu)

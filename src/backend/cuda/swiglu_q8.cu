@@ -15,13 +15,17 @@ namespace {
 
 constexpr int kTileRows = 32;                 // rows of h per gate_up block: one int8 block
 constexpr int kGateUpThreads = 512;           // 16 warps, 2 rows (4 dot products) each
-// A down block's warp (one slot) multiplies 8 rows: two groups of 16 lanes, 4 rows each. Each lane then takes
-// 4 units of every row instead of 2 (GLM-5.2's 2048 columns are 64 units), so its two register sets of loads
-// are refilled twice before the rows end (H100, per layer: mixed-3.5 −1.1 to −1.4 µs, IQ2_S/IQ4_NL −1.7 to
-// −2.5 µs, its routed down 30.8 → 27.2 µs; groups of 8 lanes, 16 rows per block, read rows in 96-byte pieces:
-// +6 to +11 µs).
-constexpr int kDownLanes = 16;
-constexpr int kDownRows = 4 * (32 / kDownLanes);  // output rows per down block
+// A down block's warp (one slot) multiplies 4 rows per group of LANES lanes: 4 rows with 32 lanes, or 8 in
+// two groups of 16. With 16, each lane takes 4 units of every row instead of 2 (GLM-5.2's 2048 columns are 64
+// units), so its two register sets of loads are refilled twice before the rows end (H100, per layer:
+// mixed-3.5 −1.1 to −1.4 µs, IQ2_S/IQ4_NL −1.7 to −2.5 µs, its routed down 30.8 → 27.2 µs; groups of 8 lanes,
+// 16 rows per block, read rows in 96-byte pieces: +6 to +11 µs). Small models keep 32 lanes: half the blocks
+// would leave multiprocessors idle (launch_grouped_down_q8).
+template <int LANES>
+constexpr int down_rows() {
+  return 4 * (32 / LANES);
+}
+constexpr int kMaxDownRows = down_rows<16>();
 // A down block has one warp per slot of its token: at most 8 (GLM-5.2's top-8; more slots take the float path),
 // 256 threads, so that a block's register budget can allow 3 blocks (24 warps) per multiprocessor.
 constexpr int kMaxDownSlots = 8;
@@ -90,12 +94,13 @@ __global__ void __launch_bounds__(kGateUpThreads, gate_up_blocks_per_sm<KIND>())
   }
 }
 
-// grid: n_tokens × ⌈hidden / kDownRows⌉ blocks of 32·top_k threads. Warp k multiplies the block's rows of
-// slot k's expert with that slot's h (shared by the rows, each lane group of kDownLanes taking 4 of them); the
+// grid: n_tokens × ⌈hidden / down_rows⌉ blocks of 32·top_k threads. Warp k multiplies the block's rows of
+// slot k's expert with that slot's h (shared by the rows, each group of LANES lanes taking 4 of them); the
 // slots' sums are added in slot order.
-template <int KIND>
+template <int KIND, int LANES>
 __global__ void __launch_bounds__(32 * kMaxDownSlots, down_blocks_per_sm<KIND>()) down_q8_kernel(GroupedSwigluQ8Args a) {
   allow_dependents();
+  constexpr int kDownRows = down_rows<LANES>();
   extern __shared__ unsigned long long smem[];
   __shared__ float partial[kMaxDownSlots][kDownRows];
   using U = Q8Unit<KIND>;
@@ -105,7 +110,7 @@ __global__ void __launch_bounds__(32 * kMaxDownSlots, down_blocks_per_sm<KIND>()
   const std::int64_t blocks_per_token = (hidden + kDownRows - 1) / kDownRows;
   const std::int64_t t = blockIdx.x / blocks_per_token, r0 = (blockIdx.x % blocks_per_token) * kDownRows;
   const int k = static_cast<int>(threadIdx.x >> 5), lane = static_cast<int>(threadIdx.x & 31);
-  const int first = 4 * (lane / kDownLanes);  // the lane group's first row in the block
+  const int first = 4 * (lane / LANES);  // the lane group's first row in the block
   const std::int64_t slot = t * a.top_k + k;
   const DeviceWeight& down = a.table[slot_expert(a, slot)].down;
   typename U::Row rows[4];
@@ -113,13 +118,13 @@ __global__ void __launch_bounds__(32 * kMaxDownSlots, down_blocks_per_sm<KIND>()
   for (int i = 0; i < 4; ++i) rows[i] = U::row(down, min(r0 + first + i, hidden - 1));
   const Q8Row x[1] = {{a.h.q + slot * inter, a.h.ds + slot * (inter / 32)}};
   float acc[4] = {};
-  q8_rows_dot<KIND, kDownLanes, 4, q8_batch<KIND>(), true>(rows, x, 0, static_cast<int>(inter / 32), cb, acc);
+  q8_rows_dot<KIND, LANES, 4, q8_batch<KIND>(), true>(rows, x, 0, static_cast<int>(inter / 32), cb, acc);
   wait_for_inputs();
   const float weight = a.slot_weights ? a.slot_weights[slot] : 1.0f;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    const float v = lanes_sum<kDownLanes>(acc[i]);
-    if ((lane & (kDownLanes - 1)) == 0) partial[k][first + i] = weight * v;
+    const float v = lanes_sum<LANES>(acc[i]);
+    if ((lane & (LANES - 1)) == 0) partial[k][first + i] = weight * v;
   }
   __syncthreads();
   if (threadIdx.x < kDownRows && r0 + threadIdx.x < hidden) {
@@ -151,13 +156,23 @@ void launch_grouped_gate_up_q8(const GroupedSwigluQ8Args& a, cudaStream_t s) {
   });
 }
 
-void launch_grouped_down_q8(const GroupedSwigluQ8Args& a, cudaStream_t s) {
+void launch_grouped_down_q8(const GroupedSwigluQ8Args& a, int sm_count, cudaStream_t s) {
   if (a.n_slots <= 0) return;
   const DeviceWeight& down = a.probe.down;
   dispatch_q8_kind(down, [&](auto kind) {
     constexpr int KIND = decltype(kind)::value;
-    const auto blocks = static_cast<unsigned>(a.n_tokens * ((down.rows + kDownRows - 1) / kDownRows));
-    launch("down_q8", down_q8_kernel<KIND>, blocks, static_cast<unsigned>(32 * a.top_k), q8_codebook_smem_bytes<KIND>(), s, a);
+    const auto run = [&](auto lanes) {
+      constexpr int LANES = decltype(lanes)::value;
+      const auto blocks = static_cast<unsigned>(a.n_tokens * ((down.rows + down_rows<LANES>() - 1) / down_rows<LANES>()));
+      launch("down_q8", down_q8_kernel<KIND, LANES>, blocks, static_cast<unsigned>(32 * a.top_k), q8_codebook_smem_bytes<KIND>(),
+             s, a);
+    };
+    // Groups of 16 lanes where their blocks (8 rows each) still fill every multiprocessor's budget.
+    const std::int64_t wide_blocks = a.n_tokens * ((down.rows + kMaxDownRows - 1) / kMaxDownRows);
+    if (wide_blocks >= std::int64_t{sm_count} * down_blocks_per_sm<KIND>())
+      run(std::integral_constant<int, 16>{});
+    else
+      run(std::integral_constant<int, 32>{});
   });
 }
 
