@@ -102,4 +102,29 @@ inline double relative_norm_error(const std::vector<float>& a, const std::vector
   return std::sqrt(err / ref);
 }
 
+// The routed experts of n tokens (top_k slots each: ids, weights) adding into out.
+inline MoeExpertsArgs moe_experts_args(std::int64_t n, std::int64_t top_k, const float* x, const std::int32_t* ids,
+                                       const float* weights, const SwigluWeights* experts, std::int64_t n_experts,
+                                       float* out) {
+  MoeExpertsArgs a;
+  a.n_tokens = n;
+  a.top_k = top_k;
+  a.x = x;
+  a.experts = ids;
+  a.weights = weights;
+  a.expert_weights = experts;
+  a.n_experts = n_experts;
+  a.out = out;
+  return a;
+}
+
+// The same experts on device copies of the activations, routing and output.
+inline MoeExpertsArgs on_device(MoeExpertsArgs a, const float* x, const std::int32_t* ids, const float* weights, float* out) {
+  a.x = x;
+  a.experts = ids;
+  a.weights = weights;
+  a.out = out;
+  return a;
+}
+
 }  // namespace glmq::test

@@ -165,25 +165,12 @@ void check_routed_experts(CpuBackend& cpu, std::mt19937& rng, WeightType gate_up
       rw.push_back(0.6f - 0.05f * static_cast<float>(k) + 0.01f * static_cast<float>(t));
     }
   std::vector<float> want(static_cast<std::size_t>(n * hidden), 0.25f);
-  MoeExpertsArgs ea;
-  ea.n_tokens = n;
-  ea.top_k = top_k;
-  ea.x = x.data();
-  ea.experts = ids.data();
-  ea.weights = rw.data();
-  ea.expert_weights = experts.data();
-  ea.n_experts = E;
   DeviceArray<float> dx(gpu, x), dout(gpu, want);
   DeviceArray<std::int32_t> dids(gpu, ids);
   DeviceArray<float> drw(gpu, rw);
-  ea.out = want.data();
+  const MoeExpertsArgs ea = moe_experts_args(n, top_k, x.data(), ids.data(), rw.data(), experts.data(), E, want.data());
   cpu.moe_experts(ea);
-  MoeExpertsArgs g = ea;
-  g.x = dx.data();
-  g.experts = dids.data();
-  g.weights = drw.data();
-  g.out = dout.data();
-  gpu.moe_experts(g);
+  gpu.moe_experts(on_device(ea, dx.data(), dids.data(), drw.data(), dout.data()));
   // The default path is int8 only when all three matrices have int8 units; otherwise the float kernels run.
   const bool int8 = !exact && has_int8_decode(gate_up_type) && has_int8_decode(down_type);
   const double err = int8 ? relative_norm_error(dout.get(), want) : relative_max_error(dout.get(), want);

@@ -439,6 +439,15 @@ TEST_F(CudaOps, NormsRopeElementwiseEmbed) {
   }
 }
 
+// The SwiGLU of x's n rows on both backends: the GPU's into dout (from dx, x's device copy), the CPU's returned.
+std::vector<float> swiglu_on_both(CpuBackend& cpu, Backend& gpu, const SwigluWeights& w, const std::vector<float>& x,
+                                  DeviceArray<float>& dx, std::int64_t n, DeviceArray<float>& dout) {
+  std::vector<float> want(static_cast<std::size_t>(n * w.down.rows));
+  cpu.swiglu(w, x.data(), n, want.data());
+  gpu.swiglu(w, dx.data(), n, dout.data());
+  return want;
+}
+
 // Routes on both backends: the CPU with ra's host buffers (its results stay there), the GPU reading `logits` and
 // writing `experts` and `weights`; the experts equal, the weights within 1e-6.
 void expect_route_equal(CpuBackend& cpu, CudaBackend& gpu, const MoeRouteArgs& ra, DeviceArray<float>& logits,
@@ -473,12 +482,9 @@ void swiglu_route_and_experts(CudaBackend& gpu, CpuBackend& cpu, std::mt19937& r
   const auto bias = random_vec(static_cast<std::size_t>(E), rng, 0.1f);
   for (std::int64_t n : {2, 40}) {
     auto x = random_vec(static_cast<std::size_t>(n * hidden), rng);
-    DeviceArray<float> dx(gpu, x);
+    DeviceArray<float> dx(gpu, x), dout(gpu, static_cast<std::size_t>(n * hidden));
     // Shared-expert style SwiGLU.
-    std::vector<float> want(static_cast<std::size_t>(n * hidden));
-    cpu.swiglu(experts[0], x.data(), n, want.data());
-    DeviceArray<float> dout(gpu, want.size());
-    gpu.swiglu(experts[0], dx.data(), n, dout.data());
+    std::vector<float> want = swiglu_on_both(cpu, gpu, experts[0], x, dx, n, dout);
     const bool int8 = tol > kExactTol && n <= 8;
     const double swiglu_err = int8 ? relative_norm_error(dout.get(), want) : relative_max_error(dout.get(), want);
     EXPECT_LE(swiglu_err, n > 8 ? kExactTol : tol) << path << " swiglu n=" << n;
@@ -503,22 +509,9 @@ void swiglu_route_and_experts(CudaBackend& gpu, CpuBackend& cpu, std::mt19937& r
     expect_route_equal(cpu, gpu, ra, dl, dids, drw, "moe_route n=" + std::to_string(n));
 
     // Routed experts accumulate into the output.
-    MoeExpertsArgs ea;
-    ea.n_tokens = n;
-    ea.top_k = top_k;
-    ea.x = x.data();
-    ea.experts = ids.data();
-    ea.weights = rw.data();
-    ea.expert_weights = experts.data();
-    ea.n_experts = E;
-    ea.out = want.data();
+    const MoeExpertsArgs ea = moe_experts_args(n, top_k, x.data(), ids.data(), rw.data(), experts.data(), E, want.data());
     cpu.moe_experts(ea);
-    MoeExpertsArgs gea = ea;
-    gea.x = dx.data();
-    gea.experts = dids.data();
-    gea.weights = drw.data();
-    gea.out = dout.data();
-    gpu.moe_experts(gea);
+    gpu.moe_experts(on_device(ea, dx.data(), dids.data(), drw.data(), dout.data()));
     // Many tokens go per expert through swiglu on that expert's few rows, so on the int8 backend the
     // experts with at most 8 rows take the int8 kernels even at n = 40.
     const bool moe_int8 = tol > kExactTol;
@@ -592,11 +585,8 @@ TEST_F(CudaOps, SwigluDownOfManyRowsEqualsCpu) {
     const std::string type(weight_type_name(down_type));
     for (std::int64_t n : {1, 2}) {
       auto x = random_vec(static_cast<std::size_t>(n * hidden), rng);
-      DeviceArray<float> dx(gpu, x);
-      std::vector<float> want(static_cast<std::size_t>(n * hidden));
-      cpu.swiglu(experts[0], x.data(), n, want.data());
-      DeviceArray<float> dout(gpu, want.size());
-      gpu.swiglu(experts[0], dx.data(), n, dout.data());
+      DeviceArray<float> dx(gpu, x), dout(gpu, static_cast<std::size_t>(n * hidden));
+      std::vector<float> want = swiglu_on_both(cpu, gpu, experts[0], x, dx, n, dout);
       EXPECT_LE(relative_norm_error(dout.get(), want), kInt8ComposedTol) << type << " swiglu n=" << n;
 
       std::vector<std::int32_t> ids(static_cast<std::size_t>(n * top_k));
@@ -607,22 +597,10 @@ TEST_F(CudaOps, SwigluDownOfManyRowsEqualsCpu) {
       }
       DeviceArray<std::int32_t> dids(gpu, ids);
       DeviceArray<float> drw(gpu, rw);
-      MoeExpertsArgs ea;
-      ea.n_tokens = n;
-      ea.top_k = top_k;
-      ea.x = x.data();
-      ea.experts = ids.data();
-      ea.weights = rw.data();
-      ea.expert_weights = experts.data();
-      ea.n_experts = E;
-      ea.out = want.data();  // accumulates onto the shared expert's output
+      // Adds onto the shared expert's output.
+      const MoeExpertsArgs ea = moe_experts_args(n, top_k, x.data(), ids.data(), rw.data(), experts.data(), E, want.data());
       cpu.moe_experts(ea);
-      MoeExpertsArgs gea = ea;
-      gea.x = dx.data();
-      gea.experts = dids.data();
-      gea.weights = drw.data();
-      gea.out = dout.data();
-      gpu.moe_experts(gea);
+      gpu.moe_experts(on_device(ea, dx.data(), dids.data(), drw.data(), dout.data()));
       EXPECT_LE(relative_norm_error(dout.get(), want), kInt8ComposedTol) << type << " moe_experts n=" << n;
     }
   }
