@@ -30,16 +30,18 @@ constexpr int kMaxDownRows = down_rows<16>();
 // 256 threads, so that a block's register budget can allow 3 blocks (24 warps) per multiprocessor.
 constexpr int kMaxDownSlots = 8;
 
-// Blocks per multiprocessor each kernel's register budget is set for, by unit type, where measured (H100, in
-// the decode graph): the down kernel keeps 3 (≤ 85 registers; at 96 it ran 2) for affine3 and IQ2_S, whose
-// units spill a few bytes there (routed down 26-28 -> 24 us mixed-3.5, 34-35 -> 30-31 us IQ2_S); the gate+up
+// Blocks per multiprocessor each kernel's register budget is set for, by unit type and shape, where measured
+// (H100, in the decode graph): the down kernel in 32-lane groups keeps 3 (≤ 85 registers; at 96 it ran 2) for
+// affine3 and IQ2_S, whose units spill a few bytes there (routed down 26-28 -> 24 us mixed-3.5, 34-35 -> 30-31
+// us IQ2_S); in 16-lane groups (GLM-5.2's shapes) 2 for every type (128 registers, no spills: mixed-3.5 layer
+// 150.7 / 150.5 -> 148.9 / 149.3 us against 3 for affine3, IQ2_S unchanged); the gate+up
 // kernel keeps 2 (64 registers) for IQ2_S (57 -> 54-56 us), but 1 for affine3, which at 64 registers spilled
 // in its loop (40 -> 44 us); nor did 24 warps help it (256-thread blocks of 16-lane row pairs, 3 per
 // multiprocessor at 80 registers without spills: layer +5.5 us). The other types keep the budget of 128
 // registers (units up to 60 bytes spill below).
-template <int KIND>
+template <int KIND, int LANES>
 constexpr int down_blocks_per_sm() {
-  return KIND == kind_of(WeightType::Affine3) || KIND == kind_of(WeightType::IQ2_S) ? 3 : 2;
+  return LANES == 32 && (KIND == kind_of(WeightType::Affine3) || KIND == kind_of(WeightType::IQ2_S)) ? 3 : 2;
 }
 template <int KIND>
 constexpr int gate_up_blocks_per_sm() {
@@ -98,7 +100,7 @@ __global__ void __launch_bounds__(kGateUpThreads, gate_up_blocks_per_sm<KIND>())
 // slot k's expert with that slot's h (shared by the rows, each group of LANES lanes taking 4 of them); the
 // slots' sums are added in slot order.
 template <int KIND, int LANES>
-__global__ void __launch_bounds__(32 * kMaxDownSlots, down_blocks_per_sm<KIND>()) down_q8_kernel(GroupedSwigluQ8Args a) {
+__global__ void __launch_bounds__(32 * kMaxDownSlots, down_blocks_per_sm<KIND, LANES>()) down_q8_kernel(GroupedSwigluQ8Args a) {
   allow_dependents();
   constexpr int kDownRows = down_rows<LANES>();
   extern __shared__ unsigned long long smem[];
@@ -169,7 +171,7 @@ void launch_grouped_down_q8(const GroupedSwigluQ8Args& a, int sm_count, cudaStre
     };
     // Groups of 16 lanes where their blocks (8 rows each) still fill every multiprocessor's budget.
     const std::int64_t wide_blocks = a.n_tokens * ((down.rows + kMaxDownRows - 1) / kMaxDownRows);
-    if (wide_blocks >= std::int64_t{sm_count} * down_blocks_per_sm<KIND>())
+    if (wide_blocks >= std::int64_t{sm_count} * down_blocks_per_sm<KIND, 16>())
       run(std::integral_constant<int, 16>{});
     else
       run(std::integral_constant<int, 32>{});
