@@ -27,7 +27,8 @@ constexpr int down_rows() {
 }
 constexpr int kMaxDownRows = down_rows<16>();
 // A down block has one warp per slot of its token: at most 8 (GLM-5.2's top-8; more slots take the float path),
-// 256 threads, so that a block's register budget can allow 3 blocks (24 warps) per multiprocessor.
+// 256 threads, so that a block's register budget can allow 3 blocks (24 warps) per multiprocessor where
+// down_blocks_per_sm sets that.
 constexpr int kMaxDownSlots = 8;
 
 // Blocks per multiprocessor each kernel's register budget is set for, by unit type and shape, where measured
