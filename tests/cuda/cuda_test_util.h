@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "core/float_convert.h"
 #include "quant/mlx_affine.h"
@@ -100,6 +101,55 @@ inline double relative_norm_error(const std::vector<float>& a, const std::vector
     ref += static_cast<double>(b[i]) * b[i];
   }
   return std::sqrt(err / ref);
+}
+
+// Tolerances against the CPU reference: the exact float kernels (CudaOptions::exact_decode) agree with it to
+// float rounding (2e-5 of the largest reference value); the default int8 decode path (activations rounded to
+// int8 per block of 32) is held to ‖out − ref‖ / ‖ref‖ ≤ 1e-2 for one product and 3e-2 for composed ops
+// (SwiGLU, MoE, attention).
+constexpr double kExactTol = 2e-5, kInt8Tol = 1e-2, kInt8ComposedTol = 3e-2;
+
+inline CudaOptions exact_options() {
+  CudaOptions o;
+  o.exact_decode = true;
+  return o;
+}
+
+// CUDA ops against the CPU reference backend (test_cuda_ops.cpp, test_cuda_moe.cpp); skips without a device.
+class CudaOps : public ::testing::Test {
+ protected:
+  void SetUp() override { GLMQ_REQUIRE_CUDA(); }
+  CpuBackend cpu{1, CpuKernels::Reference};
+  std::mt19937 rng{7};
+};
+
+// E experts' SwiGLU weights: gate and up [inter × hidden] of one type, down [hidden × inter] of another, each
+// made by make(type, rows, cols); `store` owns their bytes.
+struct TestExperts {
+  std::vector<TestWeight> store;
+  std::vector<SwigluWeights> experts;
+};
+template <typename Make>
+TestExperts make_experts(std::int64_t E, WeightType gate_up_type, WeightType down_type, std::int64_t inter,
+                         std::int64_t hidden, Make&& make) {
+  TestExperts t;
+  t.experts.resize(static_cast<std::size_t>(E));
+  t.store.reserve(static_cast<std::size_t>(3 * E));
+  for (SwigluWeights& e : t.experts) {
+    t.store.push_back(make(gate_up_type, inter, hidden));
+    e.gate = t.store.back().m;
+    t.store.push_back(make(gate_up_type, inter, hidden));
+    e.up = t.store.back().m;
+    t.store.push_back(make(down_type, hidden, inter));
+    e.down = t.store.back().m;
+  }
+  return t;
+}
+// The same with make_weight's MLX affine or float weights.
+inline TestExperts make_experts(std::int64_t E, WeightType gate_up_type, WeightType down_type, std::int64_t inter,
+                                std::int64_t hidden, std::mt19937& rng) {
+  return make_experts(E, gate_up_type, down_type, inter, hidden,
+                      [&](WeightType type, std::int64_t rows, std::int64_t cols) { return make_weight(type, rows, cols, rng); });
 }
 
 // The routed experts of n tokens (top_k slots each: ids, weights) adding into out.

@@ -111,9 +111,7 @@ void check_int8_decode(const std::string& name, const Weights& w, const std::vec
                        const Int8Bounds& bounds) {
   const std::int64_t V = w.config.vocab_size, T = static_cast<std::int64_t>(ids.size());
   CpuBackend cpu{0, CpuKernels::Reference};
-  CudaOptions exact_options;
-  exact_options.exact_decode = true;
-  CudaBackend exact(exact_options), int8;
+  CudaBackend exact(exact_options()), int8;
   Session cpu_session(w, cpu, T), exact_session(w, exact, T), int8_session(w, int8, T);
   std::vector<std::vector<float>> want;
   std::vector<float> all;

@@ -60,12 +60,6 @@ class CudaGgml : public ::testing::Test {
   std::mt19937 rng{11};
 };
 
-CudaOptions exact_options() {
-  CudaOptions o;
-  o.exact_decode = true;
-  return o;
-}
-
 void check_linear_types(CudaBackend& gpu, CpuBackend& cpu, std::mt19937& rng, bool exact) {
   for (WeightType type : kGgmlTypes) {
     double worst_decode = 0, worst_many = 0;
@@ -139,20 +133,10 @@ void check_routed_experts(CpuBackend& cpu, std::mt19937& rng, WeightType gate_up
   for (const bool exact : {true, false}) {
   CudaBackend gpu(exact ? exact_options() : CudaOptions{});
   const std::int64_t hidden = 512, inter = 256, E = top_k + 3;
-  std::vector<TestWeight> store;
-  std::vector<SwigluWeights> experts(E);
-  store.reserve(3 * E);
-  const auto make = [&](WeightType type, std::int64_t rows, std::int64_t cols) {
+  const TestExperts moe = make_experts(E, gate_up_type, down_type, inter, hidden, [&](WeightType type, std::int64_t rows, std::int64_t cols) {
     return is_affine(type) ? make_weight(type, rows, cols, rng) : make_ggml_weight(type, rows, cols, rng);
-  };
-  for (auto& e : experts) {
-    store.push_back(make(gate_up_type, inter, hidden));
-    e.gate = store.back().m;
-    store.push_back(make(gate_up_type, inter, hidden));
-    e.up = store.back().m;
-    store.push_back(make(down_type, hidden, inter));
-    e.down = store.back().m;
-  }
+  });
+  const std::vector<SwigluWeights>& experts = moe.experts;
   const std::int64_t n = 2;
   auto x = random_vec(static_cast<std::size_t>(n * hidden), rng);
   // Token t takes experts (t·2 + 5k) mod E, k < top_k (distinct: E = top_k + 3 is prime to 5 here), with
