@@ -24,10 +24,19 @@ struct RopeSpec {
   bool interleaved = true;        // pairs (2k, 2k+1) when true, (k, k + rope_dim/2) when false
 };
 
-// One product of Backend::linears: y = W x for W's rows.
+// Rotary embedding of a product's output (LinearTarget::rope): in each of `heads` heads, `head_stride` values
+// apart in a row of y, the spec's rope dimensions from `offset` on, rotated by positions[t] for token t.
+struct RotaryOutput {
+  const RopeSpec* spec = nullptr;
+  const std::int32_t* positions = nullptr;
+  std::int64_t heads = 0, head_stride = 0, offset = 0;
+};
+
+// One product of Backend::linears: y = W x for W's rows, then y's rope dimensions rotated where `rope` is set.
 struct LinearTarget {
   const WeightMatrix* w = nullptr;
   float* y = nullptr;
+  const RotaryOutput* rope = nullptr;
 };
 
 // Sparse absorbed MLA attention (DESIGN principle 3): scores against the cached latent c_j directly.
@@ -168,10 +177,13 @@ class Backend {
   virtual void embed(const WeightMatrix& table, const std::int32_t* tokens, std::int64_t n, float* out) = 0;
   // y[t, r] = Σ_c W[r, c] · x[t, c] for t < n (x rows have W.cols values, y rows W.rows).
   virtual void linear(const WeightMatrix& w, const float* x, std::int64_t n, float* y) = 0;
-  // linear(*target.w, x, n, target.y) for every target, all of x's width: several projections of one input. The
-  // results are linear()'s; a backend may prepare x once and run the products together (this default does not).
+  // linear(*target.w, x, n, target.y) for every target, all of x's width: several projections of one input, each
+  // followed by rope() of its rope dimensions where target.rope is set. The results are those ops'; a backend
+  // may prepare x once and run the products together, or rotate in a product's epilogue (this default does
+  // neither).
   virtual void linears(std::span<const LinearTarget> targets, const float* x, std::int64_t n) {
     for (const LinearTarget& t : targets) linear(*t.w, x, n, t.y);
+    rotate_outputs(targets, n);
   }
   // Per row of `dim` values (rows `x_stride` apart): y = w ⊙ x / sqrt(mean(x²) + eps).
   virtual void rms_norm(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, std::int64_t dim, float eps,
@@ -230,6 +242,14 @@ class Backend {
     (void)graph;
     (void)key;
     issue();
+  }
+
+ protected:
+  // rope() over the outputs of the targets that ask for it (linears' products already made).
+  void rotate_outputs(std::span<const LinearTarget> targets, std::int64_t n) {
+    for (const LinearTarget& t : targets)
+      if (t.rope)
+        rope(t.y, n, t.w->rows, t.rope->heads, t.rope->head_stride, t.rope->offset, t.rope->positions, *t.rope->spec);
   }
 };
 

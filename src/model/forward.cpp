@@ -211,11 +211,11 @@ void Forward::attention(std::int64_t l, std::int64_t n, std::span<const Sequence
   }
   e.chunks = entry_chunks;
   be_.attention_entry(e);
-  // The queries of attention and of the indexer, from the normed q_a.
-  const LinearTarget from_q_lora[] = {{&A.q_b, q_.data()}, {I ? &I->wq_b : nullptr, iq_.data()}};
+  // The queries of attention and of the indexer, from the normed q_a, with their rope dimensions rotated.
+  const RotaryOutput q_rope{&rope_, positions_.data(), heads, qk, c_.qk_nope_head_dim};
+  const RotaryOutput iq_rope{&indexer_rope_, positions_.data(), ih, id, 0};
+  const LinearTarget from_q_lora[] = {{&A.q_b, q_.data(), &q_rope}, {I ? &I->wq_b : nullptr, iq_.data(), &iq_rope}};
   be_.linears({from_q_lora, I ? 2u : 1u}, qr_.data(), n);
-  be_.rope(q_.data(), n, heads * qk, heads, qk, c_.qk_nope_head_dim, positions_.data(), rope_);
-  if (I) be_.rope(iq_.data(), n, ih * id, ih, id, 0, positions_.data(), indexer_rope_);
 
   // Per sequence: pick its positions, attend over its own latents.
   for (std::size_t c = 0; c < chunks.size(); ++c) {

@@ -172,6 +172,86 @@ TEST_F(CudaOps, LinearsOfOneInputInOneLaunch) {
   }
 }
 
+// Backend::linears with rotated outputs (LinearTarget::rope: q_b's and the indexer queries' rope dimensions).
+// On the int8 path the batch rotates interleaved pairs in its epilogue — two rotated products, one alone (a
+// batch of one), beside an unrotated one — and anything else (a float-typed product, pairs k and k + half, the
+// float kernels of exact_decode) is rotated by a rope launch after its product. Each output is within the
+// product's tolerance of the CPU's linears (which rotate after the product), and equals the same product
+// launched alone then rotated by Backend::rope up to float summation order.
+TEST_F(CudaOps, LinearsRotateTheirOutputsAsCpu) {
+  CudaOptions exact;
+  exact.exact_decode = true;
+  CudaBackend int8, floats(exact);
+  const std::int64_t cols = 512;
+  auto spec_of = [](int half, float factor, bool interleaved) {
+    RopeSpec s;
+    for (int k = 0; k < half; ++k) s.inv_freq.push_back(std::pow(10000.0f, -2.0f * static_cast<float>(k) / (2.0f * static_cast<float>(half))));
+    s.attention_factor = factor;
+    s.interleaved = interleaved;
+    return s;
+  };
+  const RopeSpec q_spec = spec_of(8, 1.0f, true), index_spec = spec_of(16, 1.25f, true), halves = spec_of(8, 1.0f, false);
+  // Weights: 4 heads of 48 (32 nope + 16 rope), 2 heads of 32 (rope first), an unrotated one, a BF16 one.
+  const TestWeight q = make_weight(WeightType::Affine4, 4 * 48, cols, rng), iq = make_weight(WeightType::Affine4, 2 * 32, cols, rng),
+                   plain = make_weight(WeightType::Affine4, 40, cols, rng), bf = make_weight(WeightType::BF16, 2 * 32, cols, rng);
+  for (std::int64_t n : {1, 3}) {
+    const std::vector<float> x = random_vec(static_cast<std::size_t>(n * cols), rng);
+    const std::vector<std::int32_t> pos = {7, 300, 0};
+    const std::vector<std::int32_t> host_pos(pos.begin(), pos.begin() + n);
+    struct Case {
+      std::string name;
+      std::vector<std::pair<const TestWeight*, RotaryOutput>> products;  // rope.spec null: not rotated
+    };
+    auto rot = [](const RopeSpec& s, std::int64_t heads, std::int64_t stride, std::int64_t offset) {
+      return RotaryOutput{&s, nullptr, heads, stride, offset};
+    };
+    const std::vector<Case> cases = {
+        {"q and indexer queries beside a plain product", {{&q, rot(q_spec, 4, 48, 32)}, {&iq, rot(index_spec, 2, 32, 0)}, {&plain, {}}}},
+        {"q alone", {{&q, rot(q_spec, 4, 48, 32)}}},
+        {"a BF16 product beside an int8 one", {{&bf, rot(index_spec, 2, 32, 0)}, {&q, rot(q_spec, 4, 48, 32)}}},
+        {"pairs k and k + half", {{&q, rot(halves, 4, 48, 32)}, {&iq, rot(q_spec, 2, 32, 16)}}}};
+    for (const Case& c : cases) {
+      for (CudaBackend* gpu : {&int8, &floats}) {
+        const std::string what = c.name + " n=" + std::to_string(n) + (gpu == &floats ? " exact" : " int8");
+        DeviceArray<float> dx(*gpu, x);
+        DeviceArray<std::int32_t> dpos(*gpu, host_pos);
+        std::deque<DeviceArray<float>> together, alone;
+        std::vector<RotaryOutput> ropes, cpu_ropes;
+        ropes.reserve(c.products.size());
+        cpu_ropes.reserve(c.products.size());
+        std::vector<LinearTarget> targets, cpu_targets;
+        std::vector<std::vector<float>> want;
+        for (const auto& [w, r] : c.products) {
+          const auto size = static_cast<std::size_t>(n * w->m.rows);
+          together.emplace_back(*gpu, size);
+          alone.emplace_back(*gpu, size);
+          want.emplace_back(size);
+          ropes.push_back(r);
+          ropes.back().positions = dpos.data();
+          cpu_ropes.push_back(r);
+          cpu_ropes.back().positions = host_pos.data();
+          targets.push_back({&w->m, together.back().data(), r.spec ? &ropes.back() : nullptr});
+          cpu_targets.push_back({&w->m, want.back().data(), r.spec ? &cpu_ropes.back() : nullptr});
+        }
+        gpu->linears(targets, dx.data(), n);
+        cpu.linears(cpu_targets, x.data(), n);
+        for (std::size_t i = 0; i < targets.size(); ++i) {
+          gpu->linear(*targets[i].w, dx.data(), n, alone[i].data());
+          if (const RotaryOutput* r = targets[i].rope)
+            gpu->rope(alone[i].data(), n, targets[i].w->rows, r->heads, r->head_stride, r->offset, r->positions, *r->spec);
+          const std::vector<float> got = together[i].get();
+          const bool exact_product = gpu == &floats || is_float_type(targets[i].w->type);
+          const std::string which = what + " product " + std::to_string(i);
+          EXPECT_LE(exact_product ? relative_max_error(got, want[i]) : relative_norm_error(got, want[i]),
+                    exact_product ? kExactTol : kInt8Tol)
+              << which;
+          EXPECT_LE(relative_max_error(got, alone[i].get()), 1e-5) << which << " against the product alone, then rope";
+        }
+      }
+    }
+  }
+}
+
 // Backend::attention_entry: on the decode path one launch (attention_entry.cu) does q_a's norm (and its int8
 // copy, which q_b then reads), the latent chain, the indexer key chain and the indexer's head weights (a small
 // product of the hidden state) for every token, writing each token's rows to its own sequence's caches. Three

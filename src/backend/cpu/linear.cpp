@@ -44,6 +44,7 @@ void CpuBackend::linears(std::span<const LinearTarget> targets, const float* x, 
   }
   if (linear_parts_.size() < 2) {
     for (const LinearTarget& t : targets) linear(*t.w, x, n, t.y);
+    rotate_outputs(targets, n);
     return;
   }
   cpu::for_token_ranges(*pool_, n, first.cols, [&](std::int64_t t0, std::int64_t t1) { input_.prepare(t0, t1); });
@@ -57,6 +58,7 @@ void CpuBackend::linears(std::span<const LinearTarget> targets, const float* x, 
     part.split.run_chunk(c - part.first_chunk, body);
   });
   for (const LinearTarget& t : linear_others_) linear(*t.w, x, n, t.y);
+  rotate_outputs(targets, n);
 }
 
 void CpuBackend::linear_tiles(const WeightMatrix& w, const float* x, std::int64_t n, float* y) {

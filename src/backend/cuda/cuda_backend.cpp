@@ -218,8 +218,7 @@ void CudaBackend::layer_norm(const float* x, const float* w, const float* b, std
   written(y, static_cast<std::size_t>(n * dim) * sizeof(float));
 }
 
-namespace {
-RopeTable rope_table(const RopeSpec& spec) {
+RopeTable CudaBackend::rope_table(const RopeSpec& spec) {
   RopeTable table;
   if (spec.inv_freq.size() > static_cast<std::size_t>(RopeTable::kMaxHalf))
     fail(ErrorKind::InvalidArgument, "rope dimension " + std::to_string(2 * spec.inv_freq.size()) + " above the CUDA limit of " +
@@ -230,7 +229,6 @@ RopeTable rope_table(const RopeSpec& spec) {
   table.interleaved = spec.interleaved;
   return table;
 }
-}  // namespace
 
 void CudaBackend::rope(float* x, std::int64_t n, std::int64_t row_stride, std::int64_t heads, std::int64_t head_stride,
                        std::int64_t offset, const std::int32_t* positions, const RopeSpec& spec) {

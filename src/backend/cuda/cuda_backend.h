@@ -18,6 +18,7 @@
 namespace glmq {
 
 namespace cuda {
+struct RopeTable;
 struct Q8View;
 struct GroupedSwigluQ8Args;
 }
@@ -157,6 +158,8 @@ class CudaBackend : public Backend {
   // The int8 grouped kernels' arguments for the routed experts (the hidden scratch claimed), where they apply
   // (few slots, int8 kernels for the experts' types); false otherwise.
   bool routed_q8(const MoeExpertsArgs& args, cuda::GroupedSwigluQ8Args& q);
+  // A RopeSpec as the kernels take it (fails above RopeTable's largest rope dimension).
+  static cuda::RopeTable rope_table(const RopeSpec& spec);
   // Whether a decode-sized product on w takes the int8 kernels.
   bool use_q8(const cuda::DeviceWeight& w) const;
   // The int8 copy of `rows` rows of `cols` floats at x (dense), quantized now or reused: one normalised

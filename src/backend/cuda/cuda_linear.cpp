@@ -72,35 +72,51 @@ void CudaBackend::written_all() {
 }
 
 void CudaBackend::linears(std::span<const LinearTarget> targets, const float* x, std::int64_t n) {
-  if (n > kMatvecMaxTokens || targets.size() < 2) {
+  const bool rotated = std::ranges::any_of(targets, [](const LinearTarget& t) { return t.rope != nullptr; });
+  if (n > kMatvecMaxTokens || (targets.size() < 2 && !rotated)) {
     Backend::linears(targets, x, n);
     return;
   }
   // The int8 products of one unit type and width go in one launch (q_a, kv_a and the indexer's key projection;
-  // q_b and the indexer's queries): no fork and join around products of a few microseconds each.
+  // q_b and the indexer's queries): no fork and join around products of a few microseconds each. Their rope
+  // dimensions are rotated in its epilogue, so no rope launch sits between q_b and the attention (q_b alone,
+  // in a "shared" layer, is a batch of one for that).
   std::vector<MatvecArgs> batch;
+  std::vector<RopeEpilogue> ropes;
   std::vector<const DeviceWeight*> batch_weights;
   std::vector<LinearTarget> rest;
   for (const LinearTarget& t : targets) {
     const DeviceWeight& d = weights_.matrix(*t.w);
     batch_weights.push_back(&d);
-    if (!use_q8(d) || !matvec_q8_batches(batch_weights.data(), batch_weights.size())) {
+    RopeEpilogue e;
+    if (t.rope) {
+      e.table = rope_table(*t.rope->spec);
+      if (matvec_q8_rotates(e.table, t.rope->head_stride, t.rope->offset) && d.rows == t.rope->heads * t.rope->head_stride) {
+        e.positions = t.rope->positions;
+        e.head_stride = t.rope->head_stride;
+        e.offset = t.rope->offset;
+      }
+    }
+    if (!use_q8(d) || !matvec_q8_batches(batch_weights.data(), batch_weights.size()) || (t.rope && !e.positions)) {
       batch_weights.pop_back();
       rest.push_back(t);
       continue;
     }
     batch.push_back(dense_matvec(d, x, n, t.y));
+    ropes.push_back(e);
   }
-  if (batch.size() < 2) batch.clear();
+  const bool batch_rotates = std::ranges::any_of(ropes, [](const RopeEpilogue& e) { return e.positions != nullptr; });
+  if (batch.size() < 2 && !batch_rotates) batch.clear();
   if (!batch.empty()) {
-    launch_matvec_q8_batch(batch.data(), batch.size(), quantized(x, n, batch[0].w.cols), sm_count_, stream_);
+    launch_matvec_q8_batch(batch.data(), batch.size(), quantized(x, n, batch[0].w.cols), sm_count_, stream_, ropes.data());
     for (const MatvecArgs& a : batch) written(a.y, static_cast<std::size_t>(n * a.w.rows) * sizeof(float));
     // Beside a batch the rest are small (a float-typed head-weight projection): they follow it in stream
     // order, where a branch's join would wait for a side stream's late start.
     for (const LinearTarget& t : rest) linear(*t.w, x, n, t.y);
+    rotate_outputs(rest, n);
     return;
   }
-  if (branching_ || !options_.concurrent_branches) {
+  if (branching_ || !options_.concurrent_branches || targets.size() < 2) {
     Backend::linears(targets, x, n);
     return;
   }
@@ -115,7 +131,10 @@ void CudaBackend::linears(std::span<const LinearTarget> targets, const float* x,
   std::vector<std::function<void()>> branches;
   for (std::size_t b = 0; b < count; ++b)
     branches.emplace_back([&, b] {
-      for (std::size_t i = b; i < targets.size(); i += count) linear(*targets[i].w, x, n, targets[i].y);
+      for (std::size_t i = b; i < targets.size(); i += count) {
+        linear(*targets[i].w, x, n, targets[i].y);
+        rotate_outputs(targets.subspan(i, 1), n);
+      }
     });
   independent(branches);
 }

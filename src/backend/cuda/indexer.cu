@@ -253,7 +253,8 @@ void launch_indexer(const IndexerCoreArgs& a, cudaStream_t s) {
     fail(ErrorKind::InvalidArgument, "indexer on CUDA needs quantized key groups of at least 4 values");
   const dim3 grid(static_cast<unsigned>((a.positions_bound + kPositionsPerBlock - 1) / kPositionsPerBlock),
                   static_cast<unsigned>(a.nq));
-  launch("indexer_scores", indexer_scores_kernel, grid, kScoreThreads, 0, s, a);
+  launch("indexer_scores", indexer_scores_kernel, grid, kScoreThreads,
+         smem_spreading(indexer_scores_kernel, std::int64_t{grid.x} * grid.y), s, a);
   launch("indexer_topk", topk_kernel, static_cast<unsigned>(a.nq), kSelectThreads, 0, s, a);
 }
 

@@ -139,16 +139,29 @@ void launch_matvec_q8_quantize_x(const MatvecArgs& args, cudaStream_t stream, bo
 bool matvec_q8_quantizes_y(const MatvecArgs& args);
 void launch_matvec_q8_quantize_y(const MatvecArgs& args, const Q8View& xq, const Q8View& yq, cudaStream_t stream);
 // Up to four products of the same int8 activations in one launch (Backend::linears): where matvec_q8_batches
-// (one weight type and width, every one q8_applies); one segment each, float outputs.
+// (one weight type and width, every one q8_applies); one segment each, float outputs, each optionally rotated.
+// The rotary embedding a batched product applies to its outputs before storing them (Backend::linears'
+// RotaryOutput): in every head (head_stride rows apart), rows [offset, offset + 2·table.half) rotated as
+// interleaved pairs (2k, 2k + 1) by positions[t]; positions null: none. Where matvec_q8_rotates.
+struct RopeEpilogue {
+  const std::int32_t* positions = nullptr;
+  std::int64_t head_stride = 0, offset = 0;
+  RopeTable table;
+};
+// Whether the batched product's epilogue can rotate this way: interleaved pairs that no row group splits (even
+// head stride and offset), within each head.
+bool matvec_q8_rotates(const RopeTable& table, std::int64_t head_stride, std::int64_t offset);
 struct MatvecQ8Batch {
   static constexpr int kMax = 4;
   MatvecArgs m[kMax];
+  RopeEpilogue rope[kMax];
   int first_block[kMax + 1] = {};  // product i takes blocks [first_block[i], first_block[i + 1])
   int count = 0, split = 1;
 };
 bool matvec_q8_batches(const DeviceWeight* const* weights, std::size_t count);
+// ropes: null, or one RopeEpilogue per product (positions null for a product without one).
 void launch_matvec_q8_batch(const MatvecArgs* products, std::size_t count, const Q8View& xq, int sm_count,
-                            cudaStream_t stream);
+                            cudaStream_t stream, const RopeEpilogue* ropes = nullptr);
 struct GroupedSwigluQ8Args {
   const DeviceSwiglu* table = nullptr;       // device array indexed by expert id
   DeviceSwiglu probe;                        // host copy of one entry

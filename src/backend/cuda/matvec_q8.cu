@@ -11,6 +11,7 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch_util.cuh"
+#include "backend/cuda/norm_rope.cuh"
 #include "backend/cuda/q8_dot.cuh"
 
 namespace glmq::cuda {
@@ -67,12 +68,23 @@ __device__ __forceinline__ void quantize_row_shared(const float* x, int cols, st
   __syncthreads();
 }
 
+// Rotates a row group's outputs v (rows r0, r0 + 1, … of the product, token t) that are rope rows of their head.
+__device__ __forceinline__ void rotate_row_group(const RopeEpilogue& e, std::int64_t t, std::int64_t r0, float (&v)[kQ8Rows]) {
+  const float pos = static_cast<float>(e.positions[t]);
+#pragma unroll
+  for (int k = 0; k < kQ8Rows; k += 2) {
+    const std::int64_t d = (r0 + k) % e.head_stride - e.offset;
+    if (d >= 0 && d < 2 * e.table.half) rope_pair(v[k], v[k + 1], pos, e.table, static_cast<int>(d / 2));
+  }
+}
+
 // Block: kQ8Threads / LANES lane groups; `split` consecutive groups share kQ8Rows rows and take one slice
 // of their units each. Blocks `block` of `blocks` (the grid, or the part of a batched grid for this matrix);
 // token blockIdx.y.
 template <int KIND, int LANES, bool BF16Y, int IO>
 __device__ __forceinline__ void matvec_q8_body(const MatvecArgs& a, const Q8View& xq, int split, const Q8View& yq,
-                                               std::int64_t block, std::int64_t blocks, void* smem) {
+                                               std::int64_t block, std::int64_t blocks, void* smem,
+                                               const RopeEpilogue* rope = nullptr) {
   __shared__ float partial[kQ8Threads / LANES][kQ8Rows];
   __shared__ __align__(16) std::int8_t x_shared_q[IO == kQ8IoQuantizeX ? kQ8MaxSharedCols : 1];
   __shared__ float2 x_shared_ds[IO == kQ8IoQuantizeX ? kQ8MaxSharedCols / 32 : 1];
@@ -119,8 +131,10 @@ __device__ __forceinline__ void matvec_q8_body(const MatvecArgs& a, const Q8View
 #pragma unroll
     for (int k = 0; k < kQ8Rows; ++k) acc[k] = lanes_sum<LANES>(acc[k]);
     const std::int64_t y0 = t * a.y_token_stride + seg * rows_per_seg;
+    const bool rotate = rope != nullptr && rope->positions != nullptr;
     if (split == 1) {
       if (leader && gi < groups) {
+        if (rotate) rotate_row_group(*rope, t, r0, acc);
 #pragma unroll
         for (int k = 0; k < kQ8Rows; ++k)
           if (r0 + k < rows_per_seg) store_matvec_y<BF16Y>(a.y, y0 + r0 + k, acc[k]);
@@ -148,12 +162,16 @@ __device__ __forceinline__ void matvec_q8_body(const MatvecArgs& a, const Q8View
     }
     __syncthreads();
     if (leader && slice == 0 && gi < groups) {
+      float sum[kQ8Rows];
 #pragma unroll
       for (int k = 0; k < kQ8Rows; ++k) {
-        float s = 0.0f;
-        for (int i = 0; i < split; ++i) s += partial[group + i][k];
-        if (r0 + k < rows_per_seg) store_matvec_y<BF16Y>(a.y, y0 + r0 + k, s);
+        sum[k] = 0.0f;
+        for (int i = 0; i < split; ++i) sum[k] += partial[group + i][k];
       }
+      if (rotate) rotate_row_group(*rope, t, r0, sum);
+#pragma unroll
+      for (int k = 0; k < kQ8Rows; ++k)
+        if (r0 + k < rows_per_seg) store_matvec_y<BF16Y>(a.y, y0 + r0 + k, sum[k]);
     }
     __syncthreads();
   }
@@ -177,7 +195,7 @@ __global__ void __launch_bounds__(kQ8Threads) matvec_q8_batch_kernel(const __gri
   while (i + 1 < b.count && static_cast<int>(blockIdx.x) >= b.first_block[i + 1]) ++i;
   const std::int64_t first = b.first_block[i];
   matvec_q8_body<KIND, LANES, false, kQ8IoPlain>(b.m[i], xq, b.split, Q8View{}, blockIdx.x - first,
-                                                 b.first_block[i + 1] - first, smem);
+                                                 b.first_block[i + 1] - first, smem, &b.rope[i]);
 }
 
 }  // namespace
@@ -309,6 +327,12 @@ void launch_matvec_q8_quantize_y(const MatvecArgs& a, const Q8View& xq, const Q8
   });
 }
 
+bool matvec_q8_rotates(const RopeTable& table, std::int64_t head_stride, std::int64_t offset) {
+  static_assert(kQ8Rows % 2 == 0, "a row group holds whole interleaved pairs");
+  return table.interleaved && head_stride % 2 == 0 && offset % 2 == 0 && offset >= 0 &&
+         offset + 2 * table.half <= head_stride;
+}
+
 bool matvec_q8_batches(const DeviceWeight* const* ws, std::size_t count) {
   if (count == 0 || count > static_cast<std::size_t>(MatvecQ8Batch::kMax)) return false;
   for (std::size_t i = 0; i < count; ++i)
@@ -317,7 +341,7 @@ bool matvec_q8_batches(const DeviceWeight* const* ws, std::size_t count) {
 }
 
 void launch_matvec_q8_batch(const MatvecArgs* products, std::size_t count, const Q8View& xq, int sm_count,
-                            cudaStream_t s) {
+                            cudaStream_t s, const RopeEpilogue* ropes) {
   std::vector<const DeviceWeight*> ws;
   for (std::size_t i = 0; i < count; ++i) ws.push_back(&products[i].w);
   if (!matvec_q8_batches(ws.data(), count)) fail(ErrorKind::InvalidArgument, "matvec_q8 batch needs 1 to 4 int8 products of one type and width");
@@ -328,6 +352,12 @@ void launch_matvec_q8_batch(const MatvecArgs* products, std::size_t count, const
   for (std::size_t i = 0; i < count; ++i)
     if (products[i].n_tokens != n_tokens || products[i].segments != 1)
       fail(ErrorKind::InvalidArgument, "matvec_q8 batch products need the same tokens and one segment each");
+  for (std::size_t i = 0; ropes && i < count; ++i) {
+    const RopeEpilogue& e = ropes[i];
+    if (e.positions && (!matvec_q8_rotates(e.table, e.head_stride, e.offset) || products[i].w.rows % e.head_stride != 0))
+      fail(ErrorKind::InvalidArgument, "matvec_q8 batch rotation needs interleaved pairs within whole heads (matvec_q8_rotates)");
+    b.rope[i] = e;
+  }
   dispatch_q8_kind(products[0].w, [&](auto kind) {
     constexpr int KIND = decltype(kind)::value;
     auto run = [&](auto lanes) {

@@ -34,18 +34,20 @@ __device__ __forceinline__ void layer_norm_row(const float* x, const float* w, c
 // Rotates the pairs of v (t.half of them) for position pos; thread k of the block rotates pairs k, k + blockDim.x,
 // …. The angle is rounded to float32 before cos/sin (in double), exactly as the CPU reference and HF do: DSA
 // top-k near-ties flip on tiny q/k drift.
+// Pair k of a row for position pos: (a, b) → (a·cos − b·sin, b·cos + a·sin), both × the attention factor.
+__device__ __forceinline__ void rope_pair(float& a, float& b, float pos, const RopeTable& t, int k) {
+  const float angle = pos * t.inv_freq[k];
+  double s, c;
+  sincos(static_cast<double>(angle), &s, &c);
+  const float cf = static_cast<float>(c) * t.attention_factor, sf = static_cast<float>(s) * t.attention_factor;
+  const float a0 = a, b0 = b;
+  a = a0 * cf - b0 * sf;
+  b = b0 * cf + a0 * sf;
+}
+
 __device__ __forceinline__ void rope_row(float* v, float pos, const RopeTable& t) {
-  for (int k = static_cast<int>(threadIdx.x); k < t.half; k += static_cast<int>(blockDim.x)) {
-    const float angle = pos * t.inv_freq[k];
-    double s, c;
-    sincos(static_cast<double>(angle), &s, &c);
-    const float cf = static_cast<float>(c) * t.attention_factor, sf = static_cast<float>(s) * t.attention_factor;
-    const int i0 = t.interleaved ? 2 * k : k;
-    const int i1 = t.interleaved ? 2 * k + 1 : k + t.half;
-    const float a = v[i0], b = v[i1];
-    v[i0] = a * cf - b * sf;
-    v[i1] = b * cf + a * sf;
-  }
+  for (int k = static_cast<int>(threadIdx.x); k < t.half; k += static_cast<int>(blockDim.x))
+    rope_pair(v[t.interleaved ? 2 * k : k], v[t.interleaved ? 2 * k + 1 : k + t.half], pos, t, k);
 }
 
 // RMSNorm that also writes its output as int8 blocks (the decode path's next products read those), by a block
