@@ -25,7 +25,6 @@ template <int LANES>
 constexpr int down_rows() {
   return 4 * (32 / LANES);
 }
-constexpr int kMaxDownRows = down_rows<16>();
 // A down block has one warp per slot of its token: at most 8 (GLM-5.2's top-8; more slots take the float path),
 // 256 threads, so that a block's register budget can allow 3 blocks (24 warps) per multiprocessor where
 // down_blocks_per_sm sets that.
@@ -164,16 +163,18 @@ void launch_grouped_down_q8(const GroupedSwigluQ8Args& a, int sm_count, cudaStre
   const DeviceWeight& down = a.probe.down;
   dispatch_q8_kind(down, [&](auto kind) {
     constexpr int KIND = decltype(kind)::value;
+    const auto blocks = [&](auto lanes) {
+      constexpr int kRows = down_rows<decltype(lanes)::value>();
+      return a.n_tokens * ((down.rows + kRows - 1) / kRows);
+    };
     const auto run = [&](auto lanes) {
-      constexpr int LANES = decltype(lanes)::value;
-      const auto blocks = static_cast<unsigned>(a.n_tokens * ((down.rows + down_rows<LANES>() - 1) / down_rows<LANES>()));
-      launch("down_q8", down_q8_kernel<KIND, LANES>, blocks, static_cast<unsigned>(32 * a.top_k), q8_codebook_smem_bytes<KIND>(),
-             s, a);
+      launch("down_q8", down_q8_kernel<KIND, decltype(lanes)::value>, static_cast<unsigned>(blocks(lanes)),
+             static_cast<unsigned>(32 * a.top_k), q8_codebook_smem_bytes<KIND>(), s, a);
     };
     // Groups of 16 lanes where their blocks (8 rows each) still fill every multiprocessor's budget.
-    const std::int64_t wide_blocks = a.n_tokens * ((down.rows + kMaxDownRows - 1) / kMaxDownRows);
-    if (wide_blocks >= std::int64_t{sm_count} * down_blocks_per_sm<KIND, 16>())
-      run(std::integral_constant<int, 16>{});
+    constexpr std::integral_constant<int, 16> kWide{};
+    if (blocks(kWide) >= std::int64_t{sm_count} * down_blocks_per_sm<KIND, 16>())
+      run(kWide);
     else
       run(std::integral_constant<int, 32>{});
   });
