@@ -67,7 +67,8 @@ void launch_ordered(bool early, const char* name, void (*kernel)(Params...), dim
 
 // Dynamic shared memory (bytes) that holds `kernel`'s grid of `blocks` blocks to at most ⌈blocks / SMs⌉ resident
 // blocks per multiprocessor (0 where its own resources already do), with the kernel's dynamic limit raised to
-// allow it. A dependent kernel launches while its predecessor's last blocks still run, and its blocks then pile
+// the most the device allows: never lowered, since a captured graph keeps the size of its own launch (a decode
+// step captured at 4K positions replays after an eager launch at 8K asked for less). A dependent kernel launches while its predecessor's last blocks still run, and its blocks then pile
 // onto the multiprocessors that free first: the indexer's score blocks (128 at 4K positions, up to 6 per
 // multiprocessor by their shared memory) took 20 instead of 10 µs of a GLM-5.2 layer on an H100 when they
 // followed q_b's product directly, whose last wave they launched beside. Latency-bound grids of about one wave
@@ -87,7 +88,8 @@ std::size_t smem_spreading(void (*kernel)(Params...), std::int64_t blocks) {
   const std::int64_t total = per_sm_bytes / (per_sm + 1) + 1 - reserved;
   const std::int64_t dynamic = total - static_cast<std::int64_t>(attributes.sharedSizeBytes);
   if (dynamic <= 0 || total > optin) return 0;
-  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamic)),
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             optin - static_cast<int>(attributes.sharedSizeBytes)),
         "raising a kernel's shared memory");
   return static_cast<std::size_t>(dynamic);
 }
