@@ -68,8 +68,9 @@ void launch_ordered(bool early, const char* name, void (*kernel)(Params...), dim
 // Dynamic shared memory (bytes) that holds `kernel`'s grid of `blocks` blocks to at most ⌈blocks / SMs⌉ resident
 // blocks per multiprocessor (0 where its own resources already do), with the kernel's dynamic limit raised to
 // the most the device allows: never lowered, since a captured graph keeps the size of its own launch (a decode
-// step captured at 4K positions replays after an eager launch at 8K asked for less). A dependent kernel launches while its predecessor's last blocks still run, and its blocks then pile
-// onto the multiprocessors that free first: the indexer's score blocks (128 at 4K positions, up to 6 per
+// step captured at 4K positions replays after an eager launch at 8K asked for less). A dependent kernel
+// launches while its predecessor's last blocks still run, and its blocks then pile onto the multiprocessors
+// that free first: the indexer's score blocks (128 at 4K positions, up to 6 per
 // multiprocessor by their shared memory) took 20 instead of 10 µs of a GLM-5.2 layer on an H100 when they
 // followed q_b's product directly, whose last wave they launched beside. Latency-bound grids of about one wave
 // run fastest spread one per multiprocessor.

@@ -31,10 +31,9 @@ __device__ __forceinline__ void layer_norm_row(const float* x, const float* w, c
   for (std::int64_t i = threadIdx.x; i < dim; i += blockDim.x) y[i] = (x[i] - mean) * inv * w[i] + b[i];
 }
 
-// Rotates the pairs of v (t.half of them) for position pos; thread k of the block rotates pairs k, k + blockDim.x,
-// …. The angle is rounded to float32 before cos/sin (in double), exactly as the CPU reference and HF do: DSA
-// top-k near-ties flip on tiny q/k drift.
-// Pair k of a row for position pos: (a, b) → (a·cos − b·sin, b·cos + a·sin), both × the attention factor.
+// Pair k of a row for position pos: (a, b) → (a·cos − b·sin, b·cos + a·sin), both × the attention factor. The
+// angle is rounded to float32 before cos/sin (in double), exactly as the CPU reference and HF do: DSA top-k
+// near-ties flip on tiny q/k drift.
 __device__ __forceinline__ void rope_pair(float& a, float& b, float pos, const RopeTable& t, int k) {
   const float angle = pos * t.inv_freq[k];
   double s, c;
@@ -45,6 +44,7 @@ __device__ __forceinline__ void rope_pair(float& a, float& b, float pos, const R
   b = b0 * cf + a0 * sf;
 }
 
+// Rotates the pairs of v (t.half of them) for position pos; thread k of the block rotates pairs k, k + blockDim.x, ….
 __device__ __forceinline__ void rope_row(float* v, float pos, const RopeTable& t) {
   for (int k = static_cast<int>(threadIdx.x); k < t.half; k += static_cast<int>(blockDim.x))
     rope_pair(v[t.interleaved ? 2 * k : k], v[t.interleaved ? 2 * k + 1 : k + t.half], pos, t, k);
