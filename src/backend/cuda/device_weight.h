@@ -6,6 +6,7 @@
 // separate 2-byte loads of each made the decode-path products issue-bound below the memory bandwidth.
 // IQ2_S, Q8_0, Q4_0 and IQ4_NL rows are re-laid out into planes at upload (planar_on_device below). Plain data:
 // passed to kernels by value and kept in device tables for MoE experts.
+#include <cstddef>
 #include <cstdint>
 
 #include "quant/weight_type.h"
@@ -49,9 +50,14 @@ constexpr int cuda_ggml_block_elems(WeightType t) {
 // of IQ2_S experts and IQ4_NL rest: 212.7 µs on an H100 that way, 204 µs planar; bench/cuda/README.md). Those
 // types are re-laid out per row at upload (WeightCache), each row in planes, with the row stride rounded up to
 // 16 bytes (same bytes per block):
-//  - IQ2_S (units of 32 elements, 8 per 82-byte super-block): 8 bytes per unit (its 4 grid-index low bytes, then
-//    its 4 sign bytes), then 2 bytes per unit (its qh byte, then its scale byte), then the f16 d of each
-//    super-block. A unit is one aligned 8-byte load and two 2-byte ones (it was 5–7 loads of 1–4 bytes).
+//  - IQ2_S (units of 32 elements, 8 per 82-byte super-block): 8 bytes per unit, then 2 bytes per unit, then the
+//    f16 d of each super-block. A unit is one aligned 8-byte load and two 2-byte ones (it was 5–7 loads of 1–4
+//    bytes). The unit's bits are laid out for the int8 kernel's decode (q8_units.cuh, Iq2SQ8), not as GGML
+//    stores them: its first word holds the four 10-bit grid indices (index l at bit 10·l; the last one's top
+//    8 bits are the 2-byte field's low byte), so 4·index is a shift and a mask; its second word holds the 32
+//    sign bits where iq2s_sign_bit puts them, so the signs of 4 consecutive elements are one shift away from
+//    the selector of the byte permute that makes their signed int8 weights; the 2-byte field's high byte is
+//    the scale byte (scale of grid points 0, 1 in its low nibble, of 2, 3 in its high one).
 //  - Q8_0, Q4_0, IQ4_NL (blocks of 32 elements: f16 d, then 32 or 16 bytes of codes): the codes of every block,
 //    then the d of every block. A unit's codes are one or two aligned 16-byte loads.
 constexpr bool planar_on_device(WeightType t) {
@@ -69,6 +75,14 @@ constexpr std::int64_t f16_scaled_d_plane(std::int64_t units, std::int64_t code_
 // is at 0).
 constexpr std::int64_t iq2s_qh_plane(std::int64_t units) { return 8 * units; }
 constexpr std::int64_t iq2s_d_plane(std::int64_t units) { return 10 * units; }
+// The three magnitudes of IQ2_S grid points (iq2s_codebook's levels 0, 1, 2).
+constexpr std::uint8_t kIq2sMagnitudes[3] = {8, 25, 43};
+// IQ2_S: byte offset of its level words in the device codebook (after the 1024 8-byte grid entries).
+constexpr std::size_t kIq2sLevelsOffset = 1024 * 8;
+// IQ2_S: the bit of a unit's sign word that holds element e's sign (e < 32). Element e = 8·l + 4·h + j (grid
+// point l, its half h, j within the half) sits at 16·h + 4·j + l: shifted by l − 2, grid point l's 8 signs land
+// on bit 2 of each nibble — of the two halves' byte-permute selectors (q8_units.cuh, Iq2SQ8).
+constexpr int iq2s_sign_bit(int e) { return 16 * ((e / 4) % 2) + 4 * (e % 4) + e / 8; }
 
 struct DeviceWeight {
   WeightType type = WeightType::F32;

@@ -101,20 +101,33 @@ __device__ __forceinline__ int iq4xs_scale(int ib, std::uint32_t scales_h, std::
   return static_cast<int>(((scales_l_byte >> (4 * (ib & 1))) & 0xF) | (((scales_h >> (2 * ib)) & 3) << 4));
 }
 
+// 4 × the grid index of grid point l (< 4) of an IQ2_S unit: the byte offset of its level word (q8_units.cuh).
+__host__ __device__ __forceinline__ std::uint32_t iq2s_index_x4(std::uint32_t index, std::uint32_t hd, int l) {
+  if (l == 3) return ((index >> 28) | (hd << 4)) & 0xFFCu;
+  return (l == 0 ? index << 2 : index >> (10 * l - 2)) & 0xFFCu;
+}
+// The sign byte of grid point l of an IQ2_S unit in GGML's order (bit j: element 8·l + j), from its sign word.
+__device__ __forceinline__ std::uint32_t iq2s_point_signs(std::uint32_t signs, int l) {
+  std::uint32_t s = 0;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) s |= ((signs >> iq2s_sign_bit(8 * l + j)) & 1u) << j;
+  return s;
+}
+
 // Element c of an IQ2_S row (planar device layout, device_weight.h) of `cols` elements, as float32.
 __device__ inline float iq2s_element(const std::uint8_t* row, std::int64_t cols, std::int64_t c,
                                      const std::uint8_t* codebook) {
   const std::int64_t units = cols / 32, u = c / 32;
-  const int l = static_cast<int>((c & 31) / 8), j = static_cast<int>(c & 7);
-  const std::uint8_t* unit = row + 8 * u;
-  const std::uint8_t* high = row + iq2s_qh_plane(units) + 2 * u;  // qh, scale
-  const int sc = l < 2 ? high[1] & 0xF : high[1] >> 4;
+  const int e = static_cast<int>(c & 31), l = e / 8, j = e & 7;
+  const std::uint32_t index = __ldg(reinterpret_cast<const std::uint32_t*>(row + 8 * u));
+  const std::uint32_t signs = __ldg(reinterpret_cast<const std::uint32_t*>(row + 8 * u + 4));
+  const std::uint32_t high = ldg_u16(row + iq2s_qh_plane(units) + 2 * u);  // index 3's top bits, scale byte
+  const std::uint32_t sc = ((high >> 8) >> (l < 2 ? 0 : 4)) & 0xFu;
   const float db = half_bits_to_float(ldg_u16(row + iq2s_d_plane(units) + 2 * (u / 8))) *
                    (0.5f + static_cast<float>(sc)) * 0.25f;
-  const int idx = unit[l] | (((high[0] >> (2 * l)) & 3) << 8);
-  const std::uint64_t g = reinterpret_cast<const std::uint64_t*>(codebook)[idx];
+  const std::uint64_t g = reinterpret_cast<const std::uint64_t*>(codebook)[iq2s_index_x4(index, high, l) / 4];
   const float v = db * static_cast<float>((g >> (8 * j)) & 0xFF);
-  return (unit[4 + l] >> j) & 1 ? -v : v;
+  return (signs >> iq2s_sign_bit(e)) & 1u ? -v : v;
 }
 
 // Element c of a Q8_0 / Q4_0 / IQ4_NL row (planar device layout, device_weight.h) of `cols` elements.
@@ -311,21 +324,19 @@ using Q8_0Blocks = F16ScaledBlocks<8>;
 // Blocks of f16 d and 16 bytes of 4-bit codes (Q4_0 and IQ4_NL).
 using F16Nibble18Blocks = F16ScaledBlocks<4>;
 
-// IQ2_S rows in the device's planar layout (device_weight.h), a unit per 32-element sub-block: its grid-index
-// and sign bytes in one aligned 8-byte load, its qh and scale bytes and its super-block's d in 2-byte loads.
+// IQ2_S rows in the device's planar layout (device_weight.h), a unit per 32-element sub-block: its index and
+// sign words in one aligned 8-byte load, its 2-byte field (top bits of the last index, scale byte) and its
+// super-block's f16 d in 2-byte loads, held together in hd.
 struct Iq2SBlocks : PlanarRows {
-  struct Raw { std::uint32_t qs[1], signs[1]; std::uint32_t d, qh, sc; };
+  struct Raw { std::uint32_t index, signs, hd; };  // hd: index 3's top 8 bits, the scale byte, then d's f16 bits
   __device__ static void load(const Row& w, int u, Raw& r) {
     const uint2 a = ld_stream8(w.p + 8 * u);
     const std::uint32_t h = ldg_u16(w.p + iq2s_qh_plane(w.units) + 2 * u);
-    r.d = ldg_u16(w.p + iq2s_d_plane(w.units) + 2 * (u / 8));
-    r.qs[0] = a.x;
-    r.signs[0] = a.y;
-    r.qh = h & 0xFFu;
-    r.sc = h >> 8;
+    r.index = a.x;
+    r.signs = a.y;
+    r.hd = h | (ldg_u16(w.p + iq2s_d_plane(w.units) + 2 * (u / 8)) << 16);
   }
 };
-
 // IQ2_XXS super-blocks (66 bytes), a unit per 32-element sub-block ib.
 struct Iq2XxsBlocks : PackedRows {
   struct Raw { std::uint32_t a[2]; std::uint32_t d; };
@@ -495,12 +506,11 @@ struct Iq2SUnit : Iq2SBlocks, Activations32 {
   __device__ static float dot(const Raw& r, const X& x, const Codebook& cb) {
     float pair[2] = {0.0f, 0.0f};
 #pragma unroll
-    for (int l = 0; l < 4; ++l) {
-      const std::uint32_t idx = byte_of(r.qs[0], l) | (((r.qh >> (2 * l)) & 3u) << 8);
-      pair[l / 2] += iq2_grid_dot(cb.grid[idx], byte_of(r.signs[0], l), x.v + 8 * l);
-    }
-    const float d = half_bits_to_float(r.d) * 0.25f;
-    return d * ((0.5f + static_cast<float>(r.sc & 0xF)) * pair[0] + (0.5f + static_cast<float>(r.sc >> 4)) * pair[1]);
+    for (int l = 0; l < 4; ++l)
+      pair[l / 2] += iq2_grid_dot(cb.grid[iq2s_index_x4(r.index, r.hd, l) / 4], iq2s_point_signs(r.signs, l), x.v + 8 * l);
+    const float d = half_bits_to_float(r.hd >> 16) * 0.25f;
+    return d * ((0.5f + static_cast<float>((r.hd >> 8) & 0xF)) * pair[0] +
+                (0.5f + static_cast<float>((r.hd >> 12) & 0xF)) * pair[1]);
   }
 };
 

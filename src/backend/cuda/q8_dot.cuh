@@ -137,7 +137,7 @@ __device__ __forceinline__ void q8_rows_dot(const typename Q8Unit<KIND>::Row (&r
 // IQ4_XS levels go to registers.
 template <int KIND>
 constexpr std::size_t q8_codebook_smem_bytes() {
-  if constexpr (KIND == kind_of(WeightType::IQ2_S)) return 1024 * sizeof(std::uint64_t);
+  if constexpr (KIND == kind_of(WeightType::IQ2_S)) return 1024 * sizeof(std::uint32_t);
   if constexpr (KIND == kind_of(WeightType::IQ2_XXS)) return 256 * sizeof(std::uint64_t);
   if constexpr (KIND == kind_of(WeightType::IQ3_S)) return 512 * sizeof(std::uint32_t);
   return 0;
@@ -146,10 +146,16 @@ template <int KIND>
 __device__ __forceinline__ Q8Codebook stage_q8_codebook(const DeviceWeight& w, void* smem) {
   Q8Codebook cb;
   cb.aux_f16 = w.aux_type == WeightType::F16;
-  if constexpr (KIND == kind_of(WeightType::IQ2_S) || KIND == kind_of(WeightType::IQ2_XXS)) {
-    constexpr unsigned kEntries = KIND == kind_of(WeightType::IQ2_S) ? 1024 : 256;
+  if constexpr (KIND == kind_of(WeightType::IQ2_S)) {
+    auto* levels = static_cast<unsigned*>(smem);
+    const auto* source = reinterpret_cast<const unsigned*>(w.codebook + kIq2sLevelsOffset);
+    for (unsigned i = threadIdx.x; i < 1024; i += blockDim.x) levels[i] = __ldg(source + i);
+    __syncthreads();
+    cb.iq2s_levels = levels;
+    cb.iq2s_levels_shared = static_cast<std::uint32_t>(__cvta_generic_to_shared(levels));
+  } else if constexpr (KIND == kind_of(WeightType::IQ2_XXS)) {
     auto* grid = static_cast<unsigned long long*>(smem);
-    for (unsigned i = threadIdx.x; i < kEntries; i += blockDim.x)
+    for (unsigned i = threadIdx.x; i < 256; i += blockDim.x)
       grid[i] = __ldg(reinterpret_cast<const unsigned long long*>(w.codebook) + i);
     __syncthreads();
     cb.grid = reinterpret_cast<const std::uint64_t*>(grid);

@@ -45,7 +45,9 @@ struct Q8Prepared {
 // What the i-quant units need besides their bytes: the IQ2_S / IQ2_XXS grid or the IQ3_S grid (shared memory)
 // and the IQ4_NL / IQ4_XS levels (four words of int8 values, in registers).
 struct Q8Codebook {
-  const std::uint64_t* grid = nullptr;
+  const std::uint64_t* grid = nullptr;          // IQ2_XXS
+  const std::uint32_t* iq2s_levels = nullptr;   // IQ2_S: level words (iq2s_codebook, weight_cache.h) ...
+  std::uint32_t iq2s_levels_shared = 0;         // ... and their shared-memory address (device)
   const std::uint32_t* grid4 = nullptr;
   std::uint32_t nl[4] = {0, 0, 0, 0};
   bool aux_f16 = false;  // affine scales and biases are float16 (else bf16): the same for every row of a matrix
@@ -90,6 +92,17 @@ GLMQ_HD std::uint32_t prmt(std::uint32_t a, std::uint32_t b, std::uint32_t sel) 
   std::uint32_t d = 0;
   for (int i = 0; i < 4; ++i) d |= static_cast<std::uint32_t>((v >> (8 * ((sel >> (4 * i)) & 7))) & 0xFF) << (8 * i);
   return d;
+#endif
+}
+// prmt for selectors whose 4 low nibbles are below 8 (no sign replication): __byte_perm masks its selector
+// with 0x7777 first, an instruction per call that such a selector does not need.
+GLMQ_HD std::uint32_t byte_select(std::uint32_t a, std::uint32_t b, std::uint32_t sel) {
+#ifdef __CUDA_ARCH__
+  std::uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(sel));
+  return d;
+#else
+  return prmt(a, b, sel);
 #endif
 }
 // prmt in its sign mode: output byte i is 0xFF where byte i of a has its top bit set, else 0.
@@ -377,28 +390,48 @@ GLMQ_HD int signed_grid_idot(std::uint32_t g, std::uint32_t s, int x) {
   return dp4a_ss(static_cast<int>(g ^ m), x, 0) - dp4a_ss(static_cast<int>(m), x, 0);
 }
 
-// IQ2_S: 32 elements per unit (sub-block ib of an 82-byte super-block): four grid points of 8 magnitudes
-// (shared-memory grid), 8 sign bits each, a 4-bit scale per pair of grid points.
+// IQ2_S: 32 elements per unit (sub-block ib of an 82-byte super-block): four grid points of 8 magnitudes, 8
+// sign bits each, a 4-bit scale per pair of grid points. A grid point is looked up as a level word (nibble k:
+// which of the 3 magnitudes element k has; 4 bytes of shared memory, not the grid's 8); the signed int8 weights
+// of 4 elements are one byte permute of the 3 magnitudes and their negations, selected by the 4 level nibbles
+// with each element's sign as bit 2 (the device sign word has them a shift away: iq2s_sign_bit). ~3.5
+// instructions per 4 weights; GGML's bytes took ~8 (sign nibble, multiply, permute, xor, two dp4a, subtract),
+// and the routed IQ2_S experts were bound by the instructions they issue.
 struct Iq2SQ8 : Iq2SBlocks {
+  static constexpr std::uint32_t kMagnitudes = kIq2sMagnitudes[0] | (kIq2sMagnitudes[1] << 8) | (kIq2sMagnitudes[2] << 16);
+  static constexpr std::uint32_t kNegated = (0x100u - kIq2sMagnitudes[0]) | ((0x100u - kIq2sMagnitudes[1]) << 8) |
+                                            ((0x100u - kIq2sMagnitudes[2]) << 16);
   GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
-  // Σ ±g·x over each pair of grid points (they share a scale).
+  // The level word at byte offset `offset` of the table. On the device a shared-state-space load: the generic
+  // pointer's conversion would add the block's cluster rank to every address (an instruction per lookup).
+  GLMQ_HD static std::uint32_t iq2s_level_word(const Q8Codebook& cb, std::uint32_t offset) {
+#ifdef __CUDA_ARCH__
+    std::uint32_t v;
+    asm("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(cb.iq2s_levels_shared + offset));
+    return v;
+#else
+    return *reinterpret_cast<const std::uint32_t*>(reinterpret_cast<const unsigned char*>(cb.iq2s_levels) + offset);
+#endif
+  }
+  // Σ ±g·x over each pair of grid points (they share a scale). Grid point l's level word with its 8 signs on
+  // bit 2 of each nibble is the selector of its first 4 weights, shifted by 16 that of the other 4.
   GLMQ_HD static void idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb, int (&pair)[2]) {
     pair[0] = pair[1] = 0;
 GLMQ_UNROLL
     for (int l = 0; l < 4; ++l) {
-      const std::uint32_t idx = ((r.qs[0] >> (8 * l)) & 0xFFu) | (((r.qh >> (2 * l)) & 3u) << 8);
-      const std::uint64_t g = cb.grid[idx];
-      const std::uint32_t s = (r.signs[0] >> (8 * l)) & 0xFFu;
-      pair[l / 2] += signed_grid_idot(static_cast<std::uint32_t>(g), s & 0xFu, x.v[2 * l]) +
-                     signed_grid_idot(static_cast<std::uint32_t>(g >> 32), s >> 4, x.v[2 * l + 1]);
+      const std::uint32_t levels = iq2s_level_word(cb, iq2s_index_x4(r.index, r.hd, l));
+      const std::uint32_t signs = (l >= 2 ? r.signs >> (l - 2) : r.signs << (2 - l)) & 0x44444444u;
+      const std::uint32_t select = levels | signs;
+      pair[l / 2] = dp4a_ss(static_cast<int>(byte_select(kMagnitudes, kNegated, select)), x.v[2 * l], pair[l / 2]);
+      pair[l / 2] = dp4a_ss(static_cast<int>(byte_select(kMagnitudes, kNegated, select >> 16)), x.v[2 * l + 1], pair[l / 2]);
     }
   }
   __device__ static float dot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb) {
     int pair[2];
     idot(r, x, cb, pair);
-    const float d = half_bits_to_float(r.d) * 0.25f * x.d;
-    return d * ((0.5f + static_cast<float>(r.sc & 0xF)) * static_cast<float>(pair[0]) +
-                (0.5f + static_cast<float>(r.sc >> 4)) * static_cast<float>(pair[1]));
+    // d·(0.5 + scale)·0.25 = d·0.125·(2·scale + 1): the odd factors stay integers.
+    const int odd0 = static_cast<int>(((r.hd >> 7) & 0x1Eu) | 1u), odd1 = static_cast<int>(((r.hd >> 11) & 0x1Eu) | 1u);
+    return half_bits_to_float(r.hd >> 16) * 0.125f * x.d * static_cast<float>(pair[0] * odd0 + pair[1] * odd1);
   }
 };
 

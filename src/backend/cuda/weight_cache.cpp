@@ -25,9 +25,16 @@ std::vector<std::uint8_t> planar_rows(WeightType type, const std::uint8_t* ggml,
         const std::uint8_t* block = src + b * 82;
         for (std::int64_t ib = 0; ib < 8; ++ib) {
           const std::int64_t u = 8 * b + ib;
-          std::memcpy(dst + 8 * u, block + 2 + 4 * ib, 4);
-          std::memcpy(dst + 8 * u + 4, block + 34 + 4 * ib, 4);
-          dst[iq2s_qh_plane(units) + 2 * u] = block[66 + ib];
+          const std::uint8_t* qs = block + 2 + 4 * ib;
+          const std::uint8_t* signs = block + 34 + 4 * ib;
+          const std::uint32_t qh = block[66 + ib];
+          std::uint32_t index[4], sign_word = 0;
+          for (int l = 0; l < 4; ++l) index[l] = qs[l] | (((qh >> (2 * l)) & 3u) << 8);
+          for (int e = 0; e < 32; ++e) sign_word |= ((signs[e / 8] >> (e % 8)) & 1u) << iq2s_sign_bit(e);
+          const std::uint32_t index_word = index[0] | (index[1] << 10) | (index[2] << 20) | (index[3] << 30);
+          std::memcpy(dst + 8 * u, &index_word, 4);
+          std::memcpy(dst + 8 * u + 4, &sign_word, 4);
+          dst[iq2s_qh_plane(units) + 2 * u] = static_cast<std::uint8_t>(index[3] >> 2);
           dst[iq2s_qh_plane(units) + 2 * u + 1] = block[74 + ib];
         }
         std::memcpy(dst + iq2s_d_plane(units) + 2 * b, block, 2);
@@ -117,12 +124,34 @@ const DeviceWeight& WeightCache::matrix(const WeightMatrix& w) {
   return matrices_[w.data] = d;
 }
 
+std::vector<std::uint8_t> iq2s_codebook() {
+  constexpr std::size_t kEntries = sizeof(ggml::kIq2sGrid) / sizeof(ggml::kIq2sGrid[0]);
+  std::vector<std::uint8_t> out(sizeof(ggml::kIq2sGrid) + kEntries * sizeof(std::uint32_t));
+  std::memcpy(out.data(), ggml::kIq2sGrid, sizeof(ggml::kIq2sGrid));
+  for (std::size_t i = 0; i < kEntries; ++i) {
+    std::uint32_t word = 0;
+    for (int k = 0; k < 8; ++k) {
+      const auto magnitude = static_cast<std::uint8_t>(ggml::kIq2sGrid[i] >> (8 * k));
+      std::uint32_t level = 0;
+      while (level < 3 && kIq2sMagnitudes[level] != magnitude) ++level;
+      if (level == 3)
+        fail(ErrorKind::DType, "IQ2_S grid entry " + std::to_string(i) + " has magnitude " + std::to_string(magnitude) +
+                                       ", not one of 8, 25, 43");
+      word |= level << (4 * k);
+    }
+    std::memcpy(out.data() + sizeof(ggml::kIq2sGrid) + 4 * i, &word, 4);
+  }
+  return out;
+}
+
 const std::uint8_t* WeightCache::codebook(WeightType type) {
   const void* host = nullptr;
   std::size_t bytes = 0;
   if (type == WeightType::IQ2_S) {
-    host = ggml::kIq2sGrid;
-    bytes = sizeof(ggml::kIq2sGrid);
+    // The grid (the float kernels' table), then its level words (the int8 kernels'): q8_units.cuh, Iq2SQ8.
+    static const std::vector<std::uint8_t> grid_and_levels = iq2s_codebook();
+    host = grid_and_levels.data();
+    bytes = grid_and_levels.size();
   } else if (type == WeightType::IQ2_XXS) {
     // Its sign bytes are not a table on the device: the kernels add the parity bit to the 7 stored ones.
     host = ggml::kIq2xxsGrid;

@@ -24,6 +24,9 @@ class CaptureUnsupported : public std::runtime_error {
 // The device layout of `rows` GGML rows of `cols` elements of a planar_on_device type (device_weight.h), rows
 // planar_row_bytes(type, cols) apart.
 std::vector<std::uint8_t> planar_rows(WeightType type, const std::uint8_t* ggml, std::int64_t rows, std::int64_t cols);
+// IQ2_S's device codebook: the 1024 grid entries of 8 magnitude bytes (the float kernels'), then their 1024 level
+// words (nibble k: the index in kIq2sMagnitudes of entry's magnitude k; the int8 kernels').
+std::vector<std::uint8_t> iq2s_codebook();
 
 class WeightCache {
  public:
