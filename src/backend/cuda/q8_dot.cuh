@@ -152,7 +152,6 @@ __device__ __forceinline__ Q8Codebook stage_q8_codebook(const DeviceWeight& w, v
     for (unsigned i = threadIdx.x; i < 1024; i += blockDim.x) levels[i] = __ldg(source + i);
     __syncthreads();
     cb.iq2s_levels = levels;
-    cb.iq2s_levels_shared = static_cast<std::uint32_t>(__cvta_generic_to_shared(levels));
   } else if constexpr (KIND == kind_of(WeightType::IQ2_XXS)) {
     auto* grid = static_cast<unsigned long long*>(smem);
     for (unsigned i = threadIdx.x; i < 256; i += blockDim.x)

@@ -46,8 +46,7 @@ struct Q8Prepared {
 // and the IQ4_NL / IQ4_XS levels (four words of int8 values, in registers).
 struct Q8Codebook {
   const std::uint64_t* grid = nullptr;          // IQ2_XXS
-  const std::uint32_t* iq2s_levels = nullptr;   // IQ2_S: level words (iq2s_codebook, weight_cache.h) ...
-  std::uint32_t iq2s_levels_shared = 0;         // ... and their shared-memory address (device)
+  const std::uint32_t* iq2s_levels = nullptr;   // IQ2_S: level words in shared memory (iq2s_codebook, weight_cache.h)
   const std::uint32_t* grid4 = nullptr;
   std::uint32_t nl[4] = {0, 0, 0, 0};
   bool aux_f16 = false;  // affine scales and biases are float16 (else bf16): the same for every row of a matrix
@@ -402,24 +401,14 @@ struct Iq2SQ8 : Iq2SBlocks {
   static constexpr std::uint32_t kNegated = (0x100u - kIq2sMagnitudes[0]) | ((0x100u - kIq2sMagnitudes[1]) << 8) |
                                             ((0x100u - kIq2sMagnitudes[2]) << 16);
   GLMQ_HD static void prep(const Q8Block& b, Q8Prepared& p) { prep_natural(b, p); }
-  // The level word at byte offset `offset` of the table. On the device a shared-state-space load: the generic
-  // pointer's conversion would add the block's cluster rank to every address (an instruction per lookup).
-  GLMQ_HD static std::uint32_t iq2s_level_word(const Q8Codebook& cb, std::uint32_t offset) {
-#ifdef __CUDA_ARCH__
-    std::uint32_t v;
-    asm("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(cb.iq2s_levels_shared + offset));
-    return v;
-#else
-    return *reinterpret_cast<const std::uint32_t*>(reinterpret_cast<const unsigned char*>(cb.iq2s_levels) + offset);
-#endif
-  }
   // Σ ±g·x over each pair of grid points (they share a scale). Grid point l's level word with its 8 signs on
   // bit 2 of each nibble is the selector of its first 4 weights, shifted by 16 that of the other 4.
   GLMQ_HD static void idot(const Raw& r, const Q8Prepared& x, const Q8Codebook& cb, int (&pair)[2]) {
     pair[0] = pair[1] = 0;
 GLMQ_UNROLL
     for (int l = 0; l < 4; ++l) {
-      const std::uint32_t levels = iq2s_level_word(cb, iq2s_index_x4(r.index, r.hd, l));
+      const std::uint32_t levels = *reinterpret_cast<const std::uint32_t*>(
+          reinterpret_cast<const unsigned char*>(cb.iq2s_levels) + iq2s_index_x4(r.index, r.hd, l));
       const std::uint32_t signs = (l >= 2 ? r.signs >> (l - 2) : r.signs << (2 - l)) & 0x44444444u;
       const std::uint32_t select = levels | signs;
       pair[l / 2] = dp4a_ss(static_cast<int>(byte_select(kMagnitudes, kNegated, select)), x.v[2 * l], pair[l / 2]);
