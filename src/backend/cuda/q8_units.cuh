@@ -42,8 +42,8 @@ struct Q8Prepared {
   int isum;  // Σ of the 8-bit codes (affine units only)
 };
 
-// What the i-quant units need besides their bytes: the IQ2_S / IQ2_XXS grid or the IQ3_S grid (shared memory)
-// and the IQ4_NL / IQ4_XS levels (four words of int8 values, in registers).
+// What the i-quant units need besides their bytes: the IQ2_S level words, the IQ2_XXS grid or the IQ3_S grid
+// (shared memory) and the IQ4_NL / IQ4_XS levels (four words of int8 values, in registers).
 struct Q8Codebook {
   const std::uint64_t* grid = nullptr;          // IQ2_XXS
   const std::uint32_t* iq2s_levels = nullptr;   // IQ2_S: level words in shared memory (iq2s_codebook, weight_cache.h)

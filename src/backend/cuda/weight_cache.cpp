@@ -125,8 +125,10 @@ const DeviceWeight& WeightCache::matrix(const WeightMatrix& w) {
 }
 
 std::vector<std::uint8_t> iq2s_codebook() {
+  // The int8 kernels find the level words at kIq2sLevelsOffset (q8_dot.cuh): right after the grid.
+  static_assert(sizeof(ggml::kIq2sGrid) == kIq2sLevelsOffset);
   constexpr std::size_t kEntries = sizeof(ggml::kIq2sGrid) / sizeof(ggml::kIq2sGrid[0]);
-  std::vector<std::uint8_t> out(sizeof(ggml::kIq2sGrid) + kEntries * sizeof(std::uint32_t));
+  std::vector<std::uint8_t> out(kIq2sLevelsOffset + kEntries * sizeof(std::uint32_t));
   std::memcpy(out.data(), ggml::kIq2sGrid, sizeof(ggml::kIq2sGrid));
   for (std::size_t i = 0; i < kEntries; ++i) {
     std::uint32_t word = 0;
@@ -139,7 +141,7 @@ std::vector<std::uint8_t> iq2s_codebook() {
                                        ", not one of 8, 25, 43");
       word |= level << (4 * k);
     }
-    std::memcpy(out.data() + sizeof(ggml::kIq2sGrid) + 4 * i, &word, 4);
+    std::memcpy(out.data() + kIq2sLevelsOffset + 4 * i, &word, 4);
   }
   return out;
 }
