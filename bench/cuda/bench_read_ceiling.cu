@@ -1,11 +1,17 @@
 // The read ceiling of the routed expert kernels' shape: how fast one kernel that only reads (and xors) 75.5 MB
 // streams it from HBM with 512 blocks of 512 threads, each warp 4 rows of 2304 bytes (a GLM-5.2 gate_up row of
 // affine3 codes) read in 16-byte pieces with several steps in flight, against the same bytes read contiguously
-// and with more steps in flight or more blocks per multiprocessor. bench/cuda/README.md has the H100's figures.
+// and with more steps in flight or more blocks per multiprocessor. Then the same for a whole GLM-5.2 layer's
+// weights (mixed-3.5): one plain read kernel per product of the decode step, back to back in a CUDA graph (the
+// most a layer made of one kernel per product could stream if it did nothing but read), and all of them in one
+// kernel (the most any structure could). bench/cuda/README.md has the figures.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -59,6 +65,20 @@ __global__ void __launch_bounds__(kThreads, MIN_BLOCKS) read_rows(const uint4* b
   if (acc == 0x12345678u) *sink = acc;  // keeps the loads
 }
 
+// Reads n 16-byte pieces contiguously, 8 per thread in flight, grid-stride.
+__global__ void __launch_bounds__(kThreads) read_span(const uint4* p, std::int64_t n, unsigned* sink) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * kThreads;
+  unsigned acc = 0;
+  for (std::int64_t s = blockIdx.x * static_cast<std::int64_t>(kThreads) + threadIdx.x; s < n; s += 8 * stride) {
+    uint4 v[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) v[j] = s + j * stride < n ? load_streaming(p + s + j * stride) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
+  }
+  if (acc == 0x12345678u) *sink = acc;
+}
+
 __global__ void fill(uint4* p, std::int64_t n, unsigned v) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n; i += stride)
@@ -68,6 +88,92 @@ __global__ void fill(uint4* p, std::int64_t n, unsigned v) {
 bool check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) std::fprintf(stderr, "bench_read_ceiling: %s failed: %s\n", what, cudaGetErrorString(e));
   return e == cudaSuccess;
+}
+
+// The bytes each product of a GLM-5.2 decode step reads in the mixed-3.5 recipe (affine4 g64 with bf16 scales
+// and biases: 4.5 bits per weight; the routed experts affine3: 3.5; router and indexer head weights bf16), in
+// the order the step runs them, for an indexer ("full") layer or a "shared" one; the latents and indexer keys
+// as bench_cuda_decode_layer counts them at context 4096 (float32, the latents twice).
+std::vector<std::int64_t> layer_reads(bool full) {
+  constexpr double a4 = 4.5 / 8, a3 = 3.5 / 8;
+  constexpr double hidden = 6144, q_lora = 2048, kv_a = 576, heads = 64, qk = 256, nope = 192, v = 256,
+                   latent = 512, inter = 2048, routed = 8, router = 256, ix_heads = 32, ix_dim = 128;
+  std::vector<double> r;
+  r.push_back((q_lora + kv_a + (full ? ix_dim : 0)) * hidden * a4 + (full ? ix_heads * hidden * 2 : 0));
+  r.push_back(q_lora * (heads * qk + (full ? ix_heads * ix_dim : 0)) * a4);
+  if (full) r.push_back(4096 * ix_dim * 4);
+  r.push_back(heads * nope * latent * a4);
+  r.push_back(2.0 * 2048 * (latent + 64) * 4);
+  r.push_back(heads * latent * v * a4);
+  r.push_back(heads * v * hidden * a4);
+  r.push_back(router * hidden * 2 + 2 * inter * hidden * a4);
+  r.push_back(hidden * inter * a4);
+  r.push_back(routed * 2 * inter * hidden * a3);
+  r.push_back(routed * hidden * inter * a3);
+  std::vector<std::int64_t> pieces;
+  for (double b : r) pieces.push_back(static_cast<std::int64_t>(b / 16));
+  return pieces;
+}
+
+// Per layer (mean of a full and a shared one): graphs of 1 and 2 (full, shared) pairs, each layer reading its own
+// bytes, replayed; (t2 − t1) / 2 so launch and graph overheads cancel, as bench_cuda_decode_layer does.
+bool layer_ceiling(int sms, double& one_kernel_per_product_us, double& one_kernel_us, double& layer_bytes) {
+  const std::vector<std::int64_t> full = layer_reads(true), shared = layer_reads(false);
+  std::int64_t pair = 0;
+  for (std::int64_t n : full) pair += n;
+  for (std::int64_t n : shared) pair += n;
+  layer_bytes = static_cast<double>(pair) * 16 / 2;
+  uint4* data = nullptr;
+  unsigned* sink = nullptr;
+  if (!check(cudaMalloc(&data, 2 * pair * 16), "cudaMalloc") || !check(cudaMalloc(&sink, sizeof(unsigned)), "cudaMalloc"))
+    return false;
+  fill<<<1024, 256>>>(data, 2 * pair, 3);
+  cudaStream_t s;
+  cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+  auto time_graph = [&](int pairs, bool fused) {
+    cudaGraph_t g;
+    cudaGraphExec_t e;
+    cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal);
+    const uint4* p = data;
+    if (fused) {
+      read_span<<<2 * sms, kThreads, 0, s>>>(p, pairs * pair, sink);
+    } else {
+      for (int i = 0; i < pairs; ++i)
+        for (const auto* layer : {&full, &shared})
+          for (std::int64_t n : *layer) {
+            const auto blocks = static_cast<unsigned>(std::min<std::int64_t>((n + 8 * kThreads - 1) / (8 * kThreads), 2 * sms));
+            read_span<<<blocks, kThreads, 0, s>>>(p, n, sink);
+            p += n;
+          }
+    }
+    cudaStreamEndCapture(s, &g);
+    cudaGraphInstantiate(&e, g, 0);
+    cudaEvent_t a, b;
+    cudaEventCreate(&a);
+    cudaEventCreate(&b);
+    float best = 1e30f;
+    for (int rep = 0; rep < 20; ++rep) {
+      cudaEventRecord(a, s);
+      cudaGraphLaunch(e, s);
+      cudaEventRecord(b, s);
+      cudaEventSynchronize(b);
+      float ms = 0.0f;
+      cudaEventElapsedTime(&ms, a, b);
+      if (rep >= 2 && ms < best) best = ms;  // the first replays upload the graph
+    }
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    cudaGraphExecDestroy(e);
+    cudaGraphDestroy(g);
+    return static_cast<double>(best) * 1e3;
+  };
+  one_kernel_per_product_us = (time_graph(2, false) - time_graph(1, false)) / 2;
+  one_kernel_us = (time_graph(2, true) - time_graph(1, true)) / 2;
+  const bool ok = check(cudaStreamSynchronize(s), "layer reads");
+  cudaFree(data);
+  cudaFree(sink);
+  cudaStreamDestroy(s);
+  return ok;
 }
 
 }  // namespace
@@ -110,5 +216,32 @@ int main() {
     std::printf("%-48s %6.1f us  %5.0f GB/s  (%.1f MB, best of 7)\n", v.name, best * 1e3,
                 static_cast<double>(bytes) / (best * 1e-3) / 1e9, static_cast<double>(bytes) / 1e6);
   }
+  cudaFree(data);
+  cudaFree(flush);
+  // The yardstick of bench_cuda_decode_layer: a 1 GiB device-to-device copy, read + write bytes.
+  const std::int64_t copy_bytes = std::int64_t{1} << 30;
+  void *from = nullptr, *to = nullptr;
+  if (!check(cudaMalloc(&from, copy_bytes), "cudaMalloc") || !check(cudaMalloc(&to, copy_bytes), "cudaMalloc")) return 1;
+  float copy_ms = 1e30f;
+  for (int rep = 0; rep < 5; ++rep) {
+    cudaEventRecord(start);
+    cudaMemcpy(to, from, copy_bytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(stop);
+    if (!check(cudaEventSynchronize(stop), "copy")) return 1;
+    float ms = 0.0f;
+    cudaEventElapsedTime(&ms, start, stop);
+    if (ms < copy_ms) copy_ms = ms;
+  }
+  cudaFree(from);
+  cudaFree(to);
+  const double copy_gbs = 2.0 * static_cast<double>(copy_bytes) / (copy_ms * 1e-3) / 1e9;
+  std::printf("device-to-device copy (1 GiB, read + write)      %5.0f GB/s\n", copy_gbs);
+  int sms = 0;
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+  double per_product = 0, fused = 0, layer_bytes = 0;
+  if (!layer_ceiling(sms, per_product, fused, layer_bytes)) return 1;
+  for (const auto& [what, us] : {std::pair{"a read kernel per product", per_product}, std::pair{"one read kernel", fused}})
+    std::printf("GLM-5.2 layer (mixed-3.5, %.1f MB), %-26s %6.1f us  %5.0f GB/s  %2.0f%% of copy\n", layer_bytes / 1e6, what,
+                us, layer_bytes / (us * 1e-6) / 1e9, 100.0 * layer_bytes / (us * 1e-6) / 1e9 / copy_gbs);
   return 0;
 }
