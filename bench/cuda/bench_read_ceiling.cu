@@ -3,8 +3,9 @@
 // affine3 codes) read in 16-byte pieces with several steps in flight, against the same bytes read contiguously
 // and with more steps in flight or more blocks per multiprocessor. Then the same for a whole GLM-5.2 layer's
 // weights (mixed-3.5): one plain read kernel per product of the decode step, back to back in a CUDA graph (the
-// most a layer made of one kernel per product could stream if it did nothing but read), and all of them in one
-// kernel (the most any structure could). bench/cuda/README.md has the figures.
+// most a layer made of one kernel per product could stream if it did nothing but read) in stream order or as
+// programmatic dependents (waiting before their loads, or after their first ones as glmq's products do), and all
+// of them in one kernel (the most any structure could). bench/cuda/README.md has the figures.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -65,17 +66,29 @@ __global__ void __launch_bounds__(kThreads, MIN_BLOCKS) read_rows(const uint4* b
   if (acc == 0x12345678u) *sink = acc;  // keeps the loads
 }
 
+// How a read kernel of the layer chain starts, launched as a programmatic dependent of the one before it (as
+// glmq's kernels are) or not: WAIT_FIRST waits for its predecessor before any load (an input it reads first),
+// LOAD_FIRST issues its first 8 loads per thread before the wait (glmq's products: weights do not depend on it).
+enum class Start { Plain, WaitFirst, LoadFirst };
+
 // Reads n 16-byte pieces contiguously, 8 per thread in flight, grid-stride.
+template <Start START>
 __global__ void __launch_bounds__(kThreads) read_span(const uint4* p, std::int64_t n, unsigned* sink) {
+  if constexpr (START != Start::Plain) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  if constexpr (START == Start::WaitFirst) asm volatile("griddepcontrol.wait;" ::: "memory");
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * kThreads;
   unsigned acc = 0;
+  bool first = true;
   for (std::int64_t s = blockIdx.x * static_cast<std::int64_t>(kThreads) + threadIdx.x; s < n; s += 8 * stride) {
     uint4 v[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j) v[j] = s + j * stride < n ? load_streaming(p + s + j * stride) : make_uint4(0, 0, 0, 0);
+    if (START == Start::LoadFirst && first) asm volatile("griddepcontrol.wait;" ::: "memory");
+    first = false;
 #pragma unroll
     for (int j = 0; j < 8; ++j) acc ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
   }
+  if (START == Start::LoadFirst && first) asm volatile("griddepcontrol.wait;" ::: "memory");
   if (acc == 0x12345678u) *sink = acc;
 }
 
@@ -117,12 +130,30 @@ std::vector<std::int64_t> layer_reads(bool full) {
 
 // Per layer (mean of a full and a shared one): graphs of 1 and 2 (full, shared) pairs, each layer reading its own
 // bytes, replayed; (t2 − t1) / 2 so launch and graph overheads cancel, as bench_cuda_decode_layer does.
-bool layer_ceiling(int sms, double& one_kernel_per_product_us, double& one_kernel_us, double& layer_bytes) {
+struct LayerCeiling {
+  double plain_us = 0, wait_first_us = 0, load_first_us = 0, one_kernel_us = 0, bytes = 0;
+};
+
+template <Start START>
+void launch_read(unsigned blocks, cudaStream_t s, const uint4* p, std::int64_t n, unsigned* sink) {
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = START == Start::Plain ? 0 : 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(blocks);
+  config.blockDim = dim3(kThreads);
+  config.stream = s;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  cudaLaunchKernelEx(&config, read_span<START>, p, n, sink);
+}
+
+bool layer_ceiling(int sms, LayerCeiling& out) {
   const std::vector<std::int64_t> full = layer_reads(true), shared = layer_reads(false);
   std::int64_t pair = 0;
   for (std::int64_t n : full) pair += n;
   for (std::int64_t n : shared) pair += n;
-  layer_bytes = static_cast<double>(pair) * 16 / 2;
+  out.bytes = static_cast<double>(pair) * 16 / 2;
   uint4* data = nullptr;
   unsigned* sink = nullptr;
   if (!check(cudaMalloc(&data, 2 * pair * 16), "cudaMalloc") || !check(cudaMalloc(&sink, sizeof(unsigned)), "cudaMalloc"))
@@ -130,19 +161,22 @@ bool layer_ceiling(int sms, double& one_kernel_per_product_us, double& one_kerne
   fill<<<1024, 256>>>(data, 2 * pair, 3);
   cudaStream_t s;
   cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
-  auto time_graph = [&](int pairs, bool fused) {
+  // start: how each product's kernel starts; fused: the whole run in one kernel.
+  auto time_graph = [&](int pairs, Start start, bool fused) {
     cudaGraph_t g;
     cudaGraphExec_t e;
     cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal);
     const uint4* p = data;
     if (fused) {
-      read_span<<<2 * sms, kThreads, 0, s>>>(p, pairs * pair, sink);
+      launch_read<Start::Plain>(2 * sms, s, p, pairs * pair, sink);
     } else {
       for (int i = 0; i < pairs; ++i)
         for (const auto* layer : {&full, &shared})
           for (std::int64_t n : *layer) {
             const auto blocks = static_cast<unsigned>(std::min<std::int64_t>((n + 8 * kThreads - 1) / (8 * kThreads), 2 * sms));
-            read_span<<<blocks, kThreads, 0, s>>>(p, n, sink);
+            if (start == Start::Plain) launch_read<Start::Plain>(blocks, s, p, n, sink);
+            if (start == Start::WaitFirst) launch_read<Start::WaitFirst>(blocks, s, p, n, sink);
+            if (start == Start::LoadFirst) launch_read<Start::LoadFirst>(blocks, s, p, n, sink);
             p += n;
           }
     }
@@ -167,8 +201,11 @@ bool layer_ceiling(int sms, double& one_kernel_per_product_us, double& one_kerne
     cudaGraphDestroy(g);
     return static_cast<double>(best) * 1e3;
   };
-  one_kernel_per_product_us = (time_graph(2, false) - time_graph(1, false)) / 2;
-  one_kernel_us = (time_graph(2, true) - time_graph(1, true)) / 2;
+  const auto per_layer = [&](Start start, bool fused) { return (time_graph(2, start, fused) - time_graph(1, start, fused)) / 2; };
+  out.plain_us = per_layer(Start::Plain, false);
+  out.wait_first_us = per_layer(Start::WaitFirst, false);
+  out.load_first_us = per_layer(Start::LoadFirst, false);
+  out.one_kernel_us = per_layer(Start::Plain, true);
   const bool ok = check(cudaStreamSynchronize(s), "layer reads");
   cudaFree(data);
   cudaFree(sink);
@@ -238,10 +275,14 @@ int main() {
   std::printf("device-to-device copy (1 GiB, read + write)      %5.0f GB/s\n", copy_gbs);
   int sms = 0;
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
-  double per_product = 0, fused = 0, layer_bytes = 0;
-  if (!layer_ceiling(sms, per_product, fused, layer_bytes)) return 1;
-  for (const auto& [what, us] : {std::pair{"a read kernel per product", per_product}, std::pair{"one read kernel", fused}})
-    std::printf("GLM-5.2 layer (mixed-3.5, %.1f MB), %-26s %6.1f us  %5.0f GB/s  %2.0f%% of copy\n", layer_bytes / 1e6, what,
-                us, layer_bytes / (us * 1e-6) / 1e9, 100.0 * layer_bytes / (us * 1e-6) / 1e9 / copy_gbs);
+  LayerCeiling c;
+  if (!layer_ceiling(sms, c)) return 1;
+  std::printf("GLM-5.2 layer, mixed-3.5 weights (%.1f MB), per layer in a CUDA graph:\n", c.bytes / 1e6);
+  for (const auto& [what, us] : {std::pair{"a read kernel per product, stream order", c.plain_us},
+                                 std::pair{"the same, dependent launches, wait first", c.wait_first_us},
+                                 std::pair{"the same, dependent launches, loads first", c.load_first_us},
+                                 std::pair{"one read kernel", c.one_kernel_us}})
+    std::printf("  %-44s %6.1f us  %5.0f GB/s  %3.0f%% of copy\n", what, us, c.bytes / (us * 1e-6) / 1e9,
+                100.0 * c.bytes / (us * 1e-6) / 1e9 / copy_gbs);
   return 0;
 }

@@ -14,13 +14,16 @@
 //    completes before its predecessor, and ordering stays transitive down the stream (a kernel that waits
 //    only for its direct predecessor also sees everything before it).
 // Launched without the attribute (or after a copy), griddepcontrol.wait returns at once; GLMQ_CUDA_SERIAL_LAUNCH=1
-// in the environment launches every kernel so (plain stream order), to measure what the overlap gains.
+// in the environment launches every kernel so (plain stream order), to measure what the overlap gains, and
+// GLMQ_CUDA_ORDERED=name,name,... only the kernels launched under those names (`launch`'s first argument), or
+// with ":N" after a name only its launches of at least N blocks.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <utility>
 
 #include "backend/cuda/cuda_check.h"
@@ -55,12 +58,29 @@ inline cudaLaunchConfig_t launch_config(dim3 grid, dim3 block, std::size_t smem,
 // kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent of the stream's previous kernel
 // where `early` (launch below), else in plain stream order; checks the launch (`name` in the error). While a
 // kernel timeline records (kernel_timeline.h), a probe follows.
+// Whether GLMQ_CUDA_ORDERED (above) puts the launch of `blocks` blocks under `name` in plain stream order.
+inline bool ordered_by_environment(const char* name, std::int64_t blocks) {
+  static const char* list = std::getenv("GLMQ_CUDA_ORDERED");
+  if (list == nullptr) return false;
+  const std::size_t n = std::strlen(name);
+  for (const char* p = list; *p != '\0';) {
+    const char* end = p + std::strcspn(p, ",");
+    const char* colon = std::find(p, end, ':');
+    const bool match = static_cast<std::size_t>(colon - p) == n && std::strncmp(p, name, n) == 0;
+    if (match && (colon == end || blocks >= std::atoll(colon + 1))) return true;
+    p = *end == ',' ? end + 1 : end;
+  }
+  return false;
+}
+
 template <typename... Params, typename... Args>
 void launch_ordered(bool early, const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem,
                     cudaStream_t stream, Args&&... args) {
   static const bool serial = std::getenv("GLMQ_CUDA_SERIAL_LAUNCH") != nullptr;
+  const std::int64_t blocks = std::int64_t{grid.x} * grid.y * grid.z;
   cudaLaunchAttribute attribute{};
-  const cudaLaunchConfig_t config = launch_config(grid, block, smem, stream, early && !serial, attribute);
+  const cudaLaunchConfig_t config =
+      launch_config(grid, block, smem, stream, early && !serial && !ordered_by_environment(name, blocks), attribute);
   check(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...), name);
   if (kernel_timeline_recording()) kernel_timeline_probe(name, stream);
 }

@@ -58,6 +58,16 @@ __device__ __forceinline__ void load_words_unaligned(const std::uint8_t* p, std:
 
 __device__ __forceinline__ std::uint32_t byte_of(std::uint32_t w, int k) { return (w >> (8 * k)) & 0xFFu; }
 
+// Copies `count` words of type T at `source` (a weight's codebook in global memory) to `dest` in shared memory
+// with every thread of the block, then synchronises the block: how the kernels stage their i-quant codebooks.
+template <typename T>
+__device__ __forceinline__ const T* stage_words(T* dest, const void* source, unsigned count) {
+  const auto* words = static_cast<const T*>(source);
+  for (unsigned i = threadIdx.x; i < count; i += blockDim.x) dest[i] = __ldg(words + i);
+  __syncthreads();
+  return dest;
+}
+
 // The 6-bit scale and min of sub-block j of a Q4_K block, from its 12 scale bytes held in 3 words.
 __device__ __forceinline__ void q4k_scale_min(int j, const std::uint32_t (&s)[3], int& sc, int& m) {
   auto b = [&](int k) { return static_cast<int>(byte_of(k < 4 ? s[0] : k < 8 ? s[1] : s[2], k & 3)); };
@@ -299,6 +309,16 @@ struct Activations32WithSum {
     o.sum = run_sum<32>(o.v);
   }
 };
+// Units of 64 elements (K-quant sub-block pairs) with the sum of each half, for their per-sub-block minima.
+struct Activations64WithHalfSums {
+  struct X { float v[64]; float sum_lo, sum_hi; };
+  __device__ static void load_x(const float* x, int u, X& o) {
+    load_x_run<32>(staged_at(x, 64 * static_cast<int>(u)), o.v);
+    load_x_run<32>(staged_at(x, 64 * static_cast<int>(u) + 32), o.v + 32);
+    o.sum_lo = run_sum<32>(o.v);
+    o.sum_hi = run_sum<32>(o.v + 32);
+  }
+};
 
 // The raw layouts the float units here and the int8 units (q8_units.cuh) both read.
 // Blocks of an f16 scale d and kWords 32-bit words of codes, one block per unit, in the planar device layout
@@ -392,31 +412,30 @@ struct Iq4NlUnit : F16Nibble18Blocks, Activations32 {
   }
 };
 
+// The first 16 bytes of a Q4_K / Q5_K super-block: its f16 d and dmin (one word), then 12 bytes of 6-bit scales
+// and minima.
+__device__ __forceinline__ void load_k_header(const std::uint8_t* p, std::uint32_t& dm, std::uint32_t (&s)[3]) {
+  const auto* words = reinterpret_cast<const std::uint32_t*>(p);
+  dm = __ldg(words);
+  s[0] = __ldg(words + 1);
+  s[1] = __ldg(words + 2);
+  s[2] = __ldg(words + 3);
+}
+
 // Q4_K: 64 elements per unit (sub-block pair p of a 144-byte super-block: low nibbles are sub-block 2p,
 // high nibbles 2p+1). Super-blocks are 16-byte aligned, so every load is aligned.
-struct Q4KUnit : PackedRows {
+struct Q4KUnit : PackedRows, Activations64WithHalfSums {
   static constexpr int kElems = 64, kBatch = 1;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t q[8]; std::uint32_t dm; std::uint32_t s[3]; int pair; };
-  struct X { float v[64]; float sum_lo, sum_hi; };
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 4) * 144;
     r.pair = static_cast<int>(u & 3);
-    const auto* words = reinterpret_cast<const std::uint32_t*>(p);
-    r.dm = __ldg(words);
-    r.s[0] = __ldg(words + 1);
-    r.s[1] = __ldg(words + 2);
-    r.s[2] = __ldg(words + 3);
+    load_k_header(p, r.dm, r.s);
     const uint4 a = __ldg(reinterpret_cast<const uint4*>(p + 16 + 32 * r.pair));
     const uint4 b = __ldg(reinterpret_cast<const uint4*>(p + 16 + 32 * r.pair) + 1);
     r.q[0] = a.x; r.q[1] = a.y; r.q[2] = a.z; r.q[3] = a.w;
     r.q[4] = b.x; r.q[5] = b.y; r.q[6] = b.z; r.q[7] = b.w;
-  }
-  __device__ static void load_x(const float* x, int u, X& o) {
-    load_x_run<32>(staged_at(x, 64 * static_cast<int>(u)), o.v);
-    load_x_run<32>(staged_at(x, 64 * static_cast<int>(u) + 32), o.v + 32);
-    o.sum_lo = run_sum<32>(o.v);
-    o.sum_hi = run_sum<32>(o.v + 32);
   }
   __device__ static float dot(const Raw& r, const X& x, const Codebook&) {
     float lo = 0.0f, hi = 0.0f;
@@ -569,19 +588,14 @@ using Q5_1Unit = Q5Unit<true>;
 
 // Q5_K: 64 elements per unit (sub-block pair p of a 176-byte super-block): Q4_K's nibbles and scales, with the
 // fifth bit of sub-block j's element l in bit j of qh[l] (qh is shared by all pairs). 16-byte aligned.
-struct Q5KUnit : PackedRows {
+struct Q5KUnit : PackedRows, Activations64WithHalfSums {
   static constexpr int kElems = 64, kBatch = 1;
   static constexpr bool kStaged = true;
   struct Raw { std::uint32_t q[8], h[8]; std::uint32_t dm; std::uint32_t s[3]; int pair; };
-  struct X { float v[64]; float sum_lo, sum_hi; };
   __device__ static void load(const Row& w, int u, Raw& r) {
     const std::uint8_t* p = w.p + (u / 4) * 176;
     r.pair = static_cast<int>(u & 3);
-    const auto* words = reinterpret_cast<const std::uint32_t*>(p);
-    r.dm = __ldg(words);
-    r.s[0] = __ldg(words + 1);
-    r.s[1] = __ldg(words + 2);
-    r.s[2] = __ldg(words + 3);
+    load_k_header(p, r.dm, r.s);
     const auto* qh = reinterpret_cast<const uint4*>(p + 16);
     const auto* qs = reinterpret_cast<const uint4*>(p + 48 + 32 * r.pair);
     const uint4 h0 = __ldg(qh), h1 = __ldg(qh + 1), a = __ldg(qs), b = __ldg(qs + 1);
@@ -589,12 +603,6 @@ struct Q5KUnit : PackedRows {
     r.h[4] = h1.x; r.h[5] = h1.y; r.h[6] = h1.z; r.h[7] = h1.w;
     r.q[0] = a.x; r.q[1] = a.y; r.q[2] = a.z; r.q[3] = a.w;
     r.q[4] = b.x; r.q[5] = b.y; r.q[6] = b.z; r.q[7] = b.w;
-  }
-  __device__ static void load_x(const float* x, int u, X& o) {
-    load_x_run<32>(staged_at(x, 64 * static_cast<int>(u)), o.v);
-    load_x_run<32>(staged_at(x, 64 * static_cast<int>(u) + 32), o.v + 32);
-    o.sum_lo = run_sum<32>(o.v);
-    o.sum_hi = run_sum<32>(o.v + 32);
   }
   __device__ static float dot(const Raw& r, const X& x, const Codebook&) {
     float lo = 0.0f, hi = 0.0f;

@@ -147,22 +147,11 @@ __device__ __forceinline__ Q8Codebook stage_q8_codebook(const DeviceWeight& w, v
   Q8Codebook cb;
   cb.aux_f16 = w.aux_type == WeightType::F16;
   if constexpr (KIND == kind_of(WeightType::IQ2_S)) {
-    auto* levels = static_cast<unsigned*>(smem);
-    const auto* source = reinterpret_cast<const unsigned*>(w.codebook + kIq2sLevelsOffset);
-    for (unsigned i = threadIdx.x; i < 1024; i += blockDim.x) levels[i] = __ldg(source + i);
-    __syncthreads();
-    cb.iq2s_levels = levels;
+    cb.iq2s_levels = stage_words(static_cast<unsigned*>(smem), w.codebook + kIq2sLevelsOffset, 1024);
   } else if constexpr (KIND == kind_of(WeightType::IQ2_XXS)) {
-    auto* grid = static_cast<unsigned long long*>(smem);
-    for (unsigned i = threadIdx.x; i < 256; i += blockDim.x)
-      grid[i] = __ldg(reinterpret_cast<const unsigned long long*>(w.codebook) + i);
-    __syncthreads();
-    cb.grid = reinterpret_cast<const std::uint64_t*>(grid);
+    cb.grid = reinterpret_cast<const std::uint64_t*>(stage_words(static_cast<unsigned long long*>(smem), w.codebook, 256));
   } else if constexpr (KIND == kind_of(WeightType::IQ3_S)) {
-    auto* grid = static_cast<unsigned*>(smem);
-    for (unsigned i = threadIdx.x; i < 512; i += blockDim.x) grid[i] = __ldg(reinterpret_cast<const unsigned*>(w.codebook) + i);
-    __syncthreads();
-    cb.grid4 = reinterpret_cast<const std::uint32_t*>(grid);
+    cb.grid4 = stage_words(static_cast<unsigned*>(smem), w.codebook, 512);
   } else if constexpr (KIND == kind_of(WeightType::IQ4_NL) || KIND == kind_of(WeightType::IQ4_XS)) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) cb.nl[i] = __ldg(reinterpret_cast<const std::uint32_t*>(w.codebook) + i);

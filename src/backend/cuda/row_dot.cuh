@@ -42,16 +42,9 @@ __device__ __forceinline__ Codebook stage_codebook(const DeviceWeight& w, void* 
     cb.levels = levels;
   } else if constexpr (KIND == kind_of(WeightType::IQ2_S) || KIND == kind_of(WeightType::IQ2_XXS)) {
     constexpr unsigned kEntries = KIND == kind_of(WeightType::IQ2_S) ? 1024 : 256;
-    auto* grid = static_cast<unsigned long long*>(smem);
-    for (unsigned i = threadIdx.x; i < kEntries; i += blockDim.x)
-      grid[i] = __ldg(reinterpret_cast<const unsigned long long*>(w.codebook) + i);
-    __syncthreads();
-    cb.grid = reinterpret_cast<const std::uint64_t*>(grid);
+    cb.grid = reinterpret_cast<const std::uint64_t*>(stage_words(static_cast<unsigned long long*>(smem), w.codebook, kEntries));
   } else if constexpr (KIND == kind_of(WeightType::IQ3_S)) {
-    auto* grid = static_cast<unsigned*>(smem);
-    for (unsigned i = threadIdx.x; i < 512; i += blockDim.x) grid[i] = __ldg(reinterpret_cast<const unsigned*>(w.codebook) + i);
-    __syncthreads();
-    cb.grid4 = reinterpret_cast<const std::uint32_t*>(grid);
+    cb.grid4 = stage_words(static_cast<unsigned*>(smem), w.codebook, 512);
   }
   return cb;
 }

@@ -153,7 +153,8 @@ void launch_grouped_gate_up_q8(const GroupedSwigluQ8Args& a, cudaStream_t s) {
     // Routed slots launch only once the routing has completed: they cannot load a weight before they know
     // their experts, and resident early their blocks (one per multiprocessor) would keep a shared expert
     // running beside the routing (CudaBackend::moe) off the machine until they end.
-    launch_ordered(a.expert_ids == nullptr, "gate_up_q8", gate_up_q8_kernel<KIND>, blocks, kGateUpThreads,
+    launch_ordered(a.expert_ids == nullptr, a.expert_ids == nullptr ? "shared_gate_up_q8" : "gate_up_q8",
+                   gate_up_q8_kernel<KIND>, blocks, kGateUpThreads,
                    q8_codebook_smem_bytes<KIND>(), s, a);
   });
 }
@@ -168,7 +169,9 @@ void launch_grouped_down_q8(const GroupedSwigluQ8Args& a, int sm_count, cudaStre
       return a.n_tokens * ((down.rows + kRows - 1) / kRows);
     };
     const auto run = [&](auto lanes) {
-      launch("down_q8", down_q8_kernel<KIND, decltype(lanes)::value>, static_cast<unsigned>(blocks(lanes)),
+      // Named apart from the routed ones (kernel timeline, GLMQ_CUDA_ORDERED): a dense or shared expert's.
+      launch(a.expert_ids == nullptr ? "shared_down_q8" : "down_q8", down_q8_kernel<KIND, decltype(lanes)::value>,
+             static_cast<unsigned>(blocks(lanes)),
              static_cast<unsigned>(32 * a.top_k), q8_codebook_smem_bytes<KIND>(), s, a);
     };
     // Groups of 16 lanes where their blocks (8 rows each) still fill every multiprocessor's budget.
