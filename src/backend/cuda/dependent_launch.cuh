@@ -55,9 +55,6 @@ inline cudaLaunchConfig_t launch_config(dim3 grid, dim3 block, std::size_t smem,
   return config;
 }
 
-// kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent of the stream's previous kernel
-// where `early` (launch below), else in plain stream order; checks the launch (`name` in the error). While a
-// kernel timeline records (kernel_timeline.h), a probe follows.
 // Whether GLMQ_CUDA_ORDERED (above) puts the launch of `blocks` blocks under `name` in plain stream order.
 inline bool ordered_by_environment(const char* name, std::int64_t blocks) {
   static const char* list = std::getenv("GLMQ_CUDA_ORDERED");
@@ -73,6 +70,9 @@ inline bool ordered_by_environment(const char* name, std::int64_t blocks) {
   return false;
 }
 
+// kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent of the stream's previous kernel
+// where `early` (launch below), else in plain stream order; checks the launch (`name` in the error). While a
+// kernel timeline records (kernel_timeline.h), a probe follows.
 template <typename... Params, typename... Args>
 void launch_ordered(bool early, const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem,
                     cudaStream_t stream, Args&&... args) {
