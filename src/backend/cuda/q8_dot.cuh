@@ -154,7 +154,8 @@ __device__ __forceinline__ Q8Codebook stage_q8_codebook(const DeviceWeight& w, v
     cb.grid4 = stage_words(static_cast<unsigned*>(smem), w.codebook, 512);
   } else if constexpr (KIND == kind_of(WeightType::IQ4_NL) || KIND == kind_of(WeightType::IQ4_XS)) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) cb.nl[i] = __ldg(reinterpret_cast<const std::uint32_t*>(w.codebook) + i);
+    // Levels 8-15 plus one (each below 127: no carry between bytes), as iq4_levels_idot reads them.
+    for (int i = 0; i < 4; ++i) cb.nl[i] = __ldg(reinterpret_cast<const std::uint32_t*>(w.codebook) + i) + (i >= 2 ? 0x01010101u : 0u);
   }
   return cb;
 }

@@ -48,7 +48,7 @@ struct Q8Codebook {
   const std::uint64_t* grid = nullptr;          // IQ2_XXS
   const std::uint32_t* iq2s_levels = nullptr;   // IQ2_S: level words in shared memory (iq2s_codebook, weight_cache.h)
   const std::uint32_t* grid4 = nullptr;
-  std::uint32_t nl[4] = {0, 0, 0, 0};
+  std::uint32_t nl[4] = {0, 0, 0, 0};  // IQ4_NL / IQ4_XS: levels 0-7, then levels 8-15 plus one (iq4_levels_idot)
   bool aux_f16 = false;  // affine scales and biases are float16 (else bf16): the same for every row of a matrix
 };
 
@@ -93,15 +93,23 @@ GLMQ_HD std::uint32_t prmt(std::uint32_t a, std::uint32_t b, std::uint32_t sel) 
   return d;
 #endif
 }
-// prmt for selectors whose 4 low nibbles are below 8 (no sign replication): __byte_perm masks its selector
-// with 0x7777 first, an instruction per call that such a selector does not need.
+// prmt with its selector as given (__byte_perm masks it with 0x7777 first, an instruction per call): output
+// byte i is byte (nibble i & 7) of {a, b}, or where nibble i has bit 3 set, that byte's sign (0xFF or 0x00).
 GLMQ_HD std::uint32_t byte_select(std::uint32_t a, std::uint32_t b, std::uint32_t sel) {
 #ifdef __CUDA_ARCH__
   std::uint32_t d;
   asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(sel));
   return d;
 #else
-  return prmt(a, b, sel);
+  const std::uint64_t v = (static_cast<std::uint64_t>(b) << 32) | a;
+  std::uint32_t d = 0;
+  for (int i = 0; i < 4; ++i) {
+    const unsigned nibble = (sel >> (4 * i)) & 0xFu;
+    std::uint32_t byte = static_cast<std::uint32_t>(v >> (8 * (nibble & 7))) & 0xFFu;
+    if (nibble & 8) byte = byte & 0x80u ? 0xFFu : 0u;
+    d |= byte << (8 * i);
+  }
+  return d;
 #endif
 }
 // prmt in its sign mode: output byte i is 0xFF where byte i of a has its top bit set, else 0.
@@ -325,26 +333,26 @@ GLMQ_UNROLL
 }
 
 // Σ level(q)·x over 32 elements whose IQ4 level indices are the nibbles of 16 bytes q (byte j: element j low,
-// j + 16 high), as an exact integer; x prepared by prep_iq4_pairs.
+// j + 16 high), as an exact integer; x prepared by prep_iq4_pairs; cb.nl as stage_q8_codebook holds it (levels
+// 0-7, then levels 8-15 plus one).
+// A byte permute of levels 0-7 selected by the nibbles gives an index's level where its top bit is clear and
+// the sign of a level, −1 (every level 0-7 is negative), where it is set; one of levels 8-15 plus one (all
+// positive) selected by the nibbles with their top bit flipped gives the level plus one where it was set and 0
+// where it was clear. Their sum is the level: two permutes and two dp4a per 4 weights, no select between them.
 GLMQ_HD int iq4_levels_idot(const std::uint32_t (&qw)[4], const Q8Prepared& x, const Q8Codebook& cb) {
   int acc = 0;
 GLMQ_UNROLL
   for (int w = 0; w < 4; ++w) {
-    const std::uint32_t q = qw[w];
-    // Nibbles of q in order: lo(b0) hi(b0) lo(b1) hi(b1) | lo(b2) hi(b2) lo(b3) hi(b3). Each byte permute
-    // looks up 4 nibbles' low 3 bits in levels 0-7 or 8-15; a third picks by the nibble's top bit.
-    const std::uint32_t pick = 0x32103210u | ((q & 0x88888888u) >> 1);
-    std::uint32_t v[2];
+    // Nibbles of q in order: lo(b0) hi(b0) lo(b1) hi(b1) | lo(b2) hi(b2) lo(b3) hi(b3): the 4 weights of x's
+    // word 2w are [e(4w), e(4w+16), e(4w+1), e(4w+17)], those of word 2w + 1 [e(4w+2), e(4w+18), e(4w+3), e(4w+19)].
+    const std::uint32_t q = qw[w], flipped = q ^ 0x88888888u;
 GLMQ_UNROLL
     for (int i = 0; i < 2; ++i) {
-      const std::uint32_t sel = q >> (16 * i);
-      const std::uint32_t lo = prmt(cb.nl[0], cb.nl[1], sel);
-      const std::uint32_t hi = prmt(cb.nl[2], cb.nl[3], sel);
-      v[i] = prmt(lo, hi, pick >> (16 * i));
+      const std::uint32_t low = byte_select(cb.nl[0], cb.nl[1], q >> (16 * i));
+      const std::uint32_t high = byte_select(cb.nl[2], cb.nl[3], flipped >> (16 * i));
+      acc = dp4a_ss(static_cast<int>(low), x.v[2 * w + i], acc);
+      acc = dp4a_ss(static_cast<int>(high), x.v[2 * w + i], acc);
     }
-    // v = [e(4w), e(4w+16), e(4w+1), e(4w+17)], [e(4w+2), e(4w+18), e(4w+3), e(4w+19)]: x's words 2w, 2w + 1.
-    acc = dp4a_ss(static_cast<int>(v[0]), x.v[2 * w], acc);
-    acc = dp4a_ss(static_cast<int>(v[1]), x.v[2 * w + 1], acc);
   }
   return acc;
 }
