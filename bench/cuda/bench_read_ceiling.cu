@@ -134,18 +134,20 @@ struct LayerCeiling {
   double plain_us = 0, wait_first_us = 0, load_first_us = 0, one_kernel_us = 0, bytes = 0;
 };
 
-template <Start START>
-void launch_read(unsigned blocks, cudaStream_t s, const uint4* p, std::int64_t n, unsigned* sink) {
+void launch_read(Start start, unsigned blocks, cudaStream_t s, const uint4* p, std::int64_t n, unsigned* sink) {
+  auto* kernel = start == Start::Plain       ? read_span<Start::Plain>
+                 : start == Start::WaitFirst ? read_span<Start::WaitFirst>
+                                             : read_span<Start::LoadFirst>;
   cudaLaunchAttribute attribute{};
   attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = START == Start::Plain ? 0 : 1;
+  attribute.val.programmaticStreamSerializationAllowed = start == Start::Plain ? 0 : 1;
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(blocks);
   config.blockDim = dim3(kThreads);
   config.stream = s;
   config.attrs = &attribute;
   config.numAttrs = 1;
-  cudaLaunchKernelEx(&config, read_span<START>, p, n, sink);
+  cudaLaunchKernelEx(&config, kernel, p, n, sink);
 }
 
 bool layer_ceiling(int sms, LayerCeiling& out) {
@@ -168,15 +170,13 @@ bool layer_ceiling(int sms, LayerCeiling& out) {
     cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal);
     const uint4* p = data;
     if (fused) {
-      launch_read<Start::Plain>(2 * sms, s, p, pairs * pair, sink);
+      launch_read(Start::Plain, 2 * sms, s, p, pairs * pair, sink);
     } else {
       for (int i = 0; i < pairs; ++i)
         for (const auto* layer : {&full, &shared})
           for (std::int64_t n : *layer) {
             const auto blocks = static_cast<unsigned>(std::min<std::int64_t>((n + 8 * kThreads - 1) / (8 * kThreads), 2 * sms));
-            if (start == Start::Plain) launch_read<Start::Plain>(blocks, s, p, n, sink);
-            if (start == Start::WaitFirst) launch_read<Start::WaitFirst>(blocks, s, p, n, sink);
-            if (start == Start::LoadFirst) launch_read<Start::LoadFirst>(blocks, s, p, n, sink);
+            launch_read(start, blocks, s, p, n, sink);
             p += n;
           }
     }

@@ -82,17 +82,6 @@ GLMQ_HD int dp4a_us(std::uint32_t a, int b, int c) {
   return c;
 #endif
 }
-// Bytes of {b, a} (a = bytes 0-3) picked by the low 3 bits of each of sel's 4 low nibbles (__byte_perm).
-GLMQ_HD std::uint32_t prmt(std::uint32_t a, std::uint32_t b, std::uint32_t sel) {
-#ifdef __CUDA_ARCH__
-  return __byte_perm(a, b, sel);
-#else
-  const std::uint64_t v = (static_cast<std::uint64_t>(b) << 32) | a;
-  std::uint32_t d = 0;
-  for (int i = 0; i < 4; ++i) d |= static_cast<std::uint32_t>((v >> (8 * ((sel >> (4 * i)) & 7))) & 0xFF) << (8 * i);
-  return d;
-#endif
-}
 // prmt with its selector as given (__byte_perm masks it with 0x7777 first, an instruction per call): output
 // byte i is byte (nibble i & 7) of {a, b}, or where nibble i has bit 3 set, that byte's sign (0xFF or 0x00).
 GLMQ_HD std::uint32_t byte_select(std::uint32_t a, std::uint32_t b, std::uint32_t sel) {
@@ -112,6 +101,14 @@ GLMQ_HD std::uint32_t byte_select(std::uint32_t a, std::uint32_t b, std::uint32_
   return d;
 #endif
 }
+// Bytes of {b, a} (a = bytes 0-3) picked by the low 3 bits of each of sel's 4 low nibbles (__byte_perm).
+GLMQ_HD std::uint32_t prmt(std::uint32_t a, std::uint32_t b, std::uint32_t sel) {
+#ifdef __CUDA_ARCH__
+  return __byte_perm(a, b, sel);
+#else
+  return byte_select(a, b, sel & 0x7777u);
+#endif
+}
 // prmt in its sign mode: output byte i is 0xFF where byte i of a has its top bit set, else 0.
 GLMQ_HD std::uint32_t byte_sign_mask(std::uint32_t a) {
 #ifdef __CUDA_ARCH__
@@ -119,9 +116,7 @@ GLMQ_HD std::uint32_t byte_sign_mask(std::uint32_t a) {
   asm("prmt.b32 %0, %1, 0, 0xBA98;" : "=r"(d) : "r"(a));
   return d;
 #else
-  std::uint32_t d = 0;
-  for (int i = 0; i < 4; ++i) d |= ((a >> (8 * i + 7)) & 1u ? 0xFFu : 0u) << (8 * i);
-  return d;
+  return byte_select(a, 0, 0xBA98u);
 #endif
 }
 

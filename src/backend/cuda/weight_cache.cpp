@@ -146,6 +146,17 @@ std::vector<std::uint8_t> iq2s_codebook() {
   return out;
 }
 
+namespace {
+// The int8 lookup (q8_units.cuh, iq4_levels_idot) needs IQ4_NL's levels 0-7 negative and 8-15 in [0, 126].
+bool iq4nl_levels_checked() {
+  for (int i = 0; i < 16; ++i)
+    if (i < 8 ? ggml::kValuesIq4nl[i] >= 0 : ggml::kValuesIq4nl[i] < 0 || ggml::kValuesIq4nl[i] > 126)
+      fail(ErrorKind::DType, "IQ4_NL level " + std::to_string(i) + " is " + std::to_string(ggml::kValuesIq4nl[i]) +
+                                 ": the int8 kernels need levels 0-7 negative and 8-15 in [0, 126]");
+  return true;
+}
+}  // namespace
+
 const std::uint8_t* WeightCache::codebook(WeightType type) {
   const void* host = nullptr;
   std::size_t bytes = 0;
@@ -162,11 +173,8 @@ const std::uint8_t* WeightCache::codebook(WeightType type) {
     host = ggml::kIq3sGrid;
     bytes = sizeof(ggml::kIq3sGrid);
   } else if (type == WeightType::IQ4_NL || type == WeightType::IQ4_XS) {
-    // The int8 lookup (q8_units.cuh, iq4_levels_idot) needs levels 0-7 negative and 8-15 in [0, 126].
-    for (int i = 0; i < 16; ++i)
-      if (i < 8 ? ggml::kValuesIq4nl[i] >= 0 : ggml::kValuesIq4nl[i] < 0 || ggml::kValuesIq4nl[i] > 126)
-        fail(ErrorKind::DType, "IQ4_NL level " + std::to_string(i) + " is " + std::to_string(ggml::kValuesIq4nl[i]) +
-                                      ": the int8 kernels need levels 0-7 negative and 8-15 in [0, 126]");
+    static const bool checked = iq4nl_levels_checked();
+    (void)checked;
     host = ggml::kValuesIq4nl;
     bytes = sizeof(ggml::kValuesIq4nl);
   } else {
